@@ -1,0 +1,53 @@
+using System.Reflection;
+using DiffEgg.Common;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace DiffEgg.Cli;
+
+/// <summary>Builds the `diffegg` command tree. Each command lives in Commands/ and is registered here.</summary>
+public static class DiffEggApp
+{
+    public static string Version =>
+        typeof(DiffEggApp).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
+
+    public static CommandApp Build()
+    {
+        var app = new CommandApp();
+        app.Configure(config =>
+        {
+            config.SetApplicationName("diffegg");
+            config.SetApplicationVersion(Version);
+            config.PropagateExceptions();
+            config.AddCommand<Commands.InfoCommand>("info")
+                .WithDescription("Show DiffEgg's version, the tensor engine and the devices it can use.");
+        });
+        return app;
+    }
+
+    /// <summary>Runs the CLI; user errors become one line on stderr and exit code 1 (2 for usage errors).</summary>
+    public static int Run(string[] args)
+    {
+        try
+        {
+            return Build().Run(args);
+        }
+        catch (CommandParseException e)
+        {
+            Console.Error.WriteLine("error: " + e.Message);
+            return 2;
+        }
+        catch (CommandRuntimeException e)
+        {
+            Console.Error.WriteLine("error: " + e.Message);
+            return 2;
+        }
+        catch (Exception e) when (Unwrap(e) is DiffEggException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException or IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            Console.Error.WriteLine("error: " + Unwrap(e).Message);
+            return 1;
+        }
+    }
+
+    static Exception Unwrap(Exception e) => e is TargetInvocationException or AggregateException && e.InnerException != null ? Unwrap(e.InnerException) : e;
+}

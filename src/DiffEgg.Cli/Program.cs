@@ -1,0 +1,3 @@
+using DiffEgg.Cli;
+
+return DiffEggApp.Run(args);
