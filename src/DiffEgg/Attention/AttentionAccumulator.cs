@@ -84,7 +84,7 @@ public sealed class AttentionAccumulator : IAttentionSink, IDisposable
             }
             else
             {
-                if (level.Sum.device != mean.device)
+                if (level.Sum.device_type != mean.device_type || level.Sum.device_index != mean.device_index)
                     throw new ArgumentException($"{name} {TensorChecks.Shape(probs)}: on {mean.device}, earlier layers of {height}×{width} on {level.Sum.device}", nameof(probs));
                 level.Sum.add_(mean);
                 level.Count++;

@@ -73,7 +73,7 @@ public static class EdgeKL
             parts.Add(Divergence(p, q, metric, eps).MoveToOuterDisposeScope());
         }
         var d = cat(parts).reshape(2, height, width);
-        return d.sum(0).MoveToOuterDisposeScope();
+        return d.sum(0L).MoveToOuterDisposeScope();
     }
 
     /// <summary>Row-wise divergence D(p‖q) over the last dimension of two same-shaped tensors (the D of Eq 6 / Table F); no validation.</summary>
