@@ -123,6 +123,32 @@ public class AccumulationTests
     }
 
     [Fact]
+    public void ThreeResolutions_Factor4_EqualWeightPerResolution()
+    {
+        // 4×8 (two layers), 2×4 (one layer), 1×2 (one layer): each resolution weighs 1/3 regardless of its layer count.
+        using var big1 = RandomProbs(2, 32, 21);
+        using var big2 = RandomProbs(2, 32, 22);
+        using var mid = RandomProbs(2, 8, 23);
+        using var small = RandomProbs(2, 2, 24);
+        using var acc = new AttentionAccumulator();
+        acc.Add("b1", big1, 2, 4, 8);
+        acc.Add("s", small, 2, 1, 2);
+        acc.Add("m", mid, 2, 2, 4);
+        acc.Add("b2", big2, 2, 4, 8);
+        using var r = acc.Result();
+        Assert.Equal((4, 8, 4), (acc.Height, acc.Width, acc.LayerCount));
+        using var bigMean = (big1.sum(0L) + big2.sum(0L)) / 4;
+        using var midMean = mid.mean(new long[] { 0 });
+        using var smallMean = small.mean(new long[] { 0 });
+        var upMid = UpsampleReference(ToArray2(midMean), 2, 4, 4, 8);
+        var upSmall = UpsampleReference(ToArray2(smallMean), 1, 2, 4, 8);
+        var bg = ToArray2(bigMean);
+        var v = ToArray2(r[0]);
+        for (int a = 0; a < 32; a++) for (int b = 0; b < 32; b++)
+            Assert.Equal((bg[a, b] + upMid[a, b] + upSmall[a, b]) / 3, v[a, b], 1e-6);
+    }
+
+    [Fact]
     public void ConstantPerBlock_SmallUniformUpsamplesToUniform()
     {
         // a 3×4 map whose rows are all uniform (1/12) is constant over every block; upsampled it must be uniform 1/48.

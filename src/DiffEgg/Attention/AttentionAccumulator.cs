@@ -73,7 +73,9 @@ public sealed class AttentionAccumulator : IAttentionSink, IDisposable
         using (NewDisposeScope())
         {
             // Head average in float32 (one pass over the input); the caller disposes probs after we return.
-            var mean = probs.reshape(batch, heads, hw, hw).mean(new long[] { 1 }, false, ScalarType.Float32);
+            var byHead = probs.reshape(batch, heads, hw * hw);
+            var mean = (probs.dtype == ScalarType.Float32 ? byHead.sum(1) : byHead.sum(1, type: ScalarType.Float32))
+                .div_(heads).reshape(batch, hw, hw);
             TensorChecks.RequireRowDistributions(mean, name, RowSumTolerance);
 
             var level = _levels.Find(l => l.H == height && l.W == width);
@@ -120,19 +122,42 @@ public sealed class AttentionAccumulator : IAttentionSink, IDisposable
         return total.MoveToOuterDisposeScope();
     }
 
-    /// <summary>Bilinearly upsamples the key grid, then the query grid, of <c>[B, h·w, h·w]</c> to <c>[B, H·W, H·W]</c> (align_corners = false).</summary>
+    /// <summary>Bilinearly upsamples the key grid, then the query grid, of <c>[B, h·w, h·w]</c> to <c>[B, H·W, H·W]</c> (align_corners = false); contiguous result.</summary>
     internal static Tensor Upsample(Tensor m, int h, int w, int H, int W)
     {
         long B = m.shape[0];
         long hw = (long)h * w, HW = (long)H * W;
-        var size = new long[] { H, W };
         // keys: [B·q, 1, h, w] -> [B·q, 1, H, W] (small: q = h·w queries)
-        var k = nn.functional.interpolate(m.reshape(B * hw, 1, h, w), size, mode: InterpolationMode.Bilinear, align_corners: false)
-            .reshape(B, hw, HW);
-        // queries: keys become channels: [B, HW(keys), h, w] -> [B, HW(keys), H, W]
-        var q = nn.functional.interpolate(k.transpose(1, 2).reshape(B, HW, h, w), size, mode: InterpolationMode.Bilinear, align_corners: false)
-            .reshape(B, HW, HW);
-        return q.transpose(1, 2); // [B, query, key] (a strided view; no extra full-size copy)
+        var k = nn.functional.interpolate(m.reshape(B * hw, 1, h, w), new long[] { H, W }, mode: InterpolationMode.Bilinear, align_corners: false)
+            .reshape(B, h, w, HW);
+        // queries: separable linear interpolation along the grid's columns, then rows, with the same half-pixel rule;
+        // keys stay the contiguous last axis, so no full-size transpose is needed.
+        var kw = Lerp1D(k, 2, w, W);        // [B, h, W, HW]
+        var kh = Lerp1D(kw, 1, h, H);       // [B, H, W, HW]
+        return kh.reshape(B, HW, HW);
+    }
+
+    /// <summary>Linear upsampling of axis <paramref name="dim"/> from n to N samples, align_corners = false: output i samples x = (i+½)·n/N − ½, clamped to [0, n−1].</summary>
+    static Tensor Lerp1D(Tensor x, int dim, int n, int N)
+    {
+        if (n == N) return x;
+        var i0 = new long[N];
+        var i1 = new long[N];
+        var lam = new float[N];
+        for (int i = 0; i < N; i++) // N ≤ a few hundred: index/weight tables, not per-pixel tensor work
+        {
+            double src = Math.Max(0.0, (i + 0.5) * n / N - 0.5);
+            long a = Math.Min((long)Math.Floor(src), n - 1);
+            i0[i] = a;
+            i1[i] = Math.Min(a + 1, n - 1);
+            lam[i] = (float)(src - a);
+        }
+        var shape = Enumerable.Repeat(1L, (int)x.dim()).ToArray();
+        shape[dim] = N;
+        var lo = x.index_select(dim, tensor(i0, device: x.device));
+        var hi = x.index_select(dim, tensor(i1, device: x.device));
+        var weight = tensor(lam, device: x.device).to_type(x.dtype).reshape(shape);
+        return lo.lerp_(hi, weight);
     }
 
     /// <summary>Accumulates a set of layers in one call (Eq 11-12); returns <c>[batch, H·W, H·W]</c>.</summary>
