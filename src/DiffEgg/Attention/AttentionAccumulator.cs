@@ -70,6 +70,7 @@ public sealed class AttentionAccumulator : IAttentionSink, IDisposable
             throw new ArgumentException(
                 $"{name} {TensorChecks.Shape(probs)}: resolution {height}×{width} has another aspect ratio than {_firstH}×{_firstW} of layer '{_firstLayer}'; all accumulated resolutions must share one aspect ratio", nameof(probs));
 
+        using (no_grad())
         using (NewDisposeScope())
         {
             // Head average in float32 (one pass over the input); the caller disposes probs after we return.
@@ -104,7 +105,7 @@ public sealed class AttentionAccumulator : IAttentionSink, IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (LayerCount == 0) throw new InvalidOperationException("AttentionAccumulator.Result: no attention layer was added");
         int H = Height, W = Width;
-        long HW = (long)H * W;
+        using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         Tensor? total = null;
         // highest resolution first: it needs no upsampling and gives a contiguous running total

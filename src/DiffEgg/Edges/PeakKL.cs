@@ -65,13 +65,15 @@ public sealed class PeakKL : IDisposable
         TensorChecks.RequireRowDistributions(map, name);
 
         Tensor cur;
+        using (no_grad())
         using (NewDisposeScope())
             cur = map.reshape(hw, hw).to_type(ScalarType.Float32, copy: true).DetachFromDisposeScope();
 
         double kl = double.NaN;
         if (_prev is not null)
         {
-            kl = EdgeKL.MeanRowDivergence(cur, _prev, EdgeMetric.KL, Eps);
+            using (no_grad())
+                kl = EdgeKL.MeanRowDivergence(cur, _prev, EdgeMetric.KL, Eps);
         }
         _hw = hw;
         _timesteps.Add(timestep);
