@@ -149,6 +149,17 @@ public class AccumulationTests
     }
 
     [Fact]
+    public void HalfPrecisionInput_AveragedInFloat32()
+    {
+        using var p = RandomProbs(4, 12, 31);
+        using var half = p.to_type(ScalarType.Float16);
+        using var r = AttentionAccumulator.Accumulate(new[] { ("h", half, 4, 3, 4) });
+        Assert.Equal(ScalarType.Float32, r.dtype);
+        using var expected = p.mean(new long[] { 0 });
+        Assert.True(r[0].allclose(expected, atol: 2e-3));
+    }
+
+    [Fact]
     public void ConstantPerBlock_SmallUniformUpsamplesToUniform()
     {
         // a 3×4 map whose rows are all uniform (1/12) is constant over every block; upsampled it must be uniform 1/48.
