@@ -21,6 +21,7 @@ public static class DiffEggApp
             config.PropagateExceptions();
             config.AddCommand<Commands.InfoCommand>("info")
                 .WithDescription("Show DiffEgg's version, the tensor engine and the devices it can use.");
+            config.AddCommand<Commands.SynthCommand>("synth").WithDescription("Write synthetic touching-objects scenes with COCO instances/panoptic ground truth and hard pairs.");
         });
         return app;
     }
