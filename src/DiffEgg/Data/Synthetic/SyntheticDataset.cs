@@ -1,5 +1,6 @@
 using DiffEgg.Common;
 using DiffEgg.Data;
+using DiffEgg.Formats;
 
 namespace DiffEgg.Data.Synthetic;
 
@@ -14,25 +15,11 @@ public static class SyntheticDataset
     /// <summary>COCO image id of a scene: global scene number + 1 (train 1.., test 1,000,001..), unique across splits.</summary>
     public static int ImageId(SyntheticSplit split, int index) => (int)SceneGenerator.SceneNumber(split, index) + 1;
 
-    /// <summary>Panoptic PNG colour of a segment id: id = R + 256·G + 256²·B (COCO panoptic).</summary>
-    public static RgbImage PanopticPng(int[] segmentMap, int width, int height)
-    {
-        var img = new RgbImage(width, height);
-        for (int i = 0; i < segmentMap.Length; i++)
-        {
-            int id = segmentMap[i];
-            img.Pixels[3 * i] = (byte)(id & 255);
-            img.Pixels[3 * i + 1] = (byte)((id >> 8) & 255);
-            img.Pixels[3 * i + 2] = (byte)((id >> 16) & 255);
-        }
-        return img;
-    }
-
     /// <summary>Writes the per-scene PNGs: images/STEM.png (RGB), semantic/STEM.png (category ids), panoptic/STEM.png (segment ids).</summary>
     public static void WriteScenePngs(string dir, string stem, Scene scene)
     {
         ImageIO.WriteRgbPng(Path.Combine(dir, "images", stem + ".png"), scene.Image);
-        ImageIO.WriteGrayPng(Path.Combine(dir, "semantic", stem + ".png"), scene.ClassMap, scene.Width, scene.Height);
-        ImageIO.WriteRgbPng(Path.Combine(dir, "panoptic", stem + ".png"), PanopticPng(scene.SegmentMap, scene.Width, scene.Height));
+        PanopticFiles.WriteClassIdPng(Path.Combine(dir, "semantic", stem + ".png"), scene.ClassMap, scene.Width, scene.Height);
+        PanopticFiles.WritePng(Path.Combine(dir, "panoptic", stem + ".png"), scene.SegmentMap, scene.Width, scene.Height);
     }
 }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using DiffEgg.Common;
+using DiffEgg.Formats;
 
 namespace DiffEgg.Data.Synthetic;
 
@@ -28,8 +29,51 @@ public static class SyntheticDatasetWriter
             hardPairs += scene.HardPairs.Count;
             progress?.Invoke(i + 1);
         }
+        WriteInstances(Path.Combine(dir, "instances.json"), entries);
+        WritePanoptic(Path.Combine(dir, "panoptic.json"), entries);
         WriteHardPairs(Path.Combine(dir, "hard_pairs.json"), entries, seed, split, options);
         return new Summary(count, instances, withHard, hardPairs);
+    }
+
+    static double[] Box(PixelBox b) => new double[] { b.X, b.Y, b.Width, b.Height };
+
+    static CocoImage Image(string stem, int imageId, Scene s) => new(imageId, s.Width, s.Height, stem + ".png");
+
+    static List<CocoCategory> Categories(bool thingsOnly) => SyntheticCategories.All
+        .Where(c => c.IsThing || !thingsOnly)
+        .Select(c => new CocoCategory(c.Id, c.Name, c.Supercategory, c.IsThing ? 1 : 0)).ToList();
+
+    /// <summary>instances.json: COCO instances GT; one annotation per visible thing, segmentation as compressed RLE of its pixels.</summary>
+    static void WriteInstances(string path, List<(string Stem, int ImageId, Scene Scene)> entries)
+    {
+        var ds = new CocoDataset { Categories = Categories(thingsOnly: true) };
+        foreach (var (stem, imageId, scene) in entries)
+        {
+            ds.Images.Add(Image(stem, imageId, scene));
+            foreach (var inst in scene.Instances)
+                ds.Annotations.Add(new CocoAnnotation
+                {
+                    Id = AnnotationId(imageId, inst.SegmentId), ImageId = imageId, CategoryId = inst.CategoryId,
+                    Segmentation = CocoSegmentation.FromRle(Rle.EncodeLabel(scene.SegmentMap, scene.Height, scene.Width, inst.SegmentId)),
+                    Bbox = Box(inst.BBox), Area = inst.Area, IsCrowd = 0,
+                });
+        }
+        CocoFiles.WriteInstances(path, ds);
+    }
+
+    /// <summary>panoptic.json: COCO panoptic GT; things one segment each, stuff one segment per stuff category present; PNGs in panoptic/.</summary>
+    static void WritePanoptic(string path, List<(string Stem, int ImageId, Scene Scene)> entries)
+    {
+        var ds = new PanopticDataset { Categories = Categories(thingsOnly: false) };
+        foreach (var (stem, imageId, scene) in entries)
+        {
+            ds.Images.Add(Image(stem, imageId, scene));
+            var segs = scene.Instances.Select(i => new PanopticSegment { Id = i.SegmentId, CategoryId = i.CategoryId, Area = i.Area, IsCrowd = 0, Bbox = Box(i.BBox) })
+                .Concat(scene.Stuff.Select(t => new PanopticSegment { Id = t.SegmentId, CategoryId = t.CategoryId, Area = t.Area, IsCrowd = 0, Bbox = Box(t.BBox) }))
+                .ToList();
+            ds.Annotations.Add(new PanopticAnnotation { ImageId = imageId, FileName = stem + ".png", Segments = segs });
+        }
+        PanopticFiles.WriteJson(path, ds);
     }
 
     static string TextureName(ThingTexture t) => t.ToString().ToLowerInvariant();
