@@ -36,7 +36,7 @@ public sealed record EdgeScores
     public int HardBoundaryRecalled { get; init; }
     public int HardPredicted { get; init; }
     public int HardPredictedCorrect { get; init; }
-    /// <summary>ROC AUC of hard-pair boundary pixels vs interior pixels; NaN if the image has no hard-pair boundary.</summary>
+    /// <summary>ROC AUC of hard-pair boundary pixels vs the interior pixels of the pair members (farther than the tolerance from any boundary): does the map rank the boundary between two similar objects above their own texture? NaN if either set is empty.</summary>
     public double HardAuc { get; init; }
 
     public double Precision => EdgeQuality.Ratio(PredictedCorrect, Predicted);
@@ -252,6 +252,8 @@ public static class EdgeQuality
         var other = new bool[n];
         for (int i = 0; i < n; i++) other[i] = gt[i] && !hard[i];
         var otherNear = Dilate(other, h, w, d);
+        var pairInterior = new bool[n];
+        for (int i = 0; i < n; i++) pairInterior[i] = pairRegion[i] && interior[i];
         int hardB = 0, hardRec = 0, hardPred = 0, hardPredCorrect = 0;
         for (int i = 0; i < n; i++)
         {
@@ -266,7 +268,7 @@ public static class EdgeQuality
             Predicted = predicted, PredictedCorrect = predCorrect, Boundary = boundary, BoundaryRecalled = recalled,
             Auc = RocAuc(map, gt, interior),
             HardBoundary = hardB, HardBoundaryRecalled = hardRec, HardPredicted = hardPred, HardPredictedCorrect = hardPredCorrect,
-            HardAuc = hardB == 0 ? double.NaN : RocAuc(map, hard, interior),
+            HardAuc = hardB == 0 ? double.NaN : RocAuc(map, hard, pairInterior),
         };
     }
 
