@@ -86,6 +86,18 @@ public class EdgeQualityTests
     }
 
     [Fact]
+    public void HardAucComparesThePairBoundaryWithThePairInteriorsOnly()
+    {
+        var ids = TwoSquares();
+        var hard = EdgeQuality.PairBoundary(ids, H, W, 1, 2);
+        var map = new float[H * W];
+        for (int i = 0; i < map.Length; i++) map[i] = hard[i] ? 1f : ids[i] == 0 ? 2f : 0.5f; // background brighter than the boundary
+        var s = EdgeQuality.Score(map, H, W, ids, H, W, new[] { (1, 2) });
+        Assert.Equal(1.0, s.HardAuc);   // negatives are the squares' interiors (0.5) only
+        Assert.True(s.Auc < 0.5, $"all-boundary AUC {s.Auc}"); // the background interior (2) outranks every boundary pixel
+    }
+
+    [Fact]
     public void RocAucUsesMidRanksForTies()
     {
         // positives {3, 1}, negatives {2, 1}: wins 3>2, 3>1, tie 1=1 counts 1/2, 1<2 → 2.5 / 4.

@@ -40,7 +40,14 @@ public sealed class SynthCommand : Command<SynthCommand.Settings>
             var task = ctx.AddTask($"synth {s.Split}", maxValue: s.Count);
             summary = SyntheticDatasetWriter.Write(s.Out!, options, s.Seed, split, s.Start, s.Count, done => task.Value = done);
         });
-        Console.WriteLine($"wrote {summary!.Scenes} scenes to {s.Out}: {summary.Instances} instances, {summary.ScenesWithHardPair} scenes with a hard pair ({100.0 * summary.ScenesWithHardPair / summary.Scenes:F1}%), {summary.HardPairs} hard pairs");
+        if (summary!.Scenes == 0) { foreach (var f in summary.Failed.Take(3)) Console.Error.WriteLine("error: " + f); Console.Error.WriteLine($"error: no scene could be written to {s.Out}"); return 1; }
+        Console.WriteLine($"wrote {summary.Scenes} scenes to {s.Out}: {summary.Instances} instances, {summary.ScenesWithHardPair} scenes with a hard pair ({100.0 * summary.ScenesWithHardPair / summary.Scenes:F1}%), {summary.HardPairs} hard pairs");
+        foreach (var f in summary.Failed) Console.Error.WriteLine("error: " + f);
+        if (summary.Failed.Count > 0)
+        {
+            Console.Error.WriteLine($"error: {summary.Failed.Count} of {s.Count} scenes could not be written");
+            return 1;
+        }
         return 0;
     }
 }

@@ -9,20 +9,31 @@ namespace DiffEgg.Data.Synthetic;
 /// <summary>Generates a range of scenes of one split and writes the whole folder (PNGs + instances.json, panoptic.json, hard_pairs.json).</summary>
 public static class SyntheticDatasetWriter
 {
-    public sealed record Summary(int Scenes, int Instances, int ScenesWithHardPair, int HardPairs);
+    /// <param name="Failed">Scenes whose files could not be written ("stem: reason"); they are left out of the JSON files.</param>
+    public sealed record Summary(int Scenes, int Instances, int ScenesWithHardPair, int HardPairs, IReadOnlyList<string> Failed);
 
     /// <summary>Writes scenes start..start+count−1 of <paramref name="split"/> into <paramref name="dir"/>; sequential, so output bytes depend only on the arguments.</summary>
     public static Summary Write(string dir, SceneOptions options, long seed, SyntheticSplit split, int start, int count, Action<int>? progress = null)
     {
         var gen = new SceneGenerator(options);
+        if (File.Exists(dir)) throw new DiffEggException($"{dir}: exists and is a file, not a folder");
+        try { Directory.CreateDirectory(dir); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new DiffEggException($"{dir}: cannot create the output folder ({e.Message})", e); }
         var entries = new List<(string Stem, int ImageId, Scene Scene)>();
         int instances = 0, withHard = 0, hardPairs = 0;
+        var failed = new List<string>();
         for (int i = 0; i < count; i++)
         {
             int index = start + i;
             var scene = gen.Generate(seed, split, index);
             string stem = SyntheticDataset.FileStem(split, index);
-            SyntheticDataset.WriteScenePngs(dir, stem, scene);
+            try { SyntheticDataset.WriteScenePngs(dir, stem, scene); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or DiffEggException)
+            {
+                failed.Add($"{stem}: {e.Message}");
+                progress?.Invoke(i + 1);
+                continue;
+            }
             entries.Add((stem, SyntheticDataset.ImageId(split, index), scene));
             instances += scene.Instances.Count;
             if (scene.HardPairs.Count > 0) withHard++;
@@ -32,7 +43,7 @@ public static class SyntheticDatasetWriter
         WriteInstances(Path.Combine(dir, "instances.json"), entries);
         WritePanoptic(Path.Combine(dir, "panoptic.json"), entries);
         WriteHardPairs(Path.Combine(dir, "hard_pairs.json"), entries, seed, split, options);
-        return new Summary(count, instances, withHard, hardPairs);
+        return new Summary(entries.Count, instances, withHard, hardPairs, failed);
     }
 
     static double[] Box(PixelBox b) => new double[] { b.X, b.Y, b.Width, b.Height };
