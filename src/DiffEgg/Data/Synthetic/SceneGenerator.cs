@@ -31,6 +31,9 @@ public sealed record SceneOptions
         if (MinObjects < 2 || MaxObjects < MinObjects || MaxObjects > 32) throw new ArgumentException($"object count range {MinObjects}..{MaxObjects} must satisfy 2 <= min <= max <= 32");
         if (HardPairProbability < 0 || HardPairProbability > 1) throw new ArgumentException($"hard-pair probability {HardPairProbability} must be in [0, 1]");
         if (SensorNoise < 0 || SensorNoise > 50) throw new ArgumentException($"sensor noise {SensorNoise} must be in 0..50");
+        if (!(MinAreaFraction >= 0 && MinAreaFraction < 0.25)) throw new ArgumentException($"minimum area fraction {MinAreaFraction} must be in [0, 0.25)");
+        if (MinContact < 1) throw new ArgumentException($"minimum contact {MinContact} must be >= 1");
+        if (!(HardDeltaE > 0)) throw new ArgumentException($"hard-pair ΔE threshold {HardDeltaE} must be positive");
     }
 }
 
@@ -196,7 +199,7 @@ public sealed class SceneGenerator
     {
         var a = RandomObject(rng, rng.Range(0.3, 0.7) * _n, rng.Range(0.3, 0.7) * _n, null, null);
         var b = RandomObject(rng, 0, 0, a.Texture.Kind, NearColor(rng, a.Color));
-        bool[] ma = Mask(a.Shape);
+        int[] ma = MaskPixels(a.Shape);
         for (int tries = 0; tries < 8; tries++)
         {
             var (dc, ds) = rng.UnitVector();
@@ -216,20 +219,20 @@ public sealed class SceneGenerator
         return null;
     }
 
-    bool[] Mask(Shape s)
+    /// <summary>Row-major indices of the pixels whose centres lie inside the shape.</summary>
+    int[] MaskPixels(Shape s)
     {
-        var m = new bool[_n * _n];
+        var m = new List<int>();
         for (int y = 0; y < _n; y++)
             for (int x = 0; x < _n; x++)
-                m[y * _n + x] = s.Contains(x + 0.5, y + 0.5);
-        return m;
+                if (s.Contains(x + 0.5, y + 0.5)) m.Add(y * _n + x);
+        return m.ToArray();
     }
 
-    bool Overlaps(bool[] mask, Shape s)
+    bool Overlaps(int[] pixels, Shape s)
     {
-        for (int y = 0; y < _n; y++)
-            for (int x = 0; x < _n; x++)
-                if (mask[y * _n + x] && s.Contains(x + 0.5, y + 0.5)) return true;
+        foreach (int i in pixels)
+            if (s.Contains(i % _n + 0.5, i / _n + 0.5)) return true;
         return false;
     }
 
