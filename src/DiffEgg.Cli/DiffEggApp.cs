@@ -21,6 +21,12 @@ public static class DiffEggApp
             config.PropagateExceptions();
             config.AddCommand<Commands.InfoCommand>("info")
                 .WithDescription("Show DiffEgg's version, the tensor engine and the devices it can use.");
+            config.AddBranch("eval", b =>
+            {
+                b.SetDescription("COCO evaluation: instance AP/AR (pycocotools) and panoptic PQ (panopticapi).");
+                b.AddCommand<Commands.EvalInstancesCommand>("instances").WithDescription("COCO AP/AR of a results JSON against instances ground truth (segm or bbox).");
+                b.AddCommand<Commands.EvalPanopticCommand>("panoptic").WithDescription("PQ/SQ/RQ of panoptic PNG+JSON predictions against ground truth.");
+            });
         });
         return app;
     }
