@@ -1,3 +1,6 @@
 using BenchmarkDotNet.Running;
 
+if (args.Length > 0 && args[0] == "coco-eval") return CocoEvalBench.Run(args[1..]);
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+return 0;

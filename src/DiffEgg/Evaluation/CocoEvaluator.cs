@@ -37,6 +37,8 @@ public sealed class CocoEvalResult
     public required double[] Recall { get; init; }
     /// <summary>AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl (fractions; −1 when undefined).</summary>
     public required double[] Stats { get; init; }
+    /// <summary>Per image × category × area range results (pycocotools evalImgs), only when requested with keepPerImage.</summary>
+    public IReadOnlyList<CocoImageEval>? PerImage { get; init; }
 
     /// <summary>The 12 summary lines exactly as pycocotools' COCOeval.summarize() prints them.</summary>
     public string Summary()
@@ -70,6 +72,13 @@ public sealed class CocoEvalResult
     public IReadOnlyDictionary<string, double> StatsByName() => StatNames.Select((n, i) => (n, i)).ToDictionary(x => x.n, x => Stats[x.i]);
 }
 
+/// <summary>One pycocotools evalImgs entry: detections (score-sorted, cut at max maxDets) of one image, category and area range.</summary>
+public sealed record CocoImageEval(long ImageId, long CategoryId, int AreaIndex, double[] DtScores, bool[] DtMatched, bool[] DtIgnored, int NumGt, int NumGtNotIgnored)
+{
+    /// <summary>Number of detections D; <see cref="DtMatched"/> and <see cref="DtIgnored"/> are [T, D] row-major.</summary>
+    public int D => DtScores.Length;
+}
+
 /// <summary>
 /// COCO instance evaluation identical to pycocotools COCOeval (evaluate → accumulate → summarize) for iouType 'segm'
 /// and 'bbox', with per-image/category work in parallel and deterministic results.
@@ -93,10 +102,11 @@ public static class CocoEvaluator
         public required bool[][] Matched;     // [area][t*D + d]: dtMatches != 0
         public required bool[][] Ignored;     // [area][t*D + d]
         public required int[] NumGt;          // [area]: non-ignored gt count
+        public int GtCount;
     }
 
     /// <summary>Evaluates results against ground truth exactly as pycocotools COCOeval(gt, gt.loadRes(dt), iouType) evaluate/accumulate/summarize.</summary>
-    public static CocoEvalResult Evaluate(CocoDataset gt, IReadOnlyList<CocoResult> results, CocoIouType iouType, CocoEvalParams? parameters = null, int maxDegreeOfParallelism = -1)
+    public static CocoEvalResult Evaluate(CocoDataset gt, IReadOnlyList<CocoResult> results, CocoIouType iouType, CocoEvalParams? parameters = null, int maxDegreeOfParallelism = -1, bool keepPerImage = false)
     {
         var p = parameters ?? new CocoEvalParams();
         var maxDets = p.MaxDets.OrderBy(x => x).ToArray();
@@ -172,15 +182,13 @@ public static class CocoEvaluator
         for (int k = 0; k < K; k++) byCat[k] = new List<int>();
         for (int c = 0; c < keys.Length; c++) byCat[(int)(keys[c] / I)].Add(c);
 
-        Parallel.For(0, K * A, po, ka =>
+        if (T > 32) throw new ArgumentException("at most 32 IoU thresholds");
+        Parallel.For(0, K, po, k =>
         {
-            int k = ka / A, a = ka % A;
             var list = byCat[k];
             if (list.Count == 0) return;
-            int npigAll = 0;
-            foreach (int c in list) npigAll += cells[c]!.NumGt[a];
-            if (npigAll == 0) return;
             // all detections at the largest maxDet, concatenated in image order, stable-sorted by descending score
+            // (the order of any maxDet subset is the same subsequence, so one sort serves every maxDet)
             int total = 0;
             foreach (int c in list) total += Math.Min(cells[c]!.Scores.Length, maxDets[^1]);
             var cellOf = new int[total];
@@ -195,46 +203,60 @@ public static class CocoEvaluator
             }
             var order = new int[total];
             for (int x = 0; x < total; x++) order[x] = x;
-            Array.Sort(order, (x, y) =>
-            {
-                int cmp = score[y].CompareTo(score[x]);
-                return cmp != 0 ? cmp : x.CompareTo(y);
-            });
+            var negScore = new double[total];
+            for (int x = 0; x < total; x++) negScore[x] = -score[x];
+            StableSortByKey(negScore, order);
+            var sIdx = new int[total];
+            for (int x = 0; x < total; x++) sIdx[x] = idxIn[order[x]];
+            var matchedBits = new uint[total];
+            var ignoredBits = new uint[total];
             var rc = new double[total];
             var pr = new double[total];
-            for (int m = 0; m < M; m++)
+            for (int a = 0; a < A; a++)
             {
-                int maxDet = maxDets[m];
-                for (int t = 0; t < T; t++)
+                int npig = 0;
+                foreach (int c in list) npig += cells[c]!.NumGt[a];
+                if (npig == 0) continue;
+                for (int x = 0; x < total; x++)
                 {
-                    double tp = 0, fp = 0;
-                    int nd = 0;
-                    foreach (int x in order)
+                    var cell = cells[cellOf[order[x]]]!;
+                    int D = cell.Scores.Length, d = sIdx[x];
+                    uint mb = 0, ib = 0;
+                    var mt = cell.Matched[a];
+                    var ig = cell.Ignored[a];
+                    for (int t = 0; t < T; t++)
                     {
-                        if (idxIn[x] >= maxDet) continue;
-                        var cell = cells[cellOf[x]]!;
-                        int D = cell.Scores.Length;
-                        int at = t * D + idxIn[x];
-                        bool ig = cell.Ignored[a][at], mt = cell.Matched[a][at];
-                        if (!ig) { if (mt) tp += 1; else fp += 1; }
-                        rc[nd] = tp / npigAll;
-                        pr[nd] = tp / (fp + tp + Eps);
-                        nd++;
+                        if (mt[t * D + d]) mb |= 1u << t;
+                        if (ig[t * D + d]) ib |= 1u << t;
                     }
-                    recall[((t * K + k) * A + a) * M + m] = nd > 0 ? rc[nd - 1] : 0;
-                    for (int x = nd - 1; x > 0; x--) if (pr[x] > pr[x - 1]) pr[x - 1] = pr[x];
-                    int pi = 0;
-                    for (int ri = 0; ri < R; ri++)
+                    matchedBits[x] = mb;
+                    ignoredBits[x] = ib;
+                }
+                for (int m = 0; m < M; m++)
+                {
+                    int maxDet = maxDets[m];
+                    for (int t = 0; t < T; t++)
                     {
-                        double thr = p.RecThrs[ri];
-                        while (pi < nd && rc[pi] < thr) pi++;
-                        double q = pi < nd ? pr[pi] : 0.0;
-                        if (pi >= nd)
+                        uint bit = 1u << t;
+                        double tp = 0, fp = 0;
+                        int nd = 0;
+                        for (int x = 0; x < total; x++)
                         {
-                            for (int rj = ri; rj < R; rj++) precision[(((t * R + rj) * K + k) * A + a) * M + m] = 0.0;
-                            break;
+                            if (sIdx[x] >= maxDet) continue;
+                            if ((ignoredBits[x] & bit) == 0) { if ((matchedBits[x] & bit) != 0) tp += 1; else fp += 1; }
+                            rc[nd] = tp / npig;
+                            pr[nd] = tp / (fp + tp + Eps);
+                            nd++;
                         }
-                        precision[(((t * R + ri) * K + k) * A + a) * M + m] = q;
+                        recall[((t * K + k) * A + a) * M + m] = nd > 0 ? rc[nd - 1] : 0;
+                        for (int x = nd - 1; x > 0; x--) if (pr[x] > pr[x - 1]) pr[x - 1] = pr[x];
+                        int pi = 0;
+                        for (int ri = 0; ri < R; ri++)
+                        {
+                            while (pi < nd && rc[pi] < p.RecThrs[ri]) pi++;
+                            // numpy searchsorted 'left'; an index past the end leaves this and all later thresholds at 0
+                            precision[(((t * R + ri) * K + k) * A + a) * M + m] = pi < nd ? pr[pi] : 0.0;
+                        }
                     }
                 }
             }
@@ -244,8 +266,21 @@ public static class CocoEvaluator
         {
             Params = p, IouType = iouType, CatIds = catIds, Precision = precision, Recall = recall,
             Stats = Summarize(p, maxDets, K, precision, recall),
+            PerImage = keepPerImage
+                ? keys.SelectMany((key, c) => Enumerable.Range(0, A).Select(a => new CocoImageEval(imgIds[key % I], catIds[key / I], a,
+                    cells[c]!.Scores, cells[c]!.Matched[a], cells[c]!.Ignored[a], cells[c]!.GtCount, cells[c]!.NumGt[a]))).ToList()
+                : null,
         };
         return result;
+    }
+
+    /// <summary>Stable sort of <paramref name="order"/> by <paramref name="key"/> ascending (np.argsort kind='mergesort'); ties keep their position.</summary>
+    internal static void StableSortByKey(double[] key, int[] order)
+    {
+        var keys = new (double K, int I)[order.Length];
+        for (int x = 0; x < order.Length; x++) keys[x] = (key[order[x]], order[x]);
+        Array.Sort(keys, (u, v) => { int c = u.K.CompareTo(v.K); return c != 0 ? c : u.I.CompareTo(v.I); });
+        for (int x = 0; x < order.Length; x++) order[x] = keys[x].I;
     }
 
     /// <summary>np.spacing(1).</summary>
@@ -360,6 +395,7 @@ public static class CocoEvaluator
             cell.Matched[a] = matched;
             cell.Ignored[a] = ignored;
         }
+        cell.GtCount = G0;
         return cell;
     }
 
