@@ -15,6 +15,7 @@ public static class CocoEvalBench
         int images = 2000, size = 128;
         bool generateOnly = false;
         string? dump = null;
+        bool mixed = false;
         for (int i = 0; i < args.Length; i++)
             switch (args[i])
             {
@@ -23,11 +24,13 @@ public static class CocoEvalBench
                 case "--size": size = int.Parse(args[++i]); break;
                 case "--generate-only": generateOnly = true; break;
                 case "--dump": dump = args[++i]; break;
+                case "--mixed": mixed = true; break;
                 default: Console.Error.WriteLine($"unknown option {args[i]}"); return 2;
             }
         Directory.CreateDirectory(outDir);
         var sw = Stopwatch.StartNew();
         var (gt, dt) = Generate(images, size, seed: 2024);
+        if (mixed) (gt, dt) = Mix(gt, dt, seed: 7);
         string gtPath = Path.Combine(outDir, "gt.json"), dtPath = Path.Combine(outDir, "dt.json");
         CocoFiles.WriteInstances(gtPath, gt);
         CocoFiles.WriteResults(dtPath, dt);
@@ -109,6 +112,51 @@ public static class CocoEvalBench
         }
         counts.Add((uint)((long)h * w - lastEnd));
         return new Rle(h, w, counts.ToArray());
+    }
+
+    /// <summary>
+    /// Variant that exercises every format path: gt as polygons (ellipse outlines), uncompressed RLE for crowds, stored
+    /// areas that disagree with the masks, images without gt, a declared category without gt, results of an undeclared
+    /// category, and results carrying a (perturbed) bbox next to the mask (so loadRes's box-mode area rule applies).
+    /// </summary>
+    public static (CocoDataset gt, List<CocoResult> dt) Mix(CocoDataset gt, List<CocoResult> dt, int seed)
+    {
+        var rng = new Random(seed);
+        var cats = gt.Categories.ToList();
+        cats.Add(new CocoCategory(9, "declared-without-gt"));
+        var anns = new List<CocoAnnotation>();
+        foreach (var a in gt.Annotations)
+        {
+            if (a.ImageId % 10 == 0) continue; // images without any gt
+            var m = a.Segmentation!.Rle!;
+            CocoSegmentation seg;
+            if (a.IsCrowd == 1) seg = CocoSegmentation.FromRle(m, compressed: false);
+            else
+            {
+                var bb = m.ToBbox();
+                double cx = bb[0] + bb[2] / 2, cy = bb[1] + bb[3] / 2, rx = bb[2] / 2, ry = bb[3] / 2;
+                int k = 6 + rng.Next(20);
+                var poly = new double[2 * k];
+                for (int j = 0; j < k; j++)
+                {
+                    double t = 2 * Math.PI * j / k;
+                    poly[2 * j] = Math.Round(cx + rx * Math.Cos(t), 2);
+                    poly[2 * j + 1] = Math.Round(cy + ry * Math.Sin(t), 2);
+                }
+                seg = CocoSegmentation.FromPolygons(new[] { poly });
+            }
+            double area = rng.NextDouble() < 0.2 ? Math.Round(a.Area * (0.5 + rng.NextDouble()), 1) : a.Area;
+            anns.Add(new CocoAnnotation { Id = a.Id, ImageId = a.ImageId, CategoryId = a.CategoryId, Segmentation = seg, Bbox = a.Bbox, Area = area, IsCrowd = a.IsCrowd });
+        }
+        var res = new List<CocoResult>();
+        foreach (var d in dt)
+        {
+            var bb = d.Segmentation!.Rle!.ToBbox();
+            var box = new[] { bb[0] + rng.Next(-2, 3), bb[1] + rng.Next(-2, 3), Math.Max(1, bb[2] + rng.Next(-3, 4)), Math.Max(1, bb[3] + rng.Next(-3, 4)) };
+            long cat = rng.NextDouble() < 0.02 ? 42 : rng.NextDouble() < 0.02 ? 9 : d.CategoryId;
+            res.Add(new CocoResult { ImageId = d.ImageId, CategoryId = cat, Score = d.Score, Segmentation = d.Segmentation, Bbox = box });
+        }
+        return (new CocoDataset { Images = gt.Images, Categories = cats, Annotations = anns }, res);
     }
 
     public static (CocoDataset gt, List<CocoResult> dt) Generate(int images, int size, int seed)
