@@ -31,6 +31,19 @@ public class EdgeQualityTests
     }
 
     [Fact]
+    public void ThinBoundaryKeepsTheLargerIdSide()
+    {
+        var ids = TwoSquares();
+        var thin = EdgeQuality.Boundary(ids, H, W, thin: true);
+        Assert.True(thin[5 * W + 8] && !thin[5 * W + 7]);   // A(1)|B(2): only B's side
+        Assert.True(thin[5 * W + 3] && !thin[5 * W + 2]);   // background(0)|A(1): only A's side
+        Assert.Equal(6, EdgeQuality.PairBoundary(ids, H, W, 1, 2, thin: true).Count(v => v));
+        var map = ToMap(thin);
+        var s = EdgeQuality.Score(map, H, W, ids, H, W, new[] { (1, 2) }, new EdgeQualityOptions { Tolerance = 0, ThinBoundary = true });
+        Assert.Equal(1.0, s.F1); Assert.Equal(1.0, s.Auc); Assert.Equal(6, s.HardBoundary); Assert.Equal(1.0, s.HardAuc);
+    }
+
+    [Fact]
     public void PerfectMapScoresOne()
     {
         var ids = TwoSquares();

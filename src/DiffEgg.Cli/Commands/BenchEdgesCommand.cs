@@ -20,6 +20,7 @@ public sealed class BenchEdgesCommand : Command<BenchEdgesCommand.Settings>
         [CommandOption("--tolerance <PX>")] [Description("Matching tolerance (Chebyshev, pixels of the compared resolution).")] public int Tolerance { get; init; } = 1;
         [CommandOption("--edge-size <PX>")] [Description("Resample the edge map to this size before scoring (e.g. 32 = attention resolution); 0 = image size.")] public int EdgeSize { get; init; }
         [CommandOption("--match <MODE>")] [Description("Different resolutions: downsample-gt (nearest GT at the edge map's pixel centres) or upsample-edges (bilinear edge map at GT size).")] public string Match { get; init; } = "downsample-gt";
+        [CommandOption("--thin")] [Description("One-sided (1 px wide) GT boundaries: only the larger-id side of each contact.")] public bool Thin { get; init; }
         [CommandOption("--limit <N>")] [Description("Score only the first N scenes (0 = all).")] public int Limit { get; init; }
 
         public override ValidationResult Validate()
@@ -41,6 +42,7 @@ public sealed class BenchEdgesCommand : Command<BenchEdgesCommand.Settings>
         var opts = new EdgeQualityOptions
         {
             Tolerance = s.Tolerance,
+            ThinBoundary = s.Thin,
             Match = s.Match == "upsample-edges" ? EdgeResolutionMatch.UpsampleEdgeMap : EdgeResolutionMatch.DownsampleGroundTruth,
         };
         var channels = s.Baseline == "sobel-max" ? SobelChannels.MaxChannel : SobelChannels.Grey;
@@ -79,7 +81,7 @@ public sealed class BenchEdgesCommand : Command<BenchEdgesCommand.Settings>
         Console.WriteLine("| method | images | all P | all R | all F1 | all AUC | hard images | hard P | hard R | hard F1 | hard AUC |");
         Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|");
         Console.WriteLine($"| {method} | {sum.Images} | {F(sum.Precision)} | {F(sum.Recall)} | {F(sum.F1)} | {F(sum.Auc)} | {sum.HardImages} | {F(sum.HardPrecision)} | {F(sum.HardRecall)} | {F(sum.HardF1)} | {F(sum.HardAuc)} |");
-        Console.WriteLine($"scored at {res}, tolerance {s.Tolerance} px (Chebyshev), threshold μ+σ per image; P/R pooled over pixels, AUC mean over images");
+        Console.WriteLine($"scored at {res}, {(s.Thin ? "one-sided" : "two-sided")} GT boundaries, tolerance {s.Tolerance} px (Chebyshev), threshold μ+σ per image; P/R pooled over pixels, AUC mean over images");
         if (failed.Count > 0)
         {
             Console.Error.WriteLine($"error: {failed.Count} of {items.Count} scenes failed: {string.Join(", ", failed.Take(10))}");

@@ -17,6 +17,8 @@ public sealed record EdgeQualityOptions
     /// <summary>Matching tolerance d in pixels of the compared resolution, Chebyshev distance (a (2d+1)×(2d+1) square).</summary>
     public int Tolerance { get; init; } = 1;
     public EdgeResolutionMatch Match { get; init; } = EdgeResolutionMatch.DownsampleGroundTruth;
+    /// <summary>One-sided (1 px wide) GT boundaries: of each pair of 4-adjacent pixels with different ids only the one with the larger id is a boundary pixel.</summary>
+    public bool ThinBoundary { get; init; }
 }
 
 /// <summary>Scores of one edge map against one ground-truth segment map (counts, so they can be pooled over images).</summary>
@@ -62,7 +64,10 @@ public static class EdgeQuality
     internal static double F1(double p, double r) => p + r == 0 ? 0 : 2 * p * r / (p + r);
 
     /// <summary>GT boundary: pixels with at least one 4-neighbour (inside the image) of a different id — both sides of every contact.</summary>
-    public static bool[] Boundary(int[] ids, int height, int width)
+    public static bool[] Boundary(int[] ids, int height, int width) => Boundary(ids, height, width, thin: false);
+
+    /// <summary>GT boundary; with <paramref name="thin"/> only the larger-id side of each contact (a one-sided, 1 px wide boundary).</summary>
+    public static bool[] Boundary(int[] ids, int height, int width, bool thin)
     {
         CheckSize(ids.Length, height, width, "id map");
         var b = new bool[ids.Length];
@@ -70,14 +75,19 @@ public static class EdgeQuality
             for (int x = 0; x < width; x++)
             {
                 int i = y * width + x, v = ids[i];
-                if ((x > 0 && ids[i - 1] != v) || (x + 1 < width && ids[i + 1] != v) ||
-                    (y > 0 && ids[i - width] != v) || (y + 1 < height && ids[i + width] != v)) b[i] = true;
+                b[i] = (x > 0 && Differs(ids[i - 1], v, thin)) || (x + 1 < width && Differs(ids[i + 1], v, thin)) ||
+                       (y > 0 && Differs(ids[i - width], v, thin)) || (y + 1 < height && Differs(ids[i + width], v, thin));
             }
         return b;
     }
 
+    static bool Differs(int neighbour, int v, bool thin) => thin ? neighbour < v : neighbour != v;
+
     /// <summary>Boundary between two segments only: pixels of <paramref name="a"/> with a 4-neighbour in <paramref name="b"/>, and vice versa.</summary>
-    public static bool[] PairBoundary(int[] ids, int height, int width, int a, int b)
+    public static bool[] PairBoundary(int[] ids, int height, int width, int a, int b) => PairBoundary(ids, height, width, a, b, thin: false);
+
+    /// <summary>Boundary between two segments; with <paramref name="thin"/> only the pixels of the larger id of the two.</summary>
+    public static bool[] PairBoundary(int[] ids, int height, int width, int a, int b, bool thin)
     {
         CheckSize(ids.Length, height, width, "id map");
         var m = new bool[ids.Length];
@@ -87,6 +97,7 @@ public static class EdgeQuality
                 int i = y * width + x, v = ids[i];
                 if (v != a && v != b) continue;
                 int o = v == a ? b : a;
+                if (thin && v < o) continue;
                 if ((x > 0 && ids[i - 1] == o) || (x + 1 < width && ids[i + 1] == o) ||
                     (y > 0 && ids[i - width] == o) || (y + 1 < height && ids[i + width] == o)) m[i] = true;
             }
@@ -222,7 +233,7 @@ public static class EdgeQuality
         var pred = new bool[n];
         for (int i = 0; i < n; i++) pred[i] = map[i] > thr;
 
-        var gt = Boundary(ids, h, w);
+        var gt = Boundary(ids, h, w, o.ThinBoundary);
         var gtNear = Dilate(gt, h, w, d);
         var predNear = Dilate(pred, h, w, d);
         var interior = new bool[n];
@@ -241,7 +252,7 @@ public static class EdgeQuality
         if (hardPairs != null)
             foreach (var (a, b) in hardPairs)
             {
-                var pb = PairBoundary(ids, h, w, a, b);
+                var pb = PairBoundary(ids, h, w, a, b, o.ThinBoundary);
                 for (int i = 0; i < n; i++)
                 {
                     hard[i] |= pb[i];
