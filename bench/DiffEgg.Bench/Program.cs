@@ -17,9 +17,13 @@ if (args.Length == 2 && args[0] == "mem" && int.TryParse(args[1], out int r))
     var split = b.AccumulateSplitTimes();
     Console.WriteLine($"R={r}: accumulate split: 16×Add {split.add:F2} s, Result {split.result:F2} s");
     b.Cleanup();
-    return;
+    return 0;
 }
+if (args.Length > 0 && args[0] == "coco-eval") return CocoEvalBench.Run(args[1..]);
+if (args.Length > 0 && args[0] == "maskapi-check") return MaskApiCheck.Run(args[1..]);
+
 BenchmarkSwitcher.FromAssembly(typeof(EdgesBenchmarks).Assembly).Run(args);
+return 0;
 
 static (float value, (double sec, double mib) m) Measure(Func<float> f)
 {

@@ -21,6 +21,14 @@ public static class DiffEggApp
             config.PropagateExceptions();
             config.AddCommand<Commands.InfoCommand>("info")
                 .WithDescription("Show DiffEgg's version, the tensor engine and the devices it can use.");
+            config.AddCommand<Commands.SynthCommand>("synth").WithDescription("Write synthetic touching-objects scenes with COCO instances/panoptic ground truth and hard pairs.");
+            config.AddCommand<Commands.BenchEdgesCommand>("bench-edges").WithDescription("Score an edge map method (Sobel baseline) on a synth folder: boundary P/R/F1 and AUC, all and hard-pair boundaries.");
+            config.AddBranch("eval", b =>
+            {
+                b.SetDescription("COCO evaluation: instance AP/AR (pycocotools) and panoptic PQ (panopticapi).");
+                b.AddCommand<Commands.EvalInstancesCommand>("instances").WithDescription("COCO AP/AR of a results JSON against instances ground truth (segm or bbox).");
+                b.AddCommand<Commands.EvalPanopticCommand>("panoptic").WithDescription("PQ/SQ/RQ of panoptic PNG+JSON predictions against ground truth.");
+            });
         });
         return app;
     }
