@@ -35,7 +35,7 @@ public sealed class DDPMScheduler : IDisposable
         var betas = betaSchedule switch
         {
             "linear" => torch.linspace(betaStart, betaEnd, numTrainTimesteps, dtype: ScalarType.Float32),
-            "scaled_linear" => torch.linspace(Math.Sqrt(betaStart), Math.Sqrt(betaEnd), numTrainTimesteps, dtype: ScalarType.Float32).pow(2),
+            "scaled_linear" => torch.linspace(Math.Pow(betaStart, 0.5), Math.Pow(betaEnd, 0.5), numTrainTimesteps, dtype: ScalarType.Float32).pow(2),
             _ => throw new ArgumentException($"beta_schedule '{betaSchedule}' is not supported (linear, scaled_linear)"),
         };
         var alphas = 1.0 - betas;
