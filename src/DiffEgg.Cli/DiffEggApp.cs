@@ -21,6 +21,7 @@ public static class DiffEggApp
             config.PropagateExceptions();
             config.AddCommand<Commands.InfoCommand>("info")
                 .WithDescription("Show DiffEgg's version, the tensor engine and the devices it can use.");
+            config.AddCommand<Commands.EdgesCommand>("edges").WithDescription("Training-free DiffEGG edges (PeakKL, EdgeKL, ternary) for an image or a folder.");
         });
         return app;
     }

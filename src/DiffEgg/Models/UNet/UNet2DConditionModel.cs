@@ -77,6 +77,9 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
 
     public UNet2DConditionConfig Config { get; }
 
+    /// <summary>Total downsampling of the UNet (2^(levels−1), 8 for SD 1.5): inputs whose sides are multiples of it keep their aspect ratio at every level.</summary>
+    public int DownFactor => 1 << (Config.BlockOutChannels.Length - 1);
+
     /// <summary>Module paths of every attn1 layer, in forward order (the layer names the sink receives).</summary>
     public IReadOnlyList<string> SelfAttentionLayers { get; }
 
