@@ -21,12 +21,23 @@ public sealed class NullSink : IAttentionSink
 /// SD-1.5-structured UNet at 1/4 of SD 1.5's widths (80,160,320,320; 8 heads; cross_attention_dim 768 as SD 1.5;
 /// norm_num_groups 16 because 32 does not divide 80) with random weights at a 64×64 latent (a 512² image).
 /// </summary>
-[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 1, iterationCount: 3)]
+[Config(typeof(UNetBenchmarks.ShortInProcess))]
 public class UNetBenchmarks
 {
     public enum CaptureMode { Off, NullSink, Accumulator }
 
-    [Params("fixture16", "quarter64")]
+    /// <summary>One in-process job, 1 warm-up + 3 measured forward passes (a UNet forward is long enough for the Monitoring strategy).</summary>
+    public sealed class ShortInProcess : BenchmarkDotNet.Configs.ManualConfig
+    {
+        public ShortInProcess() => AddJob(Job.Default.WithStrategy(RunStrategy.Monitoring).WithLaunchCount(1).WithWarmupCount(1)
+            .WithIterationCount(3).WithToolchain(BenchmarkDotNet.Toolchains.InProcess.Emit.InProcessEmitToolchain.Instance));
+    }
+
+    /// <summary>Models to run: env DIFFEGG_BENCH_MODELS (comma-separated), default both.</summary>
+    public static IEnumerable<string> Models() =>
+        (Environment.GetEnvironmentVariable("DIFFEGG_BENCH_MODELS") ?? "fixture16,quarter64").Split(',', StringSplitOptions.RemoveEmptyEntries);
+
+    [ParamsSource(nameof(Models))]
     public string Model = "fixture16";
 
     [Params(CaptureMode.Off, CaptureMode.NullSink, CaptureMode.Accumulator)]

@@ -108,7 +108,7 @@ public sealed class EdgePipeline : IDisposable
         }
         else x0 = pixels;
 
-        var gen = new Generator((ulong)Options.Seed, CPU);
+        using var gen = new Generator((ulong)Options.Seed, CPU);
         var eps = torch.randn(x0.shape, dtype: ScalarType.Float32, generator: gen).to(device);
         var ts = Options.FixedTimestep is int f ? new[] { f } : Options.Timesteps;
         using var peak = new PeakKL();
