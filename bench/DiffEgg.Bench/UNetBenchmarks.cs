@@ -65,6 +65,8 @@ public class UNetBenchmarks
     public void Setup()
     {
         TorchRuntime.EnsureLoaded();
+        // One intra-op thread: on the shared 2-core VM, OpenMP spinning of 2 threads under a load of ~20 made timings 10× worse and erratic.
+        set_num_threads(int.TryParse(Environment.GetEnvironmentVariable("DIFFEGG_BENCH_THREADS"), out int th) ? th : 1);
         manual_seed(0);
         if (Model == "fixture16")
         {

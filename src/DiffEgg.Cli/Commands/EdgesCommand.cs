@@ -49,6 +49,7 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
         [Description("cpu or cuda (default cpu)")]
         public string Device { get; set; } = "cpu";
 
+        /// <summary>Checks the options before anything is loaded.</summary>
         public override ValidationResult Validate()
         {
             if (string.IsNullOrWhiteSpace(Model)) return ValidationResult.Error("--model is required");
@@ -78,6 +79,7 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
         return r.Length == 0 ? null : r;
     }
 
+    /// <summary>Loads the model once, then runs EdgePipeline on every image (PeakKL Alg 1, EdgeKL Eq 6, ternary Alg 2).</summary>
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
         var device = TorchRuntime.ResolveDevice(s.Device);

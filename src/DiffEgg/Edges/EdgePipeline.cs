@@ -42,6 +42,7 @@ public sealed class EdgePipelineResult : IDisposable
     /// <summary>Ternary classes (Alg 2) of <see cref="Edges"/>, int8 [H, W].</summary>
     public required Tensor Ternary { get; init; }
 
+    /// <summary>Releases the tensors/modules owned by this object.</summary>
     public void Dispose() { EdgesAttention.Dispose(); Edges.Dispose(); Ternary.Dispose(); }
 }
 
@@ -57,6 +58,7 @@ public sealed class EdgePipeline : IDisposable
 
     public EdgePipelineOptions Options { get; }
 
+    /// <summary>Validates the timesteps and computes the null-text conditioning once (DiffEGG conditions on the empty prompt).</summary>
     public EdgePipeline(DiffusionModelFolder model, EdgePipelineOptions options)
     {
         _model = model;
@@ -175,5 +177,6 @@ public sealed class EdgePipeline : IDisposable
         AtomicFile.WriteAllBytes(Path.Combine(outDir, stem + ".json"), ms.ToArray());
     }
 
+    /// <summary>Releases the tensors/modules owned by this object.</summary>
     public void Dispose() => _cond.Dispose();
 }

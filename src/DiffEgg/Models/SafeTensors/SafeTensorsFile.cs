@@ -240,6 +240,7 @@ public sealed class SafeTensorsFile : IDisposable
         finally { handle.ReleasePointer(); }
     }
 
+    /// <summary>Releases the tensors/modules owned by this object.</summary>
     public void Dispose()
     {
         if (_disposed) return;

@@ -24,6 +24,7 @@ public sealed class DDPMScheduler : IDisposable
     /// <summary>ᾱ_t, float32 [T].</summary>
     public Tensor AlphasCumprod { get; }
 
+    /// <summary>Computes β (linear or scaled_linear, float32 torch ops as diffusers) and ᾱ = cumprod(1 − β).</summary>
     public DDPMScheduler(int numTrainTimesteps = 1000, double betaStart = 0.00085, double betaEnd = 0.012, string betaSchedule = "scaled_linear",
         int stepsOffset = 1, string timestepSpacing = "leading", string predictionType = "epsilon")
     {
@@ -119,5 +120,6 @@ public sealed class DDPMScheduler : IDisposable
         return ts;
     }
 
+    /// <summary>Releases the tensors/modules owned by this object.</summary>
     public void Dispose() { Betas.Dispose(); AlphasCumprod.Dispose(); }
 }
