@@ -44,10 +44,11 @@ if (args.Length == 2 && args[0] == "load")
     using var unet = DiffEgg.Models.UNet.UNet2DConditionModel.FromFolder(args[1]);
     double sec = sw.Elapsed.TotalSeconds;
     long bytes = unet.parameters().Sum(p => p.numel() * p.element_size());
+    double peak = Status("VmHWM:"), after = Status("VmRSS:"), anon = Status("RssAnon:"), file = Status("RssFile:");
     var sw2 = System.Diagnostics.Stopwatch.StartNew();
     using (var fresh = new DiffEgg.Models.UNet.UNet2DConditionModel(unet.Config)) { }
     double build = sw2.Elapsed.TotalSeconds;
-    Console.WriteLine($"load {args[1]}: {sec:F2} s (of which building the module with fresh init ≈ {build:F2} s), params {bytes / 1048576.0:F1} MiB, RSS before {rss0 / 1024:F0} MiB, peak RSS {Status("VmHWM:") / 1024:F0} MiB, RSS after {Status("VmRSS:") / 1024:F0} MiB (anon {Status("RssAnon:") / 1024:F0}, file {Status("RssFile:") / 1024:F0})");
+    Console.WriteLine($"load {args[1]}: {sec:F2} s (building a module with fresh init alone: {build:F2} s), params {bytes / 1048576.0:F1} MiB, RSS before {rss0 / 1024:F0} MiB, peak RSS during load {peak / 1024:F0} MiB, RSS after load {after / 1024:F0} MiB (anon {anon / 1024:F0}, file {file / 1024:F0})");
     return;
 }
 if (args.Length == 2 && args[0] == "save-quarter")
