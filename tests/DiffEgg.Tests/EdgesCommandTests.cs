@@ -127,3 +127,44 @@ public class EdgesCommandTests
         Assert.Equal(1, DiffEggApp.Run(new[] { "edges", "--model", dir.Path, "--input", dir.Path, "--out", dir.File("o") }));
     }
 }
+
+public class PixelSpaceModelTests
+{
+    readonly ITestOutputHelper _out;
+    public PixelSpaceModelTests(ITestOutputHelper output) { _out = output; TorchRuntime.EnsureLoaded(); }
+
+    [Fact]
+    public void FreshPixelUNet_SavesAndReloads_AndRunsTheEdgePipelineWithoutVae()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var _ = torch.no_grad();
+        using var dir = new TempDir();
+        var cfg = DiffEgg.Models.UNet.UNet2DConditionConfig.StableDiffusion15 with
+        {
+            InChannels = 3, OutChannels = 3, BlockOutChannels = new[] { 16, 16, 16, 16 }, NormNumGroups = 4,
+            AttentionHeadDim = new[] { 2, 2, 2, 2 }, CrossAttentionDim = 32, LayersPerBlock = 1, SampleSize = 32,
+        };
+        torch.manual_seed(5);
+        using var unet = new DiffEgg.Models.UNet.UNet2DConditionModel(cfg);
+        unet.SaveFolder(dir.File("unet"));
+        Directory.CreateDirectory(dir.File("text_encoder"));
+        foreach (var f in new[] { "config.json", "model.safetensors" })
+            File.Copy(TestPaths.Fixture("text_encoder", f), Path.Combine(dir.File("text_encoder"), f));
+
+        using var model = DiffusionModelFolder.Load(dir.Path);
+        Assert.Null(model.Vae);
+        Assert.Equal(cfg.ToJson(), model.Unet.Config.ToJson());
+        var x = torch.randn(1, 3, 16, 24);
+        var ehs = torch.randn(1, 77, 32);
+        var t = torch.tensor(new long[] { 300 });
+        ParityAssert.Close(_out, "saved/reloaded fresh UNet", unet.Forward(x, t, ehs), model.Unet.Forward(x, t, ehs), 0, 0);
+
+        using var p = new EdgePipeline(model, new EdgePipelineOptions { Timesteps = new[] { 700, 300 }, Size = 24 });
+        Assert.Equal(8, p.SizeMultiple);    // no VAE: pixels go straight into the UNet (×8)
+        using var r = p.Run(new RgbImage(30, 20));
+        Assert.Equal((24, 16), (r.ProcessedWidth, r.ProcessedHeight));
+        Assert.Equal((24, 16), (r.AttentionWidth, r.AttentionHeight));
+        Assert.Equal(new long[] { 20, 30 }, r.Edges.shape);
+        Assert.False(r.Edges.isnan().any().item<bool>());
+    }
+}

@@ -120,4 +120,39 @@ public sealed record UNet2DConditionConfig
             TimeEmbeddingDim = c.IntOrNull("time_embedding_dim"),
         };
     }
+
+    /// <summary>Writes this config as a diffusers <c>unet/config.json</c> (the keys <see cref="FromJson"/> reads; round-trips exactly).</summary>
+    public string ToJson()
+    {
+        var d = new Dictionary<string, object?>
+        {
+            ["_class_name"] = "UNet2DConditionModel",
+            ["act_fn"] = "silu",
+            ["attention_head_dim"] = AttentionHeadDim.Distinct().Count() == 1 ? AttentionHeadDim[0] : AttentionHeadDim,
+            ["block_out_channels"] = BlockOutChannels,
+            ["center_input_sample"] = CenterInputSample,
+            ["conv_in_kernel"] = ConvInKernel,
+            ["conv_out_kernel"] = ConvOutKernel,
+            ["cross_attention_dim"] = CrossAttentionDim,
+            ["down_block_types"] = DownBlockTypes,
+            ["downsample_padding"] = DownsamplePadding,
+            ["flip_sin_to_cos"] = FlipSinToCos,
+            ["freq_shift"] = FreqShift,
+            ["in_channels"] = InChannels,
+            ["layers_per_block"] = LayersPerBlock,
+            ["mid_block_scale_factor"] = MidBlockScaleFactor,
+            ["mid_block_type"] = "UNetMidBlock2DCrossAttn",
+            ["norm_eps"] = NormEps,
+            ["norm_num_groups"] = NormNumGroups,
+            ["out_channels"] = OutChannels,
+            ["resnet_out_scale_factor"] = ResnetOutScaleFactor,
+            ["sample_size"] = SampleSize,
+            ["time_embedding_dim"] = TimeEmbeddingDim,
+            ["transformer_layers_per_block"] = TransformerLayersPerBlock.Distinct().Count() == 1 ? TransformerLayersPerBlock[0] : TransformerLayersPerBlock,
+            ["up_block_types"] = UpBlockTypes,
+            ["upcast_attention"] = UpcastAttention,
+            ["use_linear_projection"] = UseLinearProjection,
+        };
+        return System.Text.Json.JsonSerializer.Serialize(d, new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
+    }
 }

@@ -150,6 +150,14 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
         return model;
     }
 
+    /// <summary>Saves this UNet as a diffusers <c>unet/</c> folder: <c>config.json</c> and <c>diffusion_pytorch_model.safetensors</c> (F32 or F16), both written atomically.</summary>
+    public void SaveFolder(string folder, SafeTensors.SafeTensorsDType dtype = SafeTensors.SafeTensorsDType.F32)
+    {
+        Directory.CreateDirectory(folder);
+        SafeTensors.SafeTensorsWriter.Save(System.IO.Path.Combine(folder, "diffusion_pytorch_model.safetensors"), state_dict(), dtype);
+        AtomicFile.WriteAllText(System.IO.Path.Combine(folder, "config.json"), Config.ToJson());
+    }
+
     /// <summary>Predicts noise ε(x_t, t, c) for <paramref name="sample"/> [B, C, H, W], timestep(s) [] / [1] / [B] and text states [B, 77, D].</summary>
     public override Tensor forward(Tensor sample, Tensor timestep, Tensor encoderHiddenStates) => Forward(sample, timestep, encoderHiddenStates);
 
