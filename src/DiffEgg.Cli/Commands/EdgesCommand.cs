@@ -38,7 +38,7 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
         public string Metric { get; set; } = "kl";
 
         [CommandOption("--size <N>")]
-        [Description("long side of the processed image, rounded to a multiple of 8 (default 512)")]
+        [Description("long side of the processed image; sides are rounded to a multiple of VAE factor × UNet factor (64 for SD 1.5) (default 512)")]
         public int Size { get; set; } = 512;
 
         [CommandOption("--seed <S>")]
