@@ -22,6 +22,49 @@ if (args.Length == 2 && args[0] == "mem" && int.TryParse(args[1], out int r))
 if (args.Length > 0 && args[0] == "coco-eval") return CocoEvalBench.Run(args[1..]);
 if (args.Length > 0 && args[0] == "maskapi-check") return MaskApiCheck.Run(args[1..]);
 
+if (args.Length >= 1 && args[0] == "unetmem")
+{
+    // Peak resident memory of one UNet forward per capture mode (VmHWM above the RSS after setup).
+    foreach (var model in new[] { "fixture16", "quarter64" })
+        foreach (var mode in Enum.GetValues<UNetBenchmarks.CaptureMode>())
+        {
+            var ub = new UNetBenchmarks { Model = model, Capture = mode };
+            ub.Setup();
+            ub.Forward(); // warm-up
+            GC.Collect();
+            var (_, m) = Measure(() => ub.Forward());
+            Console.WriteLine($"unet {model} capture={mode}: {m.sec:F3} s, peak +{m.mib:F0} MiB");
+            ub.Cleanup();
+        }
+    return 0;
+}
+if (args.Length == 2 && args[0] == "load")
+{
+    // Load time and peak RSS of UNet2DConditionModel.FromFolder(args[1]) in a fresh process.
+    DiffEgg.Common.TorchRuntime.EnsureLoaded();
+    double rss0 = Status("VmRSS:");
+    var sw = System.Diagnostics.Stopwatch.StartNew();
+    using var unet = DiffEgg.Models.UNet.UNet2DConditionModel.FromFolder(args[1]);
+    double sec = sw.Elapsed.TotalSeconds;
+    long bytes = unet.parameters().Sum(p => p.numel() * p.element_size());
+    double peak = Status("VmHWM:"), after = Status("VmRSS:"), anon = Status("RssAnon:"), file = Status("RssFile:");
+    var sw2 = System.Diagnostics.Stopwatch.StartNew();
+    using (var fresh = new DiffEgg.Models.UNet.UNet2DConditionModel(unet.Config)) { }
+    double build = sw2.Elapsed.TotalSeconds;
+    Console.WriteLine($"load {args[1]}: {sec:F2} s (building a module with fresh init alone: {build:F2} s), params {bytes / 1048576.0:F1} MiB, RSS before {rss0 / 1024:F0} MiB, peak RSS during load {peak / 1024:F0} MiB, RSS after load {after / 1024:F0} MiB (anon {anon / 1024:F0}, file {file / 1024:F0})");
+    return 0;
+}
+if (args.Length == 2 && args[0] == "save-quarter")
+{
+    // Writes a random-weight quarter-width SD 1.5 UNet folder (config + safetensors) for the load measurement.
+    DiffEgg.Common.TorchRuntime.EnsureLoaded();
+    TorchSharp.torch.manual_seed(0);
+    using var unet = new DiffEgg.Models.UNet.UNet2DConditionModel(UNetBenchmarks.QuarterConfig);
+    Directory.CreateDirectory(args[1]);
+    DiffEgg.Models.SafeTensors.SafeTensorsWriter.Save(Path.Combine(args[1], "diffusion_pytorch_model.safetensors"), unet.state_dict());
+    File.WriteAllText(Path.Combine(args[1], "config.json"), "{\"_class_name\": \"UNet2DConditionModel\", \"block_out_channels\": [80, 160, 320, 320], \"norm_num_groups\": 16, \"attention_head_dim\": 8, \"cross_attention_dim\": 768, \"sample_size\": 64}");
+    return 0;
+}
 BenchmarkSwitcher.FromAssembly(typeof(EdgesBenchmarks).Assembly).Run(args);
 return 0;
 

@@ -1,0 +1,104 @@
+using DiffEgg.Attention;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace DiffEgg.Models.Layers;
+
+/// <summary>
+/// diffusers' <c>Attention</c> (multi-head scaled dot-product attention with <c>to_q/to_k/to_v/to_out.0</c>).
+/// Default path: <c>scaled_dot_product_attention</c>. When a sink is given and this layer has a <see cref="CaptureName"/> (attn1 layers),
+/// the probabilities <c>softmax(QKᵀ·scale)</c> are computed explicitly, handed to the <see cref="IAttentionSink"/> as
+/// <c>[B·heads, HW, HW]</c>, then multiplied with V.
+/// </summary>
+public sealed class Attention : nn.Module<Tensor, Tensor?, Tensor>
+{
+    readonly Linear to_q;
+    readonly Linear to_k;
+    readonly Linear to_v;
+    readonly ModuleList<nn.Module<Tensor, Tensor>> to_out;
+    readonly GroupNorm? group_norm;
+
+    public int Heads { get; }
+    public int DimHead { get; }
+    public double Scale { get; }
+    public bool ResidualConnection { get; }
+    public bool UpcastAttention { get; }
+
+    /// <summary>Module path used as the layer name for attention capture (set by the owning model for attn1 layers; null = never captured).</summary>
+    public string? CaptureName { get; internal set; }
+
+    /// <param name="queryDim">channels of the query input</param>
+    /// <param name="crossAttentionDim">channels of the key/value input (null = self-attention)</param>
+    /// <param name="bias">bias on to_q/to_k/to_v</param>
+    /// <param name="normGroups">if set, a GroupNorm (eps <paramref name="normEps"/>) on the (4-D) input, as in the VAE mid-block</param>
+    public Attention(int queryDim, int? crossAttentionDim, int heads, int dimHead, bool bias, bool upcastAttention = false,
+        bool residualConnection = false, int? normGroups = null, double normEps = 1e-5) : base(nameof(Attention))
+    {
+        Heads = heads;
+        DimHead = dimHead;
+        Scale = 1.0 / Math.Sqrt(dimHead);
+        ResidualConnection = residualConnection;
+        UpcastAttention = upcastAttention;
+        int inner = heads * dimHead;
+        int kv = crossAttentionDim ?? queryDim;
+        if (normGroups is int g) group_norm = new GroupNorm(g, queryDim, normEps);
+        to_q = nn.Linear(queryDim, inner, hasBias: bias);
+        to_k = nn.Linear(kv, inner, hasBias: bias);
+        to_v = nn.Linear(kv, inner, hasBias: bias);
+        to_out = nn.ModuleList<nn.Module<Tensor, Tensor>>(nn.Linear(inner, queryDim, hasBias: true), nn.Dropout(0.0));
+        RegisterComponents();
+    }
+
+    /// <summary>Forward pass of this block, as described in the class summary.</summary>
+    public override Tensor forward(Tensor hidden, Tensor? encoderHiddenStates) => Forward(hidden, encoderHiddenStates, null, 0, 0);
+
+    /// <summary>Attention over tokens <paramref name="hidden"/> [B, N, C] (or a [B, C, H, W] map); <paramref name="height"/>×<paramref name="width"/> is the token grid reported to the sink.</summary>
+    public Tensor Forward(Tensor hidden, Tensor? encoderHiddenStates, IAttentionSink? sink, int height, int width)
+    {
+        using var scope = torch.NewDisposeScope();
+        var residual = hidden;
+        bool spatial = hidden.dim() == 4;
+        long b = hidden.shape[0], c = hidden.shape[1], h4 = 0, w4 = 0;
+        if (spatial)
+        {
+            h4 = hidden.shape[2]; w4 = hidden.shape[3];
+            hidden = hidden.view(b, c, h4 * w4).transpose(1, 2);
+            if (height == 0) { height = (int)h4; width = (int)w4; }
+        }
+        if (group_norm is not null) hidden = group_norm.forward(hidden.transpose(1, 2)).transpose(1, 2);
+
+        var ctx = encoderHiddenStates ?? hidden;
+        long n = hidden.shape[1], m = ctx.shape[1];
+        var q = to_q.forward(hidden).view(b, n, Heads, DimHead).permute(0, 2, 1, 3);
+        var k = to_k.forward(ctx).view(b, m, Heads, DimHead).permute(0, 2, 1, 3);
+        var v = to_v.forward(ctx).view(b, m, Heads, DimHead).permute(0, 2, 1, 3);
+        var dtype = q.dtype;
+        if (UpcastAttention && dtype != ScalarType.Float32) { q = q.to_type(ScalarType.Float32); k = k.to_type(ScalarType.Float32); v = v.to_type(ScalarType.Float32); }
+
+        Tensor o;
+        if (sink is not null && CaptureName is not null)
+        {
+            var q3 = q.reshape(b * Heads, n, DimHead);
+            var k3 = k.reshape(b * Heads, m, DimHead);
+            var v3 = v.reshape(b * Heads, m, DimHead);
+            var scores = q3.bmm(k3.transpose(1, 2)).mul_(Scale);   // = baddbmm(·, q, kᵀ, beta=0, alpha=scale) as diffusers (TorchSharp 0.107 baddbmm mis-orders its operands)
+            var probs = scores.softmax(-1);
+            scores.Dispose();
+            sink.Add(CaptureName, probs, Heads, height, width);
+            o = probs.bmm(v3).view(b, Heads, n, DimHead);
+            probs.Dispose();
+        }
+        else
+        {
+            o = nn.functional.scaled_dot_product_attention(q.contiguous(), k.contiguous(), v.contiguous());
+        }
+        if (o.dtype != dtype) o = o.to_type(dtype);
+        o = o.permute(0, 2, 1, 3).reshape(b, n, Heads * DimHead);
+        o = to_out[0].forward(o);
+        o = to_out[1].forward(o);
+        if (spatial) o = o.transpose(-1, -2).reshape(b, c, h4, w4);
+        if (ResidualConnection) o = o + residual;
+        return o.MoveToOuterDisposeScope();
+    }
+}

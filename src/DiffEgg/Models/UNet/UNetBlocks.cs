@@ -1,0 +1,195 @@
+using DiffEgg.Attention;
+using DiffEgg.Models.Layers;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+using GroupNorm = DiffEgg.Models.Layers.GroupNorm;
+using LayerNorm = DiffEgg.Models.Layers.LayerNorm;
+
+namespace DiffEgg.Models.UNet;
+
+/// <summary>A UNet down block: returns the hidden state and the skip tensors it contributes (every resnet/attention output and every downsampler output).</summary>
+public abstract class UNetDownBlock : nn.Module
+{
+    protected UNetDownBlock(string name) : base(name) { }
+    /// <summary>Runs the block (see the class summary).</summary>
+    public abstract (Tensor Hidden, List<Tensor> Skips) Forward(Tensor hidden, Tensor temb, Tensor? encoderHiddenStates, IAttentionSink? sink);
+}
+
+/// <summary>A UNet up block: consumes its skips (last first, concatenated on channels) and optionally upsamples to <c>upsampleSize</c>.</summary>
+public abstract class UNetUpBlock : nn.Module
+{
+    protected UNetUpBlock(string name) : base(name) { }
+    public abstract int NumResnets { get; }
+    /// <summary>Runs the block (see the class summary).</summary>
+    public abstract Tensor Forward(Tensor hidden, IReadOnlyList<Tensor> skips, Tensor temb, Tensor? encoderHiddenStates, IAttentionSink? sink, long[]? upsampleSize);
+}
+
+/// <summary>diffusers' <c>CrossAttnDownBlock2D</c>: N × (resnet → Transformer2DModel), then an optional stride-2 downsampler.</summary>
+public sealed class CrossAttnDownBlock2D : UNetDownBlock
+{
+    readonly ModuleList<ResnetBlock2D> resnets;
+    readonly ModuleList<Transformer2DModel> attentions;
+    readonly ModuleList<Downsample2D>? downsamplers;
+
+    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
+    public CrossAttnDownBlock2D(UNet2DConditionConfig cfg, int inChannels, int outChannels, int heads, int transformerLayers, bool addDownsample)
+        : base(nameof(CrossAttnDownBlock2D))
+    {
+        resnets = nn.ModuleList(Enumerable.Range(0, cfg.LayersPerBlock).Select(i =>
+            new ResnetBlock2D(i == 0 ? inChannels : outChannels, outChannels, cfg.TimeEmbedDim, cfg.NormNumGroups, cfg.NormEps, cfg.ResnetOutScaleFactor)).ToArray());
+        attentions = nn.ModuleList(Enumerable.Range(0, cfg.LayersPerBlock).Select(_ =>
+            new Transformer2DModel(heads, outChannels / heads, outChannels, transformerLayers, cfg.NormNumGroups, cfg.CrossAttentionDim,
+                cfg.UseLinearProjection, cfg.UpcastAttention)).ToArray());
+        if (addDownsample) downsamplers = nn.ModuleList(new Downsample2D(outChannels, outChannels, cfg.DownsamplePadding));
+        RegisterComponents();
+    }
+
+    public override (Tensor Hidden, List<Tensor> Skips) Forward(Tensor hidden, Tensor temb, Tensor? encoderHiddenStates, IAttentionSink? sink)
+    {
+        var skips = new List<Tensor>();
+        for (int i = 0; i < resnets.Count; i++)
+        {
+            hidden = resnets[i].forward(hidden, temb);
+            hidden = attentions[i].Forward(hidden, encoderHiddenStates, sink);
+            skips.Add(hidden);
+        }
+        if (downsamplers is not null)
+            foreach (var d in downsamplers) { hidden = d.forward(hidden); skips.Add(hidden); }
+        return (hidden, skips);
+    }
+}
+
+/// <summary>diffusers' <c>DownBlock2D</c>: N resnets, then an optional stride-2 downsampler.</summary>
+public sealed class DownBlock2D : UNetDownBlock
+{
+    readonly ModuleList<ResnetBlock2D> resnets;
+    readonly ModuleList<Downsample2D>? downsamplers;
+
+    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
+    public DownBlock2D(UNet2DConditionConfig cfg, int inChannels, int outChannels, bool addDownsample) : base(nameof(DownBlock2D))
+    {
+        resnets = nn.ModuleList(Enumerable.Range(0, cfg.LayersPerBlock).Select(i =>
+            new ResnetBlock2D(i == 0 ? inChannels : outChannels, outChannels, cfg.TimeEmbedDim, cfg.NormNumGroups, cfg.NormEps, cfg.ResnetOutScaleFactor)).ToArray());
+        if (addDownsample) downsamplers = nn.ModuleList(new Downsample2D(outChannels, outChannels, cfg.DownsamplePadding));
+        RegisterComponents();
+    }
+
+    public override (Tensor Hidden, List<Tensor> Skips) Forward(Tensor hidden, Tensor temb, Tensor? encoderHiddenStates, IAttentionSink? sink)
+    {
+        var skips = new List<Tensor>();
+        foreach (var r in resnets) { hidden = r.forward(hidden, temb); skips.Add(hidden); }
+        if (downsamplers is not null)
+            foreach (var d in downsamplers) { hidden = d.forward(hidden); skips.Add(hidden); }
+        return (hidden, skips);
+    }
+}
+
+/// <summary>diffusers' <c>UNetMidBlock2DCrossAttn</c>: resnet → (Transformer2DModel → resnet) × layers.</summary>
+public sealed class UNetMidBlock2DCrossAttn : nn.Module
+{
+    readonly ModuleList<ResnetBlock2D> resnets;
+    readonly ModuleList<Transformer2DModel> attentions;
+
+    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
+    public UNetMidBlock2DCrossAttn(UNet2DConditionConfig cfg, int channels, int heads, int transformerLayers, int numLayers = 1)
+        : base(nameof(UNetMidBlock2DCrossAttn))
+    {
+        resnets = nn.ModuleList(Enumerable.Range(0, numLayers + 1).Select(_ =>
+            new ResnetBlock2D(channels, channels, cfg.TimeEmbedDim, cfg.NormNumGroups, cfg.NormEps, cfg.MidBlockScaleFactor)).ToArray());
+        attentions = nn.ModuleList(Enumerable.Range(0, numLayers).Select(_ =>
+            new Transformer2DModel(heads, channels / heads, channels, transformerLayers, cfg.NormNumGroups, cfg.CrossAttentionDim,
+                cfg.UseLinearProjection, cfg.UpcastAttention)).ToArray());
+        RegisterComponents();
+    }
+
+    public Tensor Forward(Tensor hidden, Tensor temb, Tensor? encoderHiddenStates, IAttentionSink? sink)
+    {
+        hidden = resnets[0].forward(hidden, temb);
+        for (int i = 0; i < attentions.Count; i++)
+        {
+            hidden = attentions[i].Forward(hidden, encoderHiddenStates, sink);
+            hidden = resnets[i + 1].forward(hidden, temb);
+        }
+        return hidden;
+    }
+}
+
+/// <summary>diffusers' <c>CrossAttnUpBlock2D</c>: (N+1) × (cat skip → resnet → Transformer2DModel), then an optional nearest-×2 upsampler.</summary>
+public sealed class CrossAttnUpBlock2D : UNetUpBlock
+{
+    readonly ModuleList<ResnetBlock2D> resnets;
+    readonly ModuleList<Transformer2DModel> attentions;
+    readonly ModuleList<Upsample2D>? upsamplers;
+
+    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
+    public CrossAttnUpBlock2D(UNet2DConditionConfig cfg, int inChannels, int prevOutputChannel, int outChannels, int heads, int transformerLayers, bool addUpsample)
+        : base(nameof(CrossAttnUpBlock2D))
+    {
+        int n = cfg.LayersPerBlock + 1;
+        resnets = nn.ModuleList(Enumerable.Range(0, n).Select(i =>
+        {
+            int skip = i == n - 1 ? inChannels : outChannels;
+            int rin = i == 0 ? prevOutputChannel : outChannels;
+            return new ResnetBlock2D(rin + skip, outChannels, cfg.TimeEmbedDim, cfg.NormNumGroups, cfg.NormEps, cfg.ResnetOutScaleFactor);
+        }).ToArray());
+        attentions = nn.ModuleList(Enumerable.Range(0, n).Select(_ =>
+            new Transformer2DModel(heads, outChannels / heads, outChannels, transformerLayers, cfg.NormNumGroups, cfg.CrossAttentionDim,
+                cfg.UseLinearProjection, cfg.UpcastAttention)).ToArray());
+        if (addUpsample) upsamplers = nn.ModuleList(new Upsample2D(outChannels, outChannels));
+        RegisterComponents();
+    }
+
+    public override int NumResnets => resnets.Count;
+
+    public override Tensor Forward(Tensor hidden, IReadOnlyList<Tensor> skips, Tensor temb, Tensor? encoderHiddenStates, IAttentionSink? sink, long[]? upsampleSize)
+    {
+        for (int i = 0; i < resnets.Count; i++)
+        {
+            var skip = skips[skips.Count - 1 - i];
+            hidden = torch.cat(new[] { hidden, skip }, 1);
+            hidden = resnets[i].forward(hidden, temb);
+            hidden = attentions[i].Forward(hidden, encoderHiddenStates, sink);
+        }
+        if (upsamplers is not null)
+            foreach (var u in upsamplers) hidden = u.Forward(hidden, upsampleSize);
+        return hidden;
+    }
+}
+
+/// <summary>diffusers' <c>UpBlock2D</c>: (N+1) × (cat skip → resnet), then an optional nearest-×2 upsampler.</summary>
+public sealed class UpBlock2D : UNetUpBlock
+{
+    readonly ModuleList<ResnetBlock2D> resnets;
+    readonly ModuleList<Upsample2D>? upsamplers;
+
+    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
+    public UpBlock2D(UNet2DConditionConfig cfg, int inChannels, int prevOutputChannel, int outChannels, bool addUpsample) : base(nameof(UpBlock2D))
+    {
+        int n = cfg.LayersPerBlock + 1;
+        resnets = nn.ModuleList(Enumerable.Range(0, n).Select(i =>
+        {
+            int skip = i == n - 1 ? inChannels : outChannels;
+            int rin = i == 0 ? prevOutputChannel : outChannels;
+            return new ResnetBlock2D(rin + skip, outChannels, cfg.TimeEmbedDim, cfg.NormNumGroups, cfg.NormEps, cfg.ResnetOutScaleFactor);
+        }).ToArray());
+        if (addUpsample) upsamplers = nn.ModuleList(new Upsample2D(outChannels, outChannels));
+        RegisterComponents();
+    }
+
+    public override int NumResnets => resnets.Count;
+
+    public override Tensor Forward(Tensor hidden, IReadOnlyList<Tensor> skips, Tensor temb, Tensor? encoderHiddenStates, IAttentionSink? sink, long[]? upsampleSize)
+    {
+        for (int i = 0; i < resnets.Count; i++)
+        {
+            var skip = skips[skips.Count - 1 - i];
+            hidden = torch.cat(new[] { hidden, skip }, 1);
+            hidden = resnets[i].forward(hidden, temb);
+        }
+        if (upsamplers is not null)
+            foreach (var u in upsamplers) hidden = u.Forward(hidden, upsampleSize);
+        return hidden;
+    }
+}
