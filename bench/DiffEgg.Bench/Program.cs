@@ -21,6 +21,7 @@ if (args.Length == 2 && args[0] == "mem" && int.TryParse(args[1], out int r))
 }
 if (args.Length > 0 && args[0] == "coco-eval") return CocoEvalBench.Run(args[1..]);
 if (args.Length > 0 && args[0] == "maskapi-check") return MaskApiCheck.Run(args[1..]);
+if (args.Length > 0 && args[0] == "panoptic-gen") return PanopticGen.Run(args[1..]);
 
 if (args.Length >= 1 && args[0] == "unetmem")
 {

@@ -43,7 +43,7 @@ public sealed class EvalInstancesCommand : Command<EvalInstancesCommand.Settings
         var gt = CocoFiles.ReadInstances(settings.Gt);
         var dt = CocoFiles.ReadResults(settings.Dt, gt);
         var type = settings.IouType == "bbox" ? CocoIouType.Bbox : CocoIouType.Segm;
-        var result = CocoEvaluator.Evaluate(gt, dt, type);
+        var result = CocoEvaluator.Evaluate(gt, dt, type, gtName: settings.Gt, resultsName: settings.Dt);
         Console.Write(result.Summary());
         if (settings.Json != null)
             AtomicFile.Write(settings.Json, s =>

@@ -106,7 +106,8 @@ public static class CocoEvaluator
     }
 
     /// <summary>Evaluates results against ground truth exactly as pycocotools COCOeval(gt, gt.loadRes(dt), iouType) evaluate/accumulate/summarize.</summary>
-    public static CocoEvalResult Evaluate(CocoDataset gt, IReadOnlyList<CocoResult> results, CocoIouType iouType, CocoEvalParams? parameters = null, int maxDegreeOfParallelism = -1, bool keepPerImage = false)
+    public static CocoEvalResult Evaluate(CocoDataset gt, IReadOnlyList<CocoResult> results, CocoIouType iouType, CocoEvalParams? parameters = null, int maxDegreeOfParallelism = -1, bool keepPerImage = false,
+        string gtName = "ground truth", string resultsName = "results")
     {
         var p = parameters ?? new CocoEvalParams();
         var maxDets = p.MaxDets.OrderBy(x => x).ToArray();
@@ -135,11 +136,11 @@ public static class CocoEvaluator
         {
             var r = results[j];
             if (!imgIndex.ContainsKey(r.ImageId))
-                throw new DiffEggException($"result [{j}]: field 'image_id': image id {r.ImageId} is not in the ground truth");
+                throw new DiffEggException($"{resultsName}: result [{j}]: field 'image_id': image id {r.ImageId} is not in the ground truth");
             if (boxMode && r.Bbox == null)
-                throw new DiffEggException($"result [{j}]: field 'bbox': missing (the first result has a bbox, so, as pycocotools loadRes, all results are read as box results)");
+                throw new DiffEggException($"{resultsName}: result [{j}]: field 'bbox': missing (the first result has a bbox, so, as pycocotools loadRes, all results are read as box results)");
             if (!boxMode && r.Segmentation == null)
-                throw new DiffEggException($"result [{j}]: field 'segmentation': missing (the first result has no bbox, so, as pycocotools loadRes, all results are read as mask results)");
+                throw new DiffEggException($"{resultsName}: result [{j}]: field 'segmentation': missing (the first result has no bbox, so, as pycocotools loadRes, all results are read as mask results)");
             if (!catIndex.TryGetValue(r.CategoryId, out int k)) continue; // pycocotools only evaluates gt categories
             long key = (long)k * I + imgIndex[r.ImageId];
             if (!dtCells.TryGetValue(key, out var l)) dtCells[key] = l = new List<(int, CocoResult)>();
@@ -161,7 +162,7 @@ public static class CocoEvaluator
                 var img = imagesById[imgIds[i]];
                 gtCells.TryGetValue(key, out var g);
                 dtCells.TryGetValue(key, out var d);
-                cells[c] = EvaluateCell(img, g, d, p, maxDets, iouType, boxMode);
+                cells[c] = EvaluateCell(img, g, d, p, maxDets, iouType, boxMode, gtName, resultsName);
             }
             catch (Exception e)
             {
@@ -286,7 +287,7 @@ public static class CocoEvaluator
     /// <summary>np.spacing(1).</summary>
     const double Eps = 2.220446049250313e-16;
 
-    static Cell? EvaluateCell(CocoImage img, List<CocoAnnotation>? gtList, List<(int Index, CocoResult R)>? dtList, CocoEvalParams p, int[] maxDets, CocoIouType iouType, bool boxMode)
+    static Cell? EvaluateCell(CocoImage img, List<CocoAnnotation>? gtList, List<(int Index, CocoResult R)>? dtList, CocoEvalParams p, int[] maxDets, CocoIouType iouType, bool boxMode, string gtName, string resultsName)
     {
         int G0 = gtList?.Count ?? 0, D0 = dtList?.Count ?? 0;
         if (G0 == 0 && D0 == 0) return null;
@@ -298,12 +299,12 @@ public static class CocoEvaluator
             var gg = new Gt { Id = a.Id, Area = a.Area, Crowd = a.IsCrowd != 0 };
             if (iouType == CocoIouType.Segm)
             {
-                if (a.Segmentation == null) throw new DiffEggException($"ground truth annotation {a.Id}: field 'segmentation': missing (needed for --iou-type segm)");
+                if (a.Segmentation == null) throw new DiffEggException($"{gtName}: annotation id {a.Id}: field 'segmentation': missing (needed for --iou-type segm)");
                 try { gg.Mask = a.Segmentation.ToRle(h, w); }
-                catch (ArgumentException e) { throw new DiffEggException($"ground truth annotation {a.Id}: field 'segmentation': {e.Message}"); }
+                catch (ArgumentException e) { throw new DiffEggException($"{gtName}: annotation id {a.Id}: field 'segmentation': {e.Message}"); }
                 gg.Box = gg.Mask.ToBbox();
             }
-            else gg.Box = a.Bbox ?? throw new DiffEggException($"ground truth annotation {a.Id}: field 'bbox': missing (needed for --iou-type bbox)");
+            else gg.Box = a.Bbox ?? throw new DiffEggException($"{gtName}: annotation id {a.Id}: field 'bbox': missing (needed for --iou-type bbox)");
             gts[g] = gg;
         }
         // detections sorted by score, descending, stable (np.argsort(-score, kind='mergesort')), cut at max(maxDets)
@@ -325,7 +326,7 @@ public static class CocoEvaluator
             {
                 var seg = r.Segmentation ?? CocoSegmentation.FromPolygons(new[] { BoxPolygon(r.Bbox!) });
                 try { mask = seg.ToRle(h, w); }
-                catch (ArgumentException e) { throw new DiffEggException($"result [{index}]: field 'segmentation': {e.Message}"); }
+                catch (ArgumentException e) { throw new DiffEggException($"{resultsName}: result [{index}]: field 'segmentation': {e.Message}"); }
             }
             dd.Area = boxMode ? r.Bbox![2] * r.Bbox[3] : mask!.Area;
             if (iouType == CocoIouType.Segm) { dd.Mask = mask; dd.Box = mask!.ToBbox(); }

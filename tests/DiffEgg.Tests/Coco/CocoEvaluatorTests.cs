@@ -207,3 +207,38 @@ public class CocoEvaluatorTests
         Assert.Equal(1e16 + 6, PyNum.PairwiseSum(new[] { 1e16, 1, 1, 1, 1, 1, 1, 1 }));
     }
 }
+
+public class CocoEvaluatorDeterminismTests
+{
+    [Fact]
+    public void ParallelAndSequentialRuns_GiveBitIdenticalResults()
+    {
+        var rng = new Random(5);
+        var gt = new CocoDataset();
+        gt.Categories.Add(new CocoCategory(1, "a"));
+        gt.Categories.Add(new CocoCategory(2, "b"));
+        var dts = new List<CocoResult>();
+        long id = 1;
+        for (int i = 1; i <= 40; i++)
+        {
+            gt.Images.Add(new CocoImage(i, 64, 64, ""));
+            for (int g = 0; g < 4; g++)
+            {
+                var box = new double[] { rng.Next(40), rng.Next(40), 3 + rng.Next(30), 3 + rng.Next(30) };
+                var m = Rle.FromBbox(box, 64, 64);
+                int cat = 1 + rng.Next(2);
+                gt.Annotations.Add(new CocoAnnotation { Id = id++, ImageId = i, CategoryId = cat, Bbox = m.ToBbox(), Area = m.Area, IsCrowd = rng.Next(10) == 0 ? 1 : 0, Segmentation = CocoSegmentation.FromRle(m) });
+                for (int d = 0; d < 6; d++)
+                {
+                    var db = new double[] { box[0] + rng.Next(-4, 5), box[1] + rng.Next(-4, 5), box[2] + rng.Next(-4, 5), box[3] + rng.Next(-4, 5) };
+                    dts.Add(new CocoResult { ImageId = i, CategoryId = d < 5 ? cat : 3 - cat, Score = rng.Next(20) / 20.0, Segmentation = CocoSegmentation.FromRle(Rle.FromBbox(db, 64, 64)) });
+                }
+            }
+        }
+        var seq = CocoEvaluator.Evaluate(gt, dts, CocoIouType.Segm, maxDegreeOfParallelism: 1);
+        var par = CocoEvaluator.Evaluate(gt, dts, CocoIouType.Segm, maxDegreeOfParallelism: 4);
+        Assert.Equal(seq.Precision, par.Precision);
+        Assert.Equal(seq.Stats, par.Stats);
+        Assert.InRange(seq.Stats[0], 0.1, 0.99); // a non-trivial case
+    }
+}

@@ -58,3 +58,22 @@ public class EvalCliTests : IDisposable
         Assert.NotEqual(0, DiffEggApp.Run(new[] { "eval", "panoptic", "--gt-json", gj, "--gt-dir", gd, "--pred-json", pj, "--pred-dir", pd }));
     }
 }
+
+public class EvalErrorNamingTests
+{
+    [Fact]
+    public void EvaluationErrors_NameTheFileRecordAndField()
+    {
+        var gt = new DiffEgg.Formats.CocoDataset();
+        gt.Images.Add(new DiffEgg.Formats.CocoImage(1, 10, 10, ""));
+        gt.Categories.Add(new DiffEgg.Formats.CocoCategory(1, "a"));
+        gt.Annotations.Add(new DiffEgg.Formats.CocoAnnotation { Id = 3, ImageId = 1, CategoryId = 1, Area = 4, Bbox = new double[] { 0, 0, 2, 2 } });
+        var dt = new[] { new DiffEgg.Formats.CocoResult { ImageId = 1, CategoryId = 1, Score = 1, Bbox = new double[] { 0, 0, 2, 2 } } };
+        var e = Assert.Throws<DiffEgg.Common.DiffEggException>(() => DiffEgg.Evaluation.CocoEvaluator.Evaluate(gt, dt, DiffEgg.Evaluation.CocoIouType.Segm, gtName: "gt.json", resultsName: "dt.json"));
+        Assert.Equal("gt.json: annotation id 3: field 'segmentation': missing (needed for --iou-type segm)", e.Message);
+        // the first result has a bbox -> every result must have one (pycocotools loadRes)
+        var mixed = new[] { dt[0], new DiffEgg.Formats.CocoResult { ImageId = 1, CategoryId = 1, Score = 1, Segmentation = DiffEgg.Formats.CocoSegmentation.FromRle(DiffEgg.Formats.Rle.Empty(10, 10)) } };
+        e = Assert.Throws<DiffEgg.Common.DiffEggException>(() => DiffEgg.Evaluation.CocoEvaluator.Evaluate(gt, mixed, DiffEgg.Evaluation.CocoIouType.Bbox, gtName: "gt.json", resultsName: "dt.json"));
+        Assert.StartsWith("dt.json: result [1]: field 'bbox': missing", e.Message);
+    }
+}
