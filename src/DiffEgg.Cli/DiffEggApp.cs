@@ -21,6 +21,8 @@ public static class DiffEggApp
             config.PropagateExceptions();
             config.AddCommand<Commands.InfoCommand>("info")
                 .WithDescription("Show DiffEgg's version, the tensor engine and the devices it can use.");
+            config.AddCommand<Commands.RefineCommand>("refine").WithDescription("Refine COCO instance masks with edge maps (Alg 4: CCL split, RIP, IoU merge).");
+            config.AddCommand<Commands.PanopticCommand>("panoptic").WithDescription("Turn semantic masks + edge maps into COCO panoptic pseudo-labels (things split by RIP, stuff whole).");
         });
         return app;
     }

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace DiffEgg.Refinement;
 
 /// <summary>One segment of a panoptic pseudo-label (COCO panoptic <c>segments_info</c> entry).</summary>
-public sealed record PanopticSegment(int Id, int CategoryId, long Area, int[] Bbox, int IsCrowd = 0);
+public sealed record PseudoSegment(int Id, int CategoryId, long Area, int[] Bbox, int IsCrowd = 0);
 
 /// <summary>A panoptic pseudo-label: per-pixel segment id (0 = void) and the segments.</summary>
 public sealed class PanopticResult
@@ -14,9 +14,9 @@ public sealed class PanopticResult
     public int Height { get; }
     /// <summary>Row-major segment ids, 0 = void (ignore).</summary>
     public int[] SegmentIds { get; }
-    public IReadOnlyList<PanopticSegment> Segments { get; }
+    public IReadOnlyList<PseudoSegment> Segments { get; }
 
-    public PanopticResult(int width, int height, int[] segmentIds, IReadOnlyList<PanopticSegment> segments)
+    public PanopticResult(int width, int height, int[] segmentIds, IReadOnlyList<PseudoSegment> segments)
     {
         Width = width; Height = height; SegmentIds = segmentIds; Segments = segments;
     }
@@ -180,12 +180,12 @@ public static class PanopticBuilder
             }
         // renumber non-empty segments 1..m in creation order
         var newId = new int[n];
-        var segs = new List<PanopticSegment>();
+        var segs = new List<PseudoSegment>();
         for (int l = 1; l < n; l++)
         {
             if (area[l] == 0) continue;
             newId[l] = segs.Count + 1;
-            segs.Add(new PanopticSegment(newId[l], segClass[l], area[l], new[] { x0[l], y0[l], x1[l] - x0[l] + 1, y1[l] - y0[l] + 1 }));
+            segs.Add(new PseudoSegment(newId[l], segClass[l], area[l], new[] { x0[l], y0[l], x1[l] - x0[l] + 1, y1[l] - y0[l] + 1 }));
         }
         var ids = new int[W * H];
         for (int i = 0; i < ids.Length; i++) ids[i] = newId[label[i]];
