@@ -189,7 +189,9 @@ public static class InstanceRefiner
             var qualifies = (overlap / areas.unsqueeze(0)).ge(o.SplitCoverage);
             qualifies[TensorIndex.Colon, 0] = tensor(false);
             var qual = qualifies.contiguous().data<bool>().ToArray();
-            var touches = (RefineGrid.Dilate3(mBin).gt(0) & eBin.unsqueeze(0)).flatten(1).any(1).data<bool>().ToArray();
+            // a mask with no edge pixel within the RIP radius has no evidence to be refined by: it is kept as it is
+            var near = nn.functional.max_pool2d(mBin.to_type(ScalarType.Float32).unsqueeze(1), 2 * o.Radius + 1, 1, o.Radius).squeeze(1);
+            var touches = (near.gt(0) & eBin.unsqueeze(0)).flatten(1).any(1).data<bool>().ToArray();
 
             // Alg 4 lines 2-3: seeds for RIP — split parts (mask ∩ component) or the whole mask
             var seeds = new List<Tensor>();
