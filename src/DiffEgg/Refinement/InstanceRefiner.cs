@@ -50,6 +50,8 @@ public sealed record RefineOptions
     public double Beta { get; init; } = 10;
     /// <summary>Number t of random-walk steps (M* = Tᵗ M).</summary>
     public int Steps { get; init; } = 256;
+    /// <summary>RIP early stop: a map stops once 16 steps change no value by more than this × its maximum (0 = always run all t steps).</summary>
+    public float Tolerance { get; init; } = 1e-4f;
     /// <summary>Edge value at or above which a pixel is an edge for CCL (non-edge: value &lt; threshold).</summary>
     public float EdgeThreshold { get; init; } = 0.5f;
     /// <summary>CCL connectivity, 4 or 8.</summary>
@@ -75,6 +77,7 @@ public sealed record RefineOptions
         if (Radius < 1 || Radius > 32) throw new ArgumentException($"radius must be in 1..32, got {Radius}");
         if (!(Beta > 0) || !double.IsFinite(Beta)) throw new ArgumentException($"beta must be positive, got {Beta}");
         if (Steps < 0) throw new ArgumentException($"steps must be ≥ 0, got {Steps}");
+        if (!(Tolerance >= 0 && Tolerance < 1)) throw new ArgumentException($"tolerance must be in [0,1), got {Tolerance}");
         if (!(EdgeThreshold > 0 && EdgeThreshold <= 1)) throw new ArgumentException($"edge threshold must be in (0,1], got {EdgeThreshold}");
         if (Connectivity != 4 && Connectivity != 8) throw new ArgumentException($"connectivity must be 4 or 8, got {Connectivity}");
         if (MinArea < 1) throw new ArgumentException($"min-area must be ≥ 1, got {MinArea}");
@@ -143,6 +146,44 @@ public static class RefineGrid
         return result;
     }
 
+    /// <summary>Bounding boxes (Y0, Y1, X0, X1, end-exclusive) of components 1..Count (index 0 unused, empty).</summary>
+    public static (int Y0, int Y1, int X0, int X1)[] ComponentBoxes(ComponentLabels cc)
+    {
+        var b = new (int Y0, int Y1, int X0, int X1)[cc.Count + 1];
+        for (int c = 0; c <= cc.Count; c++) b[c] = (int.MaxValue, int.MinValue, int.MaxValue, int.MinValue);
+        for (int y = 0; y < cc.Height; y++)
+            for (int x = 0; x < cc.Width; x++)
+            {
+                int l = cc.Labels[y * cc.Width + x];
+                if (l == 0) continue;
+                var (y0, y1, x0, x1) = b[l];
+                b[l] = (Math.Min(y0, y), Math.Max(y1, y + 1), Math.Min(x0, x), Math.Max(x1, x + 1));
+            }
+        return b;
+    }
+
+    /// <summary>Union of boxes (empty boxes ignored) grown by <paramref name="margin"/> on every side.</summary>
+    public static (int Y0, int Y1, int X0, int X1) Grow(IEnumerable<(int Y0, int Y1, int X0, int X1)> boxes, int margin)
+    {
+        int y0 = int.MaxValue, y1 = int.MinValue, x0 = int.MaxValue, x1 = int.MinValue;
+        foreach (var b in boxes)
+        {
+            if (b.Y1 <= b.Y0 || b.X1 <= b.X0) continue;
+            y0 = Math.Min(y0, b.Y0); y1 = Math.Max(y1, b.Y1); x0 = Math.Min(x0, b.X0); x1 = Math.Max(x1, b.X1);
+        }
+        return y0 > y1 ? (0, 0, 0, 0) : (y0 - margin, y1 + margin, x0 - margin, x1 + margin);
+    }
+
+    /// <summary>Bounding box (end-exclusive) of the positive pixels of a row-major [h,w] map.</summary>
+    public static (int Y0, int Y1, int X0, int X1) Box(ReadOnlySpan<float> map, int h, int w)
+    {
+        int y0 = int.MaxValue, y1 = int.MinValue, x0 = int.MaxValue, x1 = int.MinValue;
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                if (map[y * w + x] > 0) { y0 = Math.Min(y0, y); y1 = Math.Max(y1, y + 1); x0 = Math.Min(x0, x); x1 = Math.Max(x1, x + 1); }
+        return (y0, y1, x0, x1);
+    }
+
     /// <summary>3×3 binary dilation of [N,h,w] (bool or float) as a float map.</summary>
     public static Tensor Dilate3(Tensor m)
     {
@@ -192,6 +233,12 @@ public static class InstanceRefiner
             // a mask with no edge pixel within the RIP radius has no evidence to be refined by: it is kept as it is
             var near = nn.functional.max_pool2d(mBin.to_type(ScalarType.Float32).unsqueeze(1), 2 * o.Radius + 1, 1, o.Radius).squeeze(1);
             var touches = (near.gt(0) & eBin.unsqueeze(0)).flatten(1).any(1).data<bool>().ToArray();
+            // RIP windows: a seed can only reach the components it overlaps (others are behind edges) — their box plus the radius
+            var compBox = RefineGrid.ComponentBoxes(cc);
+            var anyOverlap = zeros(n, C + 1).scatter_add_(1, labels.unsqueeze(0).expand(n, -1), mLow.gt(0).flatten(1).to_type(ScalarType.Float32))
+                .gt(0).contiguous().data<bool>().ToArray();
+            var mLowArr = mLow.contiguous().data<float>().ToArray();
+            var windows = new List<(int, int, int, int)>();
 
             // Alg 4 lines 2-3: seeds for RIP — split parts (mask ∩ component) or the whole mask
             var seeds = new List<Tensor>();
@@ -208,12 +255,16 @@ public static class InstanceRefiner
                     {
                         seeds.Add(mLow[i] * labels2d.eq(c).to_type(ScalarType.Float32));
                         seedOf.Add((i, true));
+                        windows.Add(RefineGrid.Grow(new[] { compBox[c] }, o.Radius));
                     }
                 }
                 else if (touches[i])
                 {
                     seeds.Add(mLow[i]);
                     seedOf.Add((i, false));
+                    var boxes = new List<(int, int, int, int)> { RefineGrid.Box(mLowArr.AsSpan(i * h * w, h * w), h, w) };
+                    for (int c = 1; c <= C; c++) if (anyOverlap[i * (C + 1) + c]) boxes.Add(compBox[c]);
+                    windows.Add(RefineGrid.Grow(boxes, o.Radius));
                 }
             }
 
@@ -224,7 +275,7 @@ public static class InstanceRefiner
                 using var aff = PathAffinity.Build(E, o.Radius, o.Beta);
                 var S = stack(seeds, 0);
                 // Alg 4 lines 4-6: M* = Tᵗ (M ⊙ (1−E)), normalised to its maximum and thresholded
-                var P = Rip.Run(aff, S, E, o.Steps);
+                var P = Rip.Run(aff, S, E, o.Steps, o.Tolerance, windows);
                 var peak = P.flatten(1).amax(new long[] { 1 });
                 var Pn = Rip.NormalizeToMax(P);
                 var seedBin = S.ge(0.5f);

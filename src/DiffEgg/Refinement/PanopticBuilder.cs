@@ -63,17 +63,24 @@ public static class PanopticBuilder
             // seeds: CCL of (class ∧ non-edge) per thing class, at working resolution
             var seedMasks = new List<float[]>();
             var seedClass = new List<int>();
+            var windows = new List<(int, int, int, int)>();
             var fg = new bool[h * w];
             foreach (int k in thingClasses)
             {
+                // RIP window of a seed: the box of the class region it lies in (the walk cannot leave it) plus the radius
+                for (int i = 0; i < fg.Length; i++) fg[i] = semLowArr[i] == k;
+                var regions = ConnectedComponents.Label(fg, w, h, 8, 1);
+                var regionBox = RefineGrid.ComponentBoxes(regions);
                 for (int i = 0; i < fg.Length; i++) fg[i] = semLowArr[i] == k && eArr[i] < o.EdgeThreshold;
                 var cc = ConnectedComponents.Label(fg, w, h, o.Connectivity, o.MinArea);
                 for (int c = 1; c <= cc.Count; c++)
                 {
                     var m = new float[h * w];
-                    for (int i = 0; i < m.Length; i++) if (cc.Labels[i] == c) m[i] = 1;
+                    int region = 0;
+                    for (int i = 0; i < m.Length; i++) if (cc.Labels[i] == c) { m[i] = 1; region = regions.Labels[i]; }
                     seedMasks.Add(m);
                     seedClass.Add(k);
+                    windows.Add(RefineGrid.Grow(new[] { regionBox[region] }, o.Radius));
                 }
             }
 
@@ -82,7 +89,7 @@ public static class PanopticBuilder
                 // RIP of all seeds at once; the path affinity is 0 across a class change, so each seed stays within its class mask
                 using var aff = PathAffinity.Build(E, o.Radius, o.Beta, semLow);
                 var S = stack(seedMasks.Select(m => tensor(m, new long[] { h, w })).ToArray(), 0);
-                var Pn = Rip.NormalizeToMax(Rip.Run(aff, S, E, o.Steps));
+                var Pn = Rip.NormalizeToMax(Rip.Run(aff, S, E, o.Steps, o.Tolerance, windows));
                 // every class pixel goes to the seed (of its class) with the highest propagated value, at full resolution
                 var best = new float[HW];
                 for (int s0 = 0; s0 < seedMasks.Count;)

@@ -97,4 +97,61 @@ public class RipTests
         // after 256 steps the walk has mixed the interior: every interior pixel is above half the maximum
         Assert.True(insideMin > 0.5 * insideMax, $"interior min {insideMin} max {insideMax}");
     }
+
+    [Fact]
+    public void SimdPropagationMatchesAReferenceSum()
+    {
+        TorchRuntime.EnsureLoaded();
+        using var scope = NewDisposeScope();
+        var gen = new Random(11);
+        const int h = 13, w = 21; // w not a multiple of the SIMD width: exercises the scalar tail
+        var ev = Enumerable.Range(0, h * w).Select(_ => gen.NextDouble() < 0.3 ? (float)gen.NextDouble() : 0f).ToArray();
+        using var aff = PathAffinity.Build(tensor(ev, new long[] { h, w }), 2, 3);
+        var m = Enumerable.Range(0, 2 * h * w).Select(_ => (float)gen.NextDouble()).ToArray();
+        var T = aff.Transition.data<float>().ToArray();
+        var cur = (float[])m.Clone();
+        for (int step = 0; step < 3; step++)
+        {
+            var nxt = new float[cur.Length];
+            for (int s = 0; s < 2; s++)
+                for (int y = 0; y < h; y++)
+                    for (int x = 0; x < w; x++)
+                    {
+                        double a = 0;
+                        for (int k = 0; k < aff.Offsets.Count; k++)
+                        {
+                            int yy = y + aff.Offsets[k].Dy, xx = x + aff.Offsets[k].Dx;
+                            if (yy < 0 || yy >= h || xx < 0 || xx >= w) continue;
+                            a += T[(k * h + y) * w + x] * cur[(s * h + yy) * w + xx];
+                        }
+                        nxt[(s * h + y) * w + x] = (float)a;
+                    }
+            cur = nxt;
+        }
+        var got = Rip.Propagate(aff, tensor(m, new long[] { 2, h, w }), 3).data<float>().ToArray();
+        for (int i = 0; i < got.Length; i++) Assert.Equal(cur[i], got[i], 4);
+    }
+
+    [Fact]
+    public void EarlyStopAndWindowsKeepTheThresholdedResult()
+    {
+        TorchRuntime.EnsureLoaded();
+        using var scope = NewDisposeScope();
+        const int h = 48, w = 48;
+        var e = new float[h * w];
+        Ring(e, w, 12, 35, 12, 35, 0.8f);
+        var seed = new float[h * w];
+        for (int y = 18; y < 24; y++) for (int x = 18; x < 24; x++) seed[y * w + x] = 1;
+        var et = tensor(e, new long[] { h, w });
+        var st = tensor(seed, new long[] { 1, h, w });
+        using var aff = PathAffinity.Build(et);
+        var exact = Rip.NormalizeToMax(Rip.Run(aff, st, et, 256));
+        var fast = Rip.NormalizeToMax(Rip.Run(aff, st, et, 256, 1e-4f, new[] { (7, 41, 7, 41) }));
+        Assert.True((exact - fast).abs().max().item<float>() < 0.01f);
+        Assert.Equal(exact.ge(0.5f).data<bool>().ToArray(), fast.ge(0.5f).data<bool>().ToArray());
+        // nothing outside the window
+        var f = fast.data<float>().ToArray();
+        for (int y = 0; y < h; y++) for (int x = 0; x < w; x++)
+            if (y < 7 || y >= 41 || x < 7 || x >= 41) Assert.Equal(0f, f[y * w + x]);
+    }
 }
