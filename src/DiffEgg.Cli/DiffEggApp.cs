@@ -23,6 +23,12 @@ public static class DiffEggApp
                 .WithDescription("Show DiffEgg's version, the tensor engine and the devices it can use.");
             config.AddCommand<Commands.RefineCommand>("refine").WithDescription("Refine COCO instance masks with edge maps (Alg 4: CCL split, RIP, IoU merge).");
             config.AddCommand<Commands.PanopticCommand>("panoptic").WithDescription("Turn semantic masks + edge maps into COCO panoptic pseudo-labels (things split by RIP, stuff whole).");
+            config.AddBranch("eval", b =>
+            {
+                b.SetDescription("COCO evaluation: instance AP/AR (pycocotools) and panoptic PQ (panopticapi).");
+                b.AddCommand<Commands.EvalInstancesCommand>("instances").WithDescription("COCO AP/AR of a results JSON against instances ground truth (segm or bbox).");
+                b.AddCommand<Commands.EvalPanopticCommand>("panoptic").WithDescription("PQ/SQ/RQ of panoptic PNG+JSON predictions against ground truth.");
+            });
         });
         return app;
     }

@@ -142,12 +142,13 @@ public static class PanopticFiles
         ImageIO.WriteRgbPng(path, img);
     }
 
-    /// <summary>Reads a single-channel class-id PNG (VOC style: pixel = class id, 255 = ignore); an RGB/palette PNG is rejected.</summary>
+    /// <summary>Reads a class-id PNG (VOC style: pixel = class id, 255 = ignore): 8-bit gray, or palette-indexed where the index is the class id (as PIL reads VOC's SegmentationClass PNGs); an RGB PNG is rejected.</summary>
     public static byte[] ReadClassIdPng(string path, out int width, out int height)
     {
-        var v = ImageIO.ReadGray(path, out width, out height, out bool wasGray);
-        if (!wasGray) throw new DiffEggException($"{path}: not a single-channel (8-bit gray) PNG; class-id maps must store the class id in one channel");
-        return v;
+        if (!File.Exists(path)) throw new DiffEggException($"{path}: file not found");
+        var samples = PngIndexed.TryReadSamples(path, out width, out height);
+        if (samples != null) return samples;
+        throw new DiffEggException($"{path}: not a single-channel PNG (8-bit gray or palette); class-id maps must store the class id in one channel");
     }
 
     /// <summary>Writes a single-channel class-id PNG (255 = ignore), atomically.</summary>

@@ -131,14 +131,17 @@ public sealed class Rle : IEquatable<Rle>
 
     // ---------------------------------------------------------------- measures
 
-    /// <summary>Foreground pixel count (maskApi rleArea).</summary>
+    long _area = -1;
+
+    /// <summary>Foreground pixel count (maskApi rleArea); computed once.</summary>
     public long Area
     {
         get
         {
+            if (_area >= 0) return _area;
             long a = 0;
             for (int j = 1; j < Counts.Length; j += 2) a += Counts[j];
-            return a;
+            return _area = a;
         }
     }
 

@@ -137,3 +137,21 @@ public class RleTests
         Assert.Equal(Rle.FromBbox(new double[] { 0, 0, 2, 2 }, 4, 4), Rle.FromPolygon(new double[] { 0, 0, 0, 0, 0, 2, 2, 2, 2, 0 }, 4, 4));
     }
 }
+
+public class RleLargeImageTests
+{
+    [Fact]
+    public void TenThousandSquareImage_WorksOnRuns()
+    {
+        // 10k x 10k = 1e8 pixels: only runs are stored (about 2 per column)
+        var a = Rle.FromBbox(new double[] { 100, 200, 5000, 3000 }, 10000, 10000);
+        var b = Rle.FromBbox(new double[] { 2600, 200, 5000, 3000 }, 10000, 10000);
+        Assert.Equal(15_000_000, a.Area);
+        Assert.Equal(new double[] { 100, 200, 5000, 3000 }, a.ToBbox());
+        Assert.True(a.Counts.Length <= 2 * 5000 + 1);
+        Assert.Equal(2500L * 3000, Rle.IntersectionArea(a, b));
+        Assert.Equal(7_500_000.0 / 22_500_000.0, Rle.Iou(a, b, false));
+        Assert.Equal(22_500_000, Rle.Union(a, b).Area);
+        Assert.Equal(a, Rle.FromCompressedString(a.ToCompressedString(), 10000, 10000));
+    }
+}
