@@ -144,6 +144,33 @@ public class RefineCliTests
             Assert.Equal(2, ann.Segments.Count(x => x.CategoryId == 1));
         }
 
+        // scored against hand-made ground truth (the two objects, edge column 38 void) the pseudo-labels are perfect: PQ = 1
+        var gtIds = new int[w * h];
+        var gtSegs = new List<PanopticSegment>();
+        void Seg(int id, int cat, Func<int, int, bool> inside)
+        {
+            long area = 0;
+            for (int y = 0; y < h; y++) for (int x = 0; x < w; x++) if (inside(y, x)) { gtIds[y * w + x] = id; area++; }
+            gtSegs.Add(new PanopticSegment { Id = id, CategoryId = cat, Area = area, IsCrowd = 0 });
+        }
+        Seg(1, 1, (y, x) => y >= 8 && y <= 39 && x >= 4 && x <= 37);
+        Seg(2, 1, (y, x) => y >= 8 && y <= 39 && x >= 39 && x <= 73);
+        Seg(3, 2, (y, x) => sem[y * w + x] == 2);
+        Seg(4, 50, (y, x) => sem[y * w + x] == 50);
+        Seg(5, 51, (y, x) => sem[y * w + x] == 51);
+        string gtDir = Path.Combine(dir, "gt");
+        Directory.CreateDirectory(gtDir);
+        var gtDs = new PanopticDataset { Images = ds.Images, Categories = ds.Categories };
+        foreach (var ann in ds.Annotations)
+        {
+            PanopticFiles.WritePng(Path.Combine(gtDir, ann.FileName), gtIds, w, h);
+            gtDs.Annotations.Add(new PanopticAnnotation { ImageId = ann.ImageId, FileName = ann.FileName, Segments = gtSegs });
+        }
+        var pq = DiffEgg.Evaluation.PanopticEvaluator.Evaluate(gtDs, gtDir, ds, Path.Combine(dir, "out", "panoptic"));
+        Assert.Equal(1.0, pq.All.Pq, 9);
+        Assert.Equal(2, pq.Things.N);
+        Assert.Equal(2, pq.Stuff.N);
+
         // a corrupt semantic PNG: that image fails, the other is still written, exit ≠ 0
         File.WriteAllBytes(Path.Combine(dir, "semantic", "q.png"), new byte[] { 0x89, 0x50, 0x4E, 0x47, 1, 2, 3 });
         Directory.Delete(Path.Combine(dir, "out"), true);
