@@ -76,6 +76,26 @@ public class RefineCliTests
     }
 
     [Fact]
+    public void RefinementRaisesMaskApOnTheTinyDataset()
+    {
+        string dir = MakeRefineDataset(out var a, out var b, out var c);
+        Assert.Equal(0, DiffEggApp.Run(RefineArgs(dir)));
+        var gt = Info(dir);
+        gt.Categories.Add(new CocoCategory(1, "box"));
+        int id = 1;
+        foreach (var (img, m) in new[] { (1L, a), (1L, b), (2L, c) })
+        {
+            var rle = Rle.Encode(m, H, W);
+            gt.Annotations.Add(new CocoAnnotation { Id = id++, ImageId = img, CategoryId = 1, Segmentation = CocoSegmentation.FromRle(rle), Area = rle.Area, Bbox = rle.ToBbox() });
+        }
+        var before = DiffEgg.Evaluation.CocoEvaluator.Evaluate(gt, CocoFiles.ReadResults(Path.Combine(dir, "masks.json"), gt), DiffEgg.Evaluation.CocoIouType.Segm);
+        var after = DiffEgg.Evaluation.CocoEvaluator.Evaluate(gt, CocoFiles.ReadResults(Path.Combine(dir, "refined.json"), gt), DiffEgg.Evaluation.CocoIouType.Segm);
+        // before: no mask reaches IoU 0.5 with any box; after: all three boxes are found at IoU ≥ 0.75
+        Assert.Equal(0.0, before.Stats[1], 6);
+        Assert.True(after.Stats[2] > 0.99, $"AP75 after refinement {after.Stats[2]}");
+    }
+
+    [Fact]
     public void CorruptImageFailsOnlyThatImageAndExitsNonZero()
     {
         string dir = MakeRefineDataset(out var a, out _, out _);
