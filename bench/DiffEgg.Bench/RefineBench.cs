@@ -6,7 +6,7 @@ namespace DiffEgg.Bench;
 /// <summary>
 /// Console benchmark of <see cref="InstanceRefiner.Refine"/> on 512×512 scenes with 20 masks (a grid of touching boxes with their
 /// outlines as edges; masks are a mix of merged pairs, fragments and clean boxes). Run under /usr/bin/time -v for peak memory:
-/// <c>/usr/bin/time -v dotnet bench/DiffEgg.Bench/bin/Release/net10.0/DiffEgg.Bench.dll refine [images] [masks] [side]</c>.
+/// <c>/usr/bin/time -v dotnet bench/DiffEgg.Bench/bin/Release/net10.0/DiffEgg.Bench.dll refine [images] [masks] [side] [tolerance]</c>.
 /// </summary>
 public static class RefineBench
 {
@@ -15,20 +15,27 @@ public static class RefineBench
         int images = args.Length > 1 ? int.Parse(args[1]) : 5;
         int nMasks = args.Length > 2 ? int.Parse(args[2]) : 20;
         int side = args.Length > 3 ? int.Parse(args[3]) : 512;
+        float tol = args.Length > 4 ? float.Parse(args[4], System.Globalization.CultureInfo.InvariantCulture) : new RefineOptions().Tolerance;
+        var opts = new RefineOptions { Tolerance = tol };
         var (edges, masks) = Scene(side, nMasks, 1);
         // warm-up (JIT, libtorch init)
-        InstanceRefiner.Refine(edges, masks);
+        InstanceRefiner.Refine(edges, masks, opts);
         var times = new List<double>();
+        var proc = Process.GetCurrentProcess();
+        proc.Refresh();
+        double cpu0 = proc.TotalProcessorTime.TotalMilliseconds;
         int outCount = 0;
         for (int i = 0; i < images; i++)
         {
             var (e, m) = Scene(side, nMasks, 100 + i);
             var sw = Stopwatch.StartNew();
-            outCount += InstanceRefiner.Refine(e, m).Count;
+            outCount += InstanceRefiner.Refine(e, m, opts).Count;
             times.Add(sw.Elapsed.TotalMilliseconds);
         }
+        proc.Refresh();
+        double cpuPerImage = (proc.TotalProcessorTime.TotalMilliseconds - cpu0) / images;
         times.Sort();
-        Console.WriteLine($"refine {side}x{side}, {nMasks} masks, {images} images: median {times[times.Count / 2]:F0} ms/image, min {times[0]:F0}, max {times[^1]:F0}; {outCount / (double)images:F1} masks out per image; torch threads {TorchSharp.torch.get_num_threads()}");
+        Console.WriteLine($"refine {side}x{side}, {nMasks} masks, tolerance {tol}, {images} images: median {times[times.Count / 2]:F0} ms/image, min {times[0]:F0}, max {times[^1]:F0}; CPU {cpuPerImage:F0} ms/image; {outCount / (double)images:F1} masks out per image; torch threads {TorchSharp.torch.get_num_threads()}");
         return 0;
     }
 

@@ -132,16 +132,18 @@ public static class RefineGrid
     /// <summary>Soft maps [N,h,w] upsampled bilinearly to the image size and thresholded (≥ <paramref name="threshold"/>) into N byte masks.</summary>
     public static byte[][] UpsampleThreshold(Tensor maps, int imageH, int imageW, float threshold)
     {
-        using var scope = NewDisposeScope();
-        int n = (int)maps.shape[0];
+        int n = (int)maps.shape[0], hw = imageH * imageW;
         var result = new byte[n][];
-        for (int i = 0; i < n; i++)
+        const int chunk = 16; // bounds the float buffer to 16 × H × W
+        for (int c0 = 0; c0 < n; c0 += chunk)
         {
-            using var inner = NewDisposeScope();
-            var up = maps[i].unsqueeze(0).unsqueeze(0);
+            using var scope = NewDisposeScope();
+            int cn = Math.Min(chunk, n - c0);
+            var up = maps.narrow(0, c0, cn).unsqueeze(1);
             if (up.shape[2] != imageH || up.shape[3] != imageW)
                 up = nn.functional.interpolate(up, new long[] { imageH, imageW }, mode: InterpolationMode.Bilinear, align_corners: false);
-            result[i] = up.ge(threshold).to_type(ScalarType.Byte).contiguous().data<byte>().ToArray();
+            var all = up.ge(threshold).to_type(ScalarType.Byte).contiguous().data<byte>().ToArray();
+            for (int i = 0; i < cn; i++) result[c0 + i] = all.AsSpan(i * hw, hw).ToArray();
         }
         return result;
     }
