@@ -16,7 +16,7 @@ public sealed class RefineCommand : Command<RefineCommand.Settings>
         [CommandOption("--image-info <JSON>")] [Description("Any COCO JSON whose 'images' list maps ids to file_name, height, width (only 'images' is read).")] public string? ImageInfo { get; init; }
         [CommandOption("--masks <JSON>")] [Description("COCO results JSON with the instance masks to refine.")] public string? Masks { get; init; }
         [CommandOption("--out <JSON>")] [Description("Refined COCO results JSON (written atomically).")] public string? Out { get; init; }
-        [CommandOption("--merge-iou <IOU>")] [Description("Merge same-category masks with IoU above this.")] public double MergeIoU { get; init; } = 0.5;
+        [CommandOption("--merge-iou <IOU>")] [Description("Merge same-category masks with IoU above this.")] [DefaultValue(0.5)] public double MergeIoU { get; init; } = 0.5;
 
         public override RefineOptions ToOptions() => base.ToOptions() with { MergeIoU = MergeIoU };
 

@@ -10,19 +10,20 @@ public class RefineSettingsBase : CommandSettings
 {
     [CommandOption("--images <DIR>")] [Description("Folder of the images.")] public string? Images { get; init; }
     [CommandOption("--edges <DIR>")] [Description("Folder of edge maps: <stem>.edges.safetensors, else <stem>.ternary.png, else <stem>.png.")] public string? Edges { get; init; }
-    [CommandOption("--radius <R>")] [Description("RIP affinity radius (working pixels).")] public int Radius { get; init; } = 5;
-    [CommandOption("--beta <B>")] [Description("RIP affinity exponent β.")] public double Beta { get; init; } = 10;
-    [CommandOption("--steps <T>")] [Description("RIP random-walk steps t.")] public int Steps { get; init; } = 256;
-    [CommandOption("--min-area <PX>")] [Description("Minimum component area in working-resolution pixels.")] public int MinArea { get; init; } = 16;
-    [CommandOption("--max-side <PX>")] [Description("Long side of the working resolution.")] public int MaxSide { get; init; } = 128;
-    [CommandOption("--edge-threshold <V>")] [Description("Edge value at or above which a pixel is an edge for CCL.")] public float EdgeThreshold { get; init; } = 0.5f;
-    [CommandOption("--uncertain <V>")] [Description("Edge value given to 'uncertain' (128) pixels of a ternary PNG.")] public float Uncertain { get; init; } = 0.5f;
-    [CommandOption("--connectivity <N>")] [Description("CCL connectivity, 4 or 8.")] public int Connectivity { get; init; } = 8;
+    [CommandOption("--radius <R>")] [Description("RIP affinity radius (working pixels).")] [DefaultValue(5)] public int Radius { get; init; } = 5;
+    [CommandOption("--beta <B>")] [Description("RIP affinity exponent β.")] [DefaultValue(10.0)] public double Beta { get; init; } = 10;
+    [CommandOption("--steps <T>")] [Description("RIP random-walk steps t.")] [DefaultValue(256)] public int Steps { get; init; } = 256;
+    [CommandOption("--min-area <PX>")] [Description("Minimum component area in working-resolution pixels.")] [DefaultValue(16)] public int MinArea { get; init; } = 16;
+    [CommandOption("--max-side <PX>")] [Description("Long side of the working resolution.")] [DefaultValue(128)] public int MaxSide { get; init; } = 128;
+    [CommandOption("--edge-threshold <V>")] [Description("Edge value at or above which a pixel is an edge for CCL.")] [DefaultValue(0.5f)] public float EdgeThreshold { get; init; } = 0.5f;
+    [CommandOption("--uncertain <V>")] [Description("Edge value given to 'uncertain' (128) pixels of a ternary PNG.")] [DefaultValue(0.5f)] public float Uncertain { get; init; } = 0.5f;
+    [CommandOption("--tolerance <EPS>")] [Description("RIP early stop: stop a map when 16 steps change no value by more than EPS × its maximum (0 = always all steps).")] [DefaultValue(1e-4f)] public float Tolerance { get; init; } = 1e-4f;
+    [CommandOption("--connectivity <N>")] [Description("CCL connectivity, 4 or 8.")] [DefaultValue(8)] public int Connectivity { get; init; } = 8;
 
     public virtual RefineOptions ToOptions() => new()
     {
         Radius = Radius, Beta = Beta, Steps = Steps, MinArea = MinArea, MaxSide = MaxSide,
-        EdgeThreshold = EdgeThreshold, Connectivity = Connectivity,
+        EdgeThreshold = EdgeThreshold, Connectivity = Connectivity, Tolerance = Tolerance,
     };
 
     public override ValidationResult Validate()
