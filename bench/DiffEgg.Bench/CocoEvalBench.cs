@@ -36,6 +36,14 @@ public static class CocoEvalBench
         CocoFiles.WriteResults(dtPath, dt);
         Console.WriteLine($"generated {images} images {size}x{size}: {gt.Annotations.Count} gt, {dt.Count} detections in {sw.Elapsed.TotalSeconds:F2}s -> {gtPath}, {dtPath}");
         if (generateOnly) return 0;
+        for (int rep = 0; rep < 2; rep++)
+        {
+            var c0 = Process.GetCurrentProcess().TotalProcessorTime;
+            sw.Restart();
+            var g2 = CocoFiles.ReadInstances(gtPath);
+            var d2 = CocoFiles.ReadResults(dtPath, g2);
+            Console.WriteLine($"read gt.json + dt.json: wall {sw.Elapsed.TotalSeconds:F3}s, cpu {(Process.GetCurrentProcess().TotalProcessorTime - c0).TotalSeconds:F3}s ({d2.Count} results)");
+        }
         if (dump != null)
         {
             // per-image results + accumulated arrays + stats, for tools/coco_crosscheck.py (numpy accumulate/summarize)

@@ -141,9 +141,39 @@ public static class PanopticEvaluator
         var predSegs = new Dictionary<long, PanopticSegment>();
         foreach (var s in p.Segments) predSegs[s.Id] = s;
 
-        // predicted areas + sanity checks (panopticapi order: labels ascending)
-        var predArea = new Dictionary<long, long>();
-        foreach (int id in predIds) predArea[id] = predArea.GetValueOrDefault(id) + 1;
+        // ids -> compact indices (adjacent pixels mostly repeat, so a one-entry cache saves most lookups)
+        static int[] Index(int[] map, List<int> ids)
+        {
+            var idx = new Dictionary<int, int>();
+            var outIdx = new int[map.Length];
+            int lastId = int.MinValue, last = -1;
+            for (int i = 0; i < map.Length; i++)
+            {
+                int id = map[i];
+                if (id != lastId)
+                {
+                    if (!idx.TryGetValue(id, out last)) { last = ids.Count; idx[id] = last; ids.Add(id); }
+                    lastId = id;
+                }
+                outIdx[i] = last;
+            }
+            return outIdx;
+        }
+        var gIds = new List<int>();
+        var pIds = new List<int>();
+        int[] gIdx = Index(gtIds, gIds), pIdx = Index(predIds, pIds);
+        int G = gIds.Count, P = pIds.Count;
+        var counts = new long[(long)G * P];
+        for (int i = 0; i < gIdx.Length; i++) counts[gIdx[i] * P + pIdx[i]]++;
+        var predArea = new Dictionary<long, long>(P);
+        for (int pj = 0; pj < P; pj++)
+        {
+            long a = 0;
+            for (int gi = 0; gi < G; gi++) a += counts[gi * P + pj];
+            predArea[pIds[pj]] = a;
+        }
+
+        // predicted segments + sanity checks (panopticapi order: labels ascending)
         foreach (var label in predArea.Keys.OrderBy(x => x))
         {
             if (!predSegs.TryGetValue(label, out var seg))
@@ -158,23 +188,26 @@ public static class PanopticEvaluator
         if (missing.Count > 0)
             throw new DiffEggException($"{predJsonPath}: in the image with id {g.ImageId} the segment ids [{string.Join(", ", missing)}] are present in the JSON and not present in the PNG {predPng}");
 
-        // confusion: (gt id, pred id) -> intersection, in ascending key order as np.unique
+        // confusion: (gt id, pred id) -> intersection, iterated in ascending (gt id, pred id) order as np.unique
         var inter = new Dictionary<long, long>();
-        long lastKey = -1, lastCount = 0;
-        for (int i = 0; i < gtIds.Length; i++)
-        {
-            long key = ((long)gtIds[i] << 24) | (uint)predIds[i];
-            if (key == lastKey) { lastCount++; continue; }
-            if (lastKey >= 0) inter[lastKey] = inter.GetValueOrDefault(lastKey) + lastCount;
-            lastKey = key; lastCount = 1;
-        }
-        if (lastKey >= 0) inter[lastKey] = inter.GetValueOrDefault(lastKey) + lastCount;
+        var gOrder = Enumerable.Range(0, G).OrderBy(i => gIds[i]).ToArray();
+        var pOrder = Enumerable.Range(0, P).OrderBy(j => pIds[j]).ToArray();
+        var pairKeys = new List<long>();
+        foreach (int gi in gOrder)
+            foreach (int pj in pOrder)
+            {
+                long n = counts[gi * P + pj];
+                if (n == 0) continue;
+                long key = ((long)gIds[gi] << 24) | (uint)pIds[pj];
+                inter[key] = n;
+                pairKeys.Add(key);
+            }
         long Pair(long gid, long pid) => inter.GetValueOrDefault((gid << 24) | pid);
 
         var st = new ImageStats();
         var gtMatched = new HashSet<long>();
         var predMatched = new HashSet<long>();
-        foreach (long key in inter.Keys.OrderBy(x => x))
+        foreach (long key in pairKeys)
         {
             long gl = key >> 24, pl = key & 0xFFFFFF, n = inter[key];
             if (!gtSegs.TryGetValue(gl, out var gs) || !predSegs.TryGetValue(pl, out var ps)) continue;

@@ -233,20 +233,21 @@ public static class CocoFiles
         if (root.ValueKind != JsonValueKind.Array) throw new DiffEggException($"{path}: expected a JSON list of results {{image_id, category_id, segmentation or bbox, score}}");
         var list = new List<CocoResult>(root.GetArrayLength());
         int i = 0;
-        foreach (var e in root.EnumerateArray())
-        {
-            string rec = $"result [{i}]";
-            long imageId = r.Int64(e, "image_id", rec);
-            var img = gt.FindImage(imageId) ?? throw r.Error(rec, "image_id", $"image id {imageId} is not in the ground truth");
-            long cat = r.Int64(e, "category_id", rec);
-            double score = r.Double(e, "score", rec);
-            CocoSegmentation? seg = r.TryGet(e, "segmentation", out var s) ? ReadSegmentation(r, s, rec, img) : null;
-            double[]? bbox = r.TryGet(e, "bbox", out var b) ? r.DoubleArray(b, "bbox", rec, 4) : null;
-            if (seg == null && bbox == null) throw r.Error(rec, "segmentation", "missing (a result needs a segmentation or a bbox)");
-            list.Add(new CocoResult { ImageId = imageId, CategoryId = cat, Score = score, Segmentation = seg, Bbox = bbox });
-            i++;
-        }
+        foreach (var e in root.EnumerateArray()) list.Add(ReadResult(r, e, i++, gt));
         return list;
+    }
+
+    static CocoResult ReadResult(JsonRead r, JsonElement e, int i, CocoDataset gt)
+    {
+        string rec = $"result [{i}]";
+        long imageId = r.Int64(e, "image_id", rec);
+        var img = gt.FindImage(imageId) ?? throw r.Error(rec, "image_id", $"image id {imageId} is not in the ground truth");
+        long cat = r.Int64(e, "category_id", rec);
+        double score = r.Double(e, "score", rec);
+        CocoSegmentation? seg = r.TryGet(e, "segmentation", out var s) ? ReadSegmentation(r, s, rec, img) : null;
+        double[]? bbox = r.TryGet(e, "bbox", out var b) ? r.DoubleArray(b, "bbox", rec, 4) : null;
+        if (seg == null && bbox == null) throw r.Error(rec, "segmentation", "missing (a result needs a segmentation or a bbox)");
+        return new CocoResult { ImageId = imageId, CategoryId = cat, Score = score, Segmentation = seg, Bbox = bbox };
     }
 
     /// <summary>Writes a COCO results file atomically (segmentations keep their kind; RLE is normally compressed).</summary>

@@ -65,11 +65,19 @@ public sealed class CocoDataset
     public List<CocoCategory> Categories { get; init; } = new();
 
     Dictionary<long, CocoImage>? _byId;
-    /// <summary>Image by id (built on first use).</summary>
+    int _byIdCount = -1;
+    /// <summary>Image by id (index rebuilt when the number of images changed since the last call; not for concurrent use while Images changes).</summary>
     public CocoImage? FindImage(long id)
     {
-        _byId ??= Images.GroupBy(i => i.Id).ToDictionary(g => g.Key, g => g.First());
-        return _byId.TryGetValue(id, out var im) ? im : null;
+        var map = _byId;
+        if (map == null || _byIdCount != Images.Count)
+        {
+            map = new Dictionary<long, CocoImage>(Images.Count);
+            foreach (var im in Images) map.TryAdd(im.Id, im);
+            _byId = map;
+            _byIdCount = Images.Count;
+        }
+        return map.TryGetValue(id, out var found) ? found : null;
     }
 }
 

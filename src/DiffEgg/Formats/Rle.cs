@@ -96,6 +96,32 @@ public sealed class Rle : IEquatable<Rle>
         return new Rle(height, width, counts.ToArray());
     }
 
+    /// <summary>Encodes every label of a row-major label map in one column-major pass (labels equal to <paramref name="background"/> are skipped); keys ascend.</summary>
+    public static SortedDictionary<int, Rle> EncodeLabels(ReadOnlySpan<int> rowMajorLabels, int height, int width, int background = 0)
+    {
+        CheckSize(rowMajorLabels.Length, height, width);
+        var runs = new Dictionary<int, (List<uint> Counts, long End)>();
+        long p = 0;
+        for (int x = 0; x < width; x++)
+            for (int y = 0, i = x; y < height; y++, i += width, p++)
+            {
+                int l = rowMajorLabels[i];
+                if (l == background) continue;
+                if (!runs.TryGetValue(l, out var r)) r = (new List<uint>(), 0);
+                if (r.End == p && r.Counts.Count > 0) r.Counts[^1]++;
+                else { r.Counts.Add((uint)(p - r.End)); r.Counts.Add(1); }
+                runs[l] = (r.Counts, p + 1);
+            }
+        var result = new SortedDictionary<int, Rle>();
+        long total = (long)height * width;
+        foreach (var (l, (counts, end)) in runs)
+        {
+            if (end < total) counts.Add((uint)(total - end));
+            result[l] = new Rle(height, width, counts.ToArray());
+        }
+        return result;
+    }
+
     static void CheckSize(int length, int height, int width)
     {
         if (height <= 0 || width <= 0) throw new ArgumentException($"mask size {height}x{width} must be positive");

@@ -155,3 +155,22 @@ public class RleLargeImageTests
         Assert.Equal(a, Rle.FromCompressedString(a.ToCompressedString(), 10000, 10000));
     }
 }
+
+public class RleEncodeLabelsTests
+{
+    [Fact]
+    public void EncodeLabels_EqualsPerLabelEncoding()
+    {
+        var rng = new Random(3);
+        int h = 17, w = 23;
+        var labels = new int[h * w];
+        for (int i = 0; i < labels.Length; i++) labels[i] = rng.Next(10) < 6 ? (i / 40) % 5 : rng.Next(4);
+        var all = Rle.EncodeLabels(labels, h, w);
+        Assert.DoesNotContain(0, all.Keys);
+        foreach (int l in labels.Distinct().Where(l => l != 0))
+            Assert.Equal(Rle.EncodeLabel(labels, h, w, l), all[l]);
+        // a label at the very first pixel starts with a zero count
+        var first = Rle.EncodeLabels(new[] { 7, 0, 0, 0 }, 2, 2);
+        Assert.Equal(new uint[] { 0, 1, 3 }, first[7].Counts);
+    }
+}
