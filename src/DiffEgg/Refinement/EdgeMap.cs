@@ -65,47 +65,20 @@ public static class EdgeMapReader
 
     static EdgeMap ReadSafetensors(string path)
     {
-        byte[] data = File.ReadAllBytes(path);
-        if (data.Length < 8) throw new DiffEggException($"{path}: not a safetensors file (shorter than its 8-byte header length)");
-        ulong n = BinaryPrimitives.ReadUInt64LittleEndian(data);
-        if (n > (ulong)(data.Length - 8)) throw new DiffEggException($"{path}: safetensors header length {n} exceeds the file size {data.Length}");
-        JsonElement entry;
-        long dataStart = 8 + (long)n;
-        try
-        {
-            using var doc = JsonDocument.Parse(data.AsMemory(8, (int)n));
-            if (!doc.RootElement.TryGetProperty("edges", out var e))
-                throw new DiffEggException($"{path}: safetensors file has no tensor named 'edges'");
-            entry = e.Clone();
-        }
-        catch (JsonException ex)
-        {
-            throw new DiffEggException($"{path}: safetensors header is not valid JSON ({ex.Message})", ex);
-        }
-        string dtype = entry.TryGetProperty("dtype", out var dt) ? dt.GetString() ?? "" : "";
-        if (!entry.TryGetProperty("shape", out var shapeEl) || shapeEl.ValueKind != JsonValueKind.Array)
-            throw new DiffEggException($"{path}: tensor 'edges' has no shape");
-        var shape = shapeEl.EnumerateArray().Select(x => x.GetInt64()).ToArray();
+        DiffEgg.Common.TorchRuntime.EnsureLoaded();
+        using var file = DiffEgg.Models.SafeTensors.SafeTensorsFile.Open(path);
+        if (!file.Keys.Contains("edges"))
+            throw new DiffEggException($"{path}: safetensors file has no tensor named 'edges'");
+        using var t = file.Read("edges", TorchSharp.torch.ScalarType.Float32);
+        long[] shape = t.shape;
         var hw = shape.SkipWhile(d => d == 1).ToArray();
         if (shape.Length < 2 || hw.Length > 2 || shape[^1] < 1 || shape[^2] < 1)
             throw new DiffEggException($"{path}: tensor 'edges' has shape [{string.Join(",", shape)}], expected [H,W]");
         int h = (int)shape[^2], w = (int)shape[^1];
-        var offs = entry.GetProperty("data_offsets").EnumerateArray().Select(x => x.GetInt64()).ToArray();
-        int size = dtype switch { "F32" => 4, "F16" or "BF16" => 2, "F64" => 8, _ => 0 };
-        if (size == 0) throw new DiffEggException($"{path}: tensor 'edges' has dtype {dtype}, expected F32, F16, BF16 or F64");
-        if (offs.Length != 2 || offs[1] - offs[0] != (long)w * h * size || dataStart + offs[1] > data.Length)
-            throw new DiffEggException($"{path}: tensor 'edges' data offsets [{string.Join(",", offs)}] do not match shape [{h},{w}] {dtype} or exceed the file");
-        var src = data.AsSpan((int)(dataStart + offs[0]), w * h * size);
-        var v = new float[w * h];
+        var v = t.data<float>().ToArray();
         for (int i = 0; i < v.Length; i++)
         {
-            float x = dtype switch
-            {
-                "F32" => BinaryPrimitives.ReadSingleLittleEndian(src.Slice(4 * i)),
-                "F64" => (float)BinaryPrimitives.ReadDoubleLittleEndian(src.Slice(8 * i)),
-                "F16" => (float)BinaryPrimitives.ReadHalfLittleEndian(src.Slice(2 * i)),
-                _ => BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadUInt16LittleEndian(src.Slice(2 * i)) << 16),
-            };
+            float x = v[i];
             if (!float.IsFinite(x) || x < -1e-4f || x > 1 + 1e-4f)
                 throw new DiffEggException($"{path}: tensor 'edges' value {x} at (y={i / w}, x={i % w}) is outside [0,1]");
             v[i] = Math.Clamp(x, 0f, 1f);
