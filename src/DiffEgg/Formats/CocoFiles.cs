@@ -61,15 +61,19 @@ public static class CocoFiles
         }
     }
 
-    internal static void ReadCategories(JsonRead r, JsonElement root, List<CocoCategory> into)
+    internal static void ReadCategories(JsonRead r, JsonElement root, List<CocoCategory> into) =>
+        ReadCategoryArray(r, r.Array(root, "categories", "top level"), "categories", into);
+
+    /// <summary>Reads a JSON array of COCO categories (id, name, supercategory, isthing); records are named <c>prefix[i] (id N)</c>.</summary>
+    internal static void ReadCategoryArray(JsonRead r, JsonElement array, string prefix, List<CocoCategory> into)
     {
         var seen = new HashSet<long>();
         int i = 0;
-        foreach (var e in r.Array(root, "categories", "top level").EnumerateArray())
+        foreach (var e in array.EnumerateArray())
         {
-            string rec = $"categories[{i}]";
+            string rec = $"{prefix}[{i}]";
             long id = r.Int64(e, "id", rec);
-            rec = $"categories[{i}] (id {id})";
+            rec = $"{prefix}[{i}] (id {id})";
             if (!seen.Add(id)) throw r.Error(rec, "id", $"duplicate category id {id}");
             string name = r.TryGet(e, "name", out _) ? r.String(e, "name", rec) : id.ToString();
             int isThing = r.TryGet(e, "isthing", out _) ? r.Flag(e, "isthing", rec) : 1;

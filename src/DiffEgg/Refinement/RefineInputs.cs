@@ -29,22 +29,7 @@ public static class RefineInputs
         var root = doc.RootElement;
         var list = new List<CocoCategory>();
         if (root.ValueKind == JsonValueKind.Object) CocoFiles.ReadCategories(r, root, list);
-        else if (root.ValueKind == JsonValueKind.Array)
-        {
-            var seen = new HashSet<long>();
-            int i = 0;
-            foreach (var e in root.EnumerateArray())
-            {
-                string rec = $"[{i}]";
-                long id = r.Int64(e, "id", rec);
-                rec = $"[{i}] (id {id})";
-                if (!seen.Add(id)) throw r.Error(rec, "id", $"duplicate category id {id}");
-                string name = r.TryGet(e, "name", out _) ? r.String(e, "name", rec) : id.ToString();
-                int isThing = r.TryGet(e, "isthing", out _) ? r.Flag(e, "isthing", rec) : 1;
-                list.Add(new CocoCategory(id, name, r.OptString(e, "supercategory", rec), isThing));
-                i++;
-            }
-        }
+        else if (root.ValueKind == JsonValueKind.Array) CocoFiles.ReadCategoryArray(r, root, "", list);
         else throw new DiffEggException($"{path}: expected a list of categories or an object with a 'categories' list");
         if (list.Count == 0) throw new DiffEggException($"{path}: no categories");
         foreach (var c in list)
