@@ -1,0 +1,296 @@
+using DiffEgg.Common;
+
+namespace DiffEgg.Evaluation;
+
+/// <summary>How an edge map and a ground-truth id map of different resolutions are brought together.</summary>
+public enum EdgeResolutionMatch
+{
+    /// <summary>Sample the GT id map by nearest neighbour at the centres of the edge map's pixels (scores at the edge map's resolution).</summary>
+    DownsampleGroundTruth,
+    /// <summary>Upsample the edge map bilinearly (half-pixel centres, clamped at the border) to the GT resolution (scores at GT resolution).</summary>
+    UpsampleEdgeMap,
+}
+
+/// <summary>Options of <see cref="EdgeQuality.Score"/>.</summary>
+public sealed record EdgeQualityOptions
+{
+    /// <summary>Matching tolerance d in pixels of the compared resolution, Chebyshev distance (a (2d+1)×(2d+1) square).</summary>
+    public int Tolerance { get; init; } = 1;
+    public EdgeResolutionMatch Match { get; init; } = EdgeResolutionMatch.DownsampleGroundTruth;
+}
+
+/// <summary>Scores of one edge map against one ground-truth segment map (counts, so they can be pooled over images).</summary>
+public sealed record EdgeScores
+{
+    public int Width { get; init; }
+    public int Height { get; init; }
+    /// <summary>The μ+σ threshold the map was binarised at (edge = value &gt; threshold).</summary>
+    public double Threshold { get; init; }
+    public int Predicted { get; init; }
+    public int PredictedCorrect { get; init; }
+    public int Boundary { get; init; }
+    public int BoundaryRecalled { get; init; }
+    /// <summary>ROC AUC of GT boundary pixels vs interior pixels (farther than the tolerance from any boundary); NaN if either set is empty.</summary>
+    public double Auc { get; init; }
+    public int HardBoundary { get; init; }
+    public int HardBoundaryRecalled { get; init; }
+    public int HardPredicted { get; init; }
+    public int HardPredictedCorrect { get; init; }
+    /// <summary>ROC AUC of hard-pair boundary pixels vs the interior pixels of the pair members (farther than the tolerance from any boundary): does the map rank the boundary between two similar objects above their own texture? NaN if either set is empty.</summary>
+    public double HardAuc { get; init; }
+
+    public double Precision => EdgeQuality.Ratio(PredictedCorrect, Predicted);
+    public double Recall => EdgeQuality.Ratio(BoundaryRecalled, Boundary);
+    public double F1 => EdgeQuality.F1(Precision, Recall);
+    public double HardPrecision => EdgeQuality.Ratio(HardPredictedCorrect, HardPredicted);
+    public double HardRecall => EdgeQuality.Ratio(HardBoundaryRecalled, HardBoundary);
+    public double HardF1 => EdgeQuality.F1(HardPrecision, HardRecall);
+}
+
+/// <summary>Dataset-level edge quality: P/R/F1 pooled over pixels of all images (micro), AUC averaged over images (macro).</summary>
+public sealed record EdgeSummary(int Images, double Precision, double Recall, double F1, double Auc,
+    int HardImages, double HardPrecision, double HardRecall, double HardF1, double HardAuc);
+
+/// <summary>
+/// Boundary quality of a continuous edge map against ground-truth segments (things and stuff regions): boundary
+/// precision/recall/F1 at a pixel tolerance after binarising at μ+σ (the DiffEGG ternary rule, Alg 2, edge class),
+/// a threshold-free ROC AUC, and both restricted to hard-pair boundaries.
+/// </summary>
+public static class EdgeQuality
+{
+    internal static double Ratio(int num, int den) => den == 0 ? 1.0 : (double)num / den;
+    internal static double F1(double p, double r) => p + r == 0 ? 0 : 2 * p * r / (p + r);
+
+    /// <summary>GT boundary: pixels with at least one 4-neighbour (inside the image) of a different id — both sides of every contact.</summary>
+    public static bool[] Boundary(int[] ids, int height, int width)
+    {
+        CheckSize(ids.Length, height, width, "id map");
+        var b = new bool[ids.Length];
+        for (int y = 0; y < height; y++)
+            for (int x = 0; x < width; x++)
+            {
+                int i = y * width + x, v = ids[i];
+                if ((x > 0 && ids[i - 1] != v) || (x + 1 < width && ids[i + 1] != v) ||
+                    (y > 0 && ids[i - width] != v) || (y + 1 < height && ids[i + width] != v)) b[i] = true;
+            }
+        return b;
+    }
+
+    /// <summary>Boundary between two segments only: pixels of <paramref name="a"/> with a 4-neighbour in <paramref name="b"/>, and vice versa.</summary>
+    public static bool[] PairBoundary(int[] ids, int height, int width, int a, int b)
+    {
+        CheckSize(ids.Length, height, width, "id map");
+        var m = new bool[ids.Length];
+        for (int y = 0; y < height; y++)
+            for (int x = 0; x < width; x++)
+            {
+                int i = y * width + x, v = ids[i];
+                if (v != a && v != b) continue;
+                int o = v == a ? b : a;
+                if ((x > 0 && ids[i - 1] == o) || (x + 1 < width && ids[i + 1] == o) ||
+                    (y > 0 && ids[i - width] == o) || (y + 1 < height && ids[i + width] == o)) m[i] = true;
+            }
+        return m;
+    }
+
+    /// <summary>Dilation by a (2d+1)×(2d+1) square: true where some set pixel lies within Chebyshev distance d (separable max filter).</summary>
+    public static bool[] Dilate(bool[] mask, int height, int width, int d)
+    {
+        CheckSize(mask.Length, height, width, "mask");
+        if (d < 0) throw new ArgumentException($"tolerance {d} must be >= 0");
+        if (d == 0) return (bool[])mask.Clone();
+        var tmp = new bool[mask.Length];
+        for (int y = 0; y < height; y++)
+            for (int x = 0; x < width; x++)
+            {
+                bool any = false;
+                for (int k = Math.Max(0, x - d), e = Math.Min(width - 1, x + d); k <= e && !any; k++) any = mask[y * width + k];
+                tmp[y * width + x] = any;
+            }
+        var res = new bool[mask.Length];
+        for (int y = 0; y < height; y++)
+            for (int x = 0; x < width; x++)
+            {
+                bool any = false;
+                for (int k = Math.Max(0, y - d), e = Math.Min(height - 1, y + d); k <= e && !any; k++) any = tmp[k * width + x];
+                res[y * width + x] = any;
+            }
+        return res;
+    }
+
+    /// <summary>The μ+σ threshold (mean plus population standard deviation) of DiffEGG's ternary rule (Alg 2).</summary>
+    public static double MeanPlusStd(float[] map)
+    {
+        double sum = 0;
+        foreach (float v in map) sum += v;
+        double mean = sum / map.Length, ss = 0;
+        foreach (float v in map) { double d = v - mean; ss += d * d; }
+        return mean + Math.Sqrt(ss / map.Length);
+    }
+
+    /// <summary>Exact ROC AUC of scores of <paramref name="positive"/> pixels over <paramref name="negative"/> pixels via the Mann–Whitney U statistic with mid-ranks for ties; NaN if a set is empty.</summary>
+    public static double RocAuc(float[] scores, bool[] positive, bool[] negative)
+    {
+        if (positive.Length != scores.Length || negative.Length != scores.Length)
+            throw new ArgumentException($"AUC masks have {positive.Length}/{negative.Length} pixels, scores {scores.Length}");
+        var items = new List<(float V, bool Pos)>();
+        for (int i = 0; i < scores.Length; i++)
+        {
+            if (positive[i] && negative[i]) throw new ArgumentException($"pixel {i} is both positive and negative");
+            if (positive[i]) items.Add((scores[i], true));
+            else if (negative[i]) items.Add((scores[i], false));
+        }
+        long nPos = items.Count(t => t.Pos), nNeg = items.Count - nPos;
+        if (nPos == 0 || nNeg == 0) return double.NaN;
+        items.Sort((p, q) => p.V.CompareTo(q.V));
+        double rankSum = 0;
+        for (int i = 0; i < items.Count;)
+        {
+            int j = i;
+            while (j + 1 < items.Count && items[j + 1].V == items[i].V) j++;
+            double midRank = (i + j) / 2.0 + 1; // ranks are 1-based
+            for (int k = i; k <= j; k++) if (items[k].Pos) rankSum += midRank;
+            i = j + 1;
+        }
+        double u = rankSum - nPos * (nPos + 1) / 2.0;
+        return u / ((double)nPos * nNeg);
+    }
+
+    /// <summary>Nearest-neighbour resampling of an id map, sampling at the centres of the target pixels.</summary>
+    public static int[] ResampleNearest(int[] ids, int height, int width, int newHeight, int newWidth)
+    {
+        CheckSize(ids.Length, height, width, "id map");
+        var r = new int[newHeight * newWidth];
+        for (int y = 0; y < newHeight; y++)
+        {
+            int sy = Math.Min(height - 1, (int)((y + 0.5) * height / newHeight));
+            for (int x = 0; x < newWidth; x++)
+            {
+                int sx = Math.Min(width - 1, (int)((x + 0.5) * width / newWidth));
+                r[y * newWidth + x] = ids[sy * width + sx];
+            }
+        }
+        return r;
+    }
+
+    /// <summary>Bilinear resampling of a map with half-pixel centres (align_corners = false), clamped at the border.</summary>
+    public static float[] ResampleBilinear(float[] map, int height, int width, int newHeight, int newWidth)
+    {
+        CheckSize(map.Length, height, width, "edge map");
+        var r = new float[newHeight * newWidth];
+        for (int y = 0; y < newHeight; y++)
+        {
+            double sy = Math.Clamp((y + 0.5) * height / newHeight - 0.5, 0, height - 1);
+            int y0 = (int)sy, y1 = Math.Min(height - 1, y0 + 1);
+            double ty = sy - y0;
+            for (int x = 0; x < newWidth; x++)
+            {
+                double sx = Math.Clamp((x + 0.5) * width / newWidth - 0.5, 0, width - 1);
+                int x0 = (int)sx, x1 = Math.Min(width - 1, x0 + 1);
+                double tx = sx - x0;
+                double top = map[y0 * width + x0] * (1 - tx) + map[y0 * width + x1] * tx;
+                double bottom = map[y1 * width + x0] * (1 - tx) + map[y1 * width + x1] * tx;
+                r[y * newWidth + x] = (float)(top * (1 - ty) + bottom * ty);
+            }
+        }
+        return r;
+    }
+
+    /// <summary>
+    /// Scores an edge map [edgeHeight, edgeWidth] (higher = edge) against a GT segment-id map [gtHeight, gtWidth];
+    /// <paramref name="hardPairs"/> are pairs of segment ids whose shared boundary is scored separately.
+    /// </summary>
+    public static EdgeScores Score(float[] edgeMap, int edgeHeight, int edgeWidth, int[] segmentIds, int gtHeight, int gtWidth,
+        IReadOnlyList<(int A, int B)>? hardPairs = null, EdgeQualityOptions? options = null)
+    {
+        var o = options ?? new EdgeQualityOptions();
+        if (o.Tolerance < 0) throw new ArgumentException($"tolerance {o.Tolerance} must be >= 0");
+        CheckSize(edgeMap.Length, edgeHeight, edgeWidth, "edge map");
+        CheckSize(segmentIds.Length, gtHeight, gtWidth, "ground-truth id map");
+        for (int i = 0; i < edgeMap.Length; i++)
+            if (!float.IsFinite(edgeMap[i]))
+                throw new DiffEggException($"edge map [{edgeHeight}x{edgeWidth}] has a non-finite value ({edgeMap[i]}) at row {i / edgeWidth}, column {i % edgeWidth}");
+
+        float[] map = edgeMap; int[] ids = segmentIds; int h = edgeHeight, w = edgeWidth;
+        if (edgeHeight != gtHeight || edgeWidth != gtWidth)
+        {
+            if (o.Match == EdgeResolutionMatch.DownsampleGroundTruth) ids = ResampleNearest(segmentIds, gtHeight, gtWidth, edgeHeight, edgeWidth);
+            else { map = ResampleBilinear(edgeMap, edgeHeight, edgeWidth, gtHeight, gtWidth); h = gtHeight; w = gtWidth; }
+        }
+        int n = h * w, d = o.Tolerance;
+        double thr = MeanPlusStd(map);
+        var pred = new bool[n];
+        for (int i = 0; i < n; i++) pred[i] = map[i] > thr;
+
+        var gt = Boundary(ids, h, w);
+        var gtNear = Dilate(gt, h, w, d);
+        var predNear = Dilate(pred, h, w, d);
+        var interior = new bool[n];
+        for (int i = 0; i < n; i++) interior[i] = !gtNear[i];
+
+        int predicted = 0, predCorrect = 0, boundary = 0, recalled = 0;
+        for (int i = 0; i < n; i++)
+        {
+            if (pred[i]) { predicted++; if (gtNear[i]) predCorrect++; }
+            if (gt[i]) { boundary++; if (predNear[i]) recalled++; }
+        }
+
+        // Hard-pair boundaries: union over the pairs of the two-sided boundary between the two members.
+        var hard = new bool[n];
+        var pairRegion = new bool[n];
+        if (hardPairs != null)
+            foreach (var (a, b) in hardPairs)
+            {
+                var pb = PairBoundary(ids, h, w, a, b);
+                for (int i = 0; i < n; i++)
+                {
+                    hard[i] |= pb[i];
+                    pairRegion[i] |= ids[i] == a || ids[i] == b;
+                }
+            }
+        var hardNear = Dilate(hard, h, w, d);
+        var other = new bool[n];
+        for (int i = 0; i < n; i++) other[i] = gt[i] && !hard[i];
+        var otherNear = Dilate(other, h, w, d);
+        var pairInterior = new bool[n];
+        for (int i = 0; i < n; i++) pairInterior[i] = pairRegion[i] && interior[i];
+        int hardB = 0, hardRec = 0, hardPred = 0, hardPredCorrect = 0;
+        for (int i = 0; i < n; i++)
+        {
+            if (hard[i]) { hardB++; if (predNear[i]) hardRec++; }
+            // Hard precision: predicted pixels inside the pair members, except those explained only by another boundary.
+            if (pred[i] && pairRegion[i] && (hardNear[i] || !otherNear[i])) { hardPred++; if (hardNear[i]) hardPredCorrect++; }
+        }
+
+        return new EdgeScores
+        {
+            Width = w, Height = h, Threshold = thr,
+            Predicted = predicted, PredictedCorrect = predCorrect, Boundary = boundary, BoundaryRecalled = recalled,
+            Auc = RocAuc(map, gt, interior),
+            HardBoundary = hardB, HardBoundaryRecalled = hardRec, HardPredicted = hardPred, HardPredictedCorrect = hardPredCorrect,
+            HardAuc = hardB == 0 ? double.NaN : RocAuc(map, hard, pairInterior),
+        };
+    }
+
+    /// <summary>Pools per-image scores: P/R/F1 from summed pixel counts, AUC as the mean of the per-image AUCs (hard: over images with a hard boundary).</summary>
+    public static EdgeSummary Aggregate(IReadOnlyCollection<EdgeScores> scores)
+    {
+        int pred = scores.Sum(s => s.Predicted), pc = scores.Sum(s => s.PredictedCorrect);
+        int b = scores.Sum(s => s.Boundary), br = scores.Sum(s => s.BoundaryRecalled);
+        var hardImgs = scores.Where(s => s.HardBoundary > 0).ToList();
+        int hp = hardImgs.Sum(s => s.HardPredicted), hpc = hardImgs.Sum(s => s.HardPredictedCorrect);
+        int hb = hardImgs.Sum(s => s.HardBoundary), hbr = hardImgs.Sum(s => s.HardBoundaryRecalled);
+        double p = Ratio(pc, pred), r = Ratio(br, b), hP = Ratio(hpc, hp), hR = Ratio(hbr, hb);
+        var aucs = scores.Select(s => s.Auc).Where(v => !double.IsNaN(v)).ToList();
+        var haucs = hardImgs.Select(s => s.HardAuc).Where(v => !double.IsNaN(v)).ToList();
+        return new EdgeSummary(scores.Count, p, r, F1(p, r), aucs.Count == 0 ? double.NaN : aucs.Average(),
+            hardImgs.Count, hardImgs.Count == 0 ? double.NaN : hP, hardImgs.Count == 0 ? double.NaN : hR,
+            hardImgs.Count == 0 ? double.NaN : F1(hP, hR), haucs.Count == 0 ? double.NaN : haucs.Average());
+    }
+
+    static void CheckSize(int length, int height, int width, string what)
+    {
+        if (height <= 0 || width <= 0 || length != height * width)
+            throw new ArgumentException($"{what} has {length} values, expected {height}x{width} = {(long)height * width}");
+    }
+}

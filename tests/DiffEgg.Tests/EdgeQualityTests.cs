@@ -1,0 +1,163 @@
+using DiffEgg.Common;
+using DiffEgg.Evaluation;
+
+namespace DiffEgg.Tests;
+
+public class EdgeQualityTests
+{
+    const int H = 16, W = 16;
+
+    // Background 0, square A (id 1) columns 3..7 rows 4..9, square B (id 2) columns 8..12 rows 4..9: A and B touch along x = 7|8.
+    static int[] TwoSquares()
+    {
+        var ids = new int[H * W];
+        for (int y = 4; y <= 9; y++)
+            for (int x = 3; x <= 12; x++) ids[y * W + x] = x <= 7 ? 1 : 2;
+        return ids;
+    }
+
+    static float[] ToMap(bool[] m) => m.Select(b => b ? 1f : 0f).ToArray();
+
+    [Fact]
+    public void BoundaryIsBothSidesOfEveryContact()
+    {
+        var b = EdgeQuality.Boundary(TwoSquares(), H, W);
+        Assert.True(b[5 * W + 7] && b[5 * W + 8]);   // A|B contact, both sides
+        Assert.True(b[5 * W + 2] && b[5 * W + 3]);   // background|A
+        Assert.False(b[6 * W + 5]);                   // inside A
+        Assert.False(b[0]);                           // far background
+        var hard = EdgeQuality.PairBoundary(TwoSquares(), H, W, 1, 2);
+        Assert.Equal(12, hard.Count(v => v));         // 6 rows × 2 columns
+    }
+
+    [Fact]
+    public void PerfectMapScoresOne()
+    {
+        var ids = TwoSquares();
+        var map = ToMap(EdgeQuality.Boundary(ids, H, W));
+        var s = EdgeQuality.Score(map, H, W, ids, H, W, new[] { (1, 2) });
+        Assert.Equal(1.0, s.Precision); Assert.Equal(1.0, s.Recall); Assert.Equal(1.0, s.F1);
+        Assert.Equal(1.0, s.Auc);
+        Assert.Equal(1.0, s.HardRecall); Assert.Equal(1.0, s.HardPrecision); Assert.Equal(1.0, s.HardAuc);
+        Assert.Equal(12, s.HardBoundary);
+    }
+
+    [Fact]
+    public void InvertedMapHasAucZeroAndConstantMapHalf()
+    {
+        var ids = TwoSquares();
+        var inv = EdgeQuality.Boundary(ids, H, W).Select(b => b ? 0f : 1f).ToArray();
+        var s = EdgeQuality.Score(inv, H, W, ids, H, W, new[] { (1, 2) });
+        Assert.Equal(0.0, s.Auc); Assert.Equal(0.0, s.HardAuc);
+        var c = EdgeQuality.Score(Enumerable.Repeat(0.3f, H * W).ToArray(), H, W, ids, H, W, new[] { (1, 2) });
+        Assert.Equal(0.5, c.Auc); Assert.Equal(0.5, c.HardAuc);
+        Assert.Equal(0, c.Predicted);      // σ = 0, nothing is strictly above μ+σ
+        Assert.Equal(0.0, c.Recall);
+    }
+
+    [Fact]
+    public void ShiftedMapIsRecalledOnlyWithTolerance()
+    {
+        var ids = TwoSquares();
+        var b = EdgeQuality.Boundary(ids, H, W);
+        var shifted = new float[H * W];
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x + 1 < W; x++) shifted[y * W + x + 1] = b[y * W + x] ? 1f : 0f;
+        var t1 = EdgeQuality.Score(shifted, H, W, ids, H, W, null, new EdgeQualityOptions { Tolerance = 1 });
+        var t0 = EdgeQuality.Score(shifted, H, W, ids, H, W, null, new EdgeQualityOptions { Tolerance = 0 });
+        Assert.Equal(1.0, t1.Recall);
+        Assert.Equal(1.0, t1.Precision);
+        Assert.True(t0.Recall < 1.0, $"recall at tolerance 0 = {t0.Recall}");
+        Assert.True(t0.Precision < 1.0);
+    }
+
+    [Fact]
+    public void HardScoresSeeOnlyThePairBoundary()
+    {
+        var ids = TwoSquares();
+        var all = EdgeQuality.Boundary(ids, H, W);
+        var hard = EdgeQuality.PairBoundary(ids, H, W, 1, 2);
+        var outerOnly = ToMap(all.Zip(hard, (a, h) => a && !h).ToArray());
+        var s = EdgeQuality.Score(outerOnly, H, W, ids, H, W, new[] { (1, 2) }, new EdgeQualityOptions { Tolerance = 0 });
+        Assert.Equal(0, s.HardBoundaryRecalled);
+        Assert.Equal(0.0, s.HardRecall);
+        Assert.Equal(1.0, s.Precision);
+        Assert.Equal(0, s.HardPredicted); // outer-boundary edges inside the pair are explained by other boundaries
+    }
+
+    [Fact]
+    public void RocAucUsesMidRanksForTies()
+    {
+        // positives {3, 1}, negatives {2, 1}: wins 3>2, 3>1, tie 1=1 counts 1/2, 1<2 → 2.5 / 4.
+        var scores = new float[] { 3, 1, 2, 1 };
+        var pos = new[] { true, true, false, false };
+        var neg = new[] { false, false, true, true };
+        Assert.Equal(0.625, EdgeQuality.RocAuc(scores, pos, neg), 12);
+        Assert.True(double.IsNaN(EdgeQuality.RocAuc(scores, new bool[4], neg)));
+    }
+
+    [Fact]
+    public void MeanPlusStdIsPopulationStd()
+    {
+        // values 0,0,0,4: μ = 1, σ = sqrt((1+1+1+9)/4) = sqrt(3)
+        Assert.Equal(1 + Math.Sqrt(3), EdgeQuality.MeanPlusStd(new float[] { 0, 0, 0, 4 }), 12);
+    }
+
+    [Fact]
+    public void DilateIsChebyshevSquare()
+    {
+        var m = new bool[25];
+        m[2 * 5 + 2] = true;
+        var d = EdgeQuality.Dilate(m, 5, 5, 1);
+        Assert.Equal(9, d.Count(v => v));
+        Assert.True(d[1 * 5 + 1] && d[3 * 5 + 3] && !d[0]);
+    }
+
+    [Fact]
+    public void ResamplingHasHalfPixelCentres()
+    {
+        var up = EdgeQuality.ResampleBilinear(new float[] { 0, 1 }, 1, 2, 1, 4);
+        Assert.Equal(new float[] { 0, 0.25f, 0.75f, 1 }, up);
+        var down = EdgeQuality.ResampleNearest(new[] { 1, 2, 3, 4 }, 1, 4, 1, 2);
+        Assert.Equal(new[] { 2, 4 }, down); // centres 0.5 and 1.5 of the target sample source x = 1 and 3
+    }
+
+    [Fact]
+    public void LowResolutionPerfectMapScoresOneAgainstDownsampledGroundTruth()
+    {
+        // 32x32 GT made of 2x2 blocks; the edge map is the perfect boundary of the 16x16 downsampled ids.
+        var small = TwoSquares();
+        var big = new int[32 * 32];
+        for (int y = 0; y < 32; y++) for (int x = 0; x < 32; x++) big[y * 32 + x] = small[(y / 2) * W + x / 2];
+        var map = ToMap(EdgeQuality.Boundary(small, H, W));
+        var s = EdgeQuality.Score(map, H, W, big, 32, 32, new[] { (1, 2) });
+        Assert.Equal(1.0, s.F1); Assert.Equal(1.0, s.Auc); Assert.Equal(H, s.Height);
+        var u = EdgeQuality.Score(map, H, W, big, 32, 32, new[] { (1, 2) }, new EdgeQualityOptions { Match = EdgeResolutionMatch.UpsampleEdgeMap });
+        Assert.Equal(32, u.Height);
+        Assert.Equal(1.0, u.Recall);
+        Assert.True(u.Auc > 0.95, $"upsampled AUC {u.Auc}");
+    }
+
+    [Fact]
+    public void BadInputIsRejected()
+    {
+        var ids = TwoSquares();
+        var map = new float[H * W];
+        map[17] = float.NaN;
+        var e = Assert.Throws<DiffEggException>(() => EdgeQuality.Score(map, H, W, ids, H, W));
+        Assert.Contains("row 1, column 1", e.Message);
+        Assert.Throws<ArgumentException>(() => EdgeQuality.Score(new float[10], H, W, ids, H, W));
+    }
+
+    [Fact]
+    public void AggregatePoolsCountsAndAveragesAuc()
+    {
+        var a = new EdgeScores { Predicted = 10, PredictedCorrect = 5, Boundary = 4, BoundaryRecalled = 4, Auc = 0.8, HardAuc = double.NaN };
+        var b = new EdgeScores { Predicted = 30, PredictedCorrect = 30, Boundary = 12, BoundaryRecalled = 6, Auc = 0.6, HardBoundary = 2, HardBoundaryRecalled = 1, HardAuc = 0.9 };
+        var s = EdgeQuality.Aggregate(new[] { a, b });
+        Assert.Equal(35.0 / 40, s.Precision, 12);
+        Assert.Equal(10.0 / 16, s.Recall, 12);
+        Assert.Equal(0.7, s.Auc, 12);
+        Assert.Equal(1, s.HardImages); Assert.Equal(0.5, s.HardRecall, 12); Assert.Equal(0.9, s.HardAuc, 12);
+    }
+}
