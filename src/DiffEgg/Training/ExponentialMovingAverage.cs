@@ -28,6 +28,7 @@ public sealed class ExponentialMovingAverage : IDisposable
     public void Update(long n)
     {
         double d = DecayAt(n);
+        using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
         foreach (var (_, shadow, src) in _items) shadow.mul_(d).add_(src.detach(), alpha: 1 - d);
     }
