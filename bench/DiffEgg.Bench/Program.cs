@@ -1,3 +1,78 @@
 using BenchmarkDotNet.Running;
+using DiffEgg.Bench;
 
-BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+// `mem R` runs one accumulation (16 SD 1.5 layers) and one EdgeKL at latent side R, printing the wall time and the
+// peak resident memory each adds above the resident memory after setup (Linux: peak reset via /proc/self/clear_refs,
+// read from VmHWM). Anything else goes to BenchmarkDotNet.
+if (args.Length == 2 && args[0] == "mem" && int.TryParse(args[1], out int r))
+{
+    var b = new EdgesBenchmarks { R = r };
+    b.Setup();
+    b.EdgeKL_KL(); // warm-up of the native code paths (small effect on memory)
+    GC.Collect();
+    GC.WaitForPendingFinalizers();
+    var (acc, tAcc) = Measure(() => b.Accumulate_SD15_16Layers());
+    var (edge, tEdge) = Measure(() => b.EdgeKL_KL());
+    Console.WriteLine($"R={r}: accumulate 16 layers {tAcc.sec:F2} s, peak +{tAcc.mib:F0} MiB; EdgeKL {tEdge.sec:F2} s, peak +{tEdge.mib:F0} MiB (checks {acc:G3} {edge:G3})");
+    var split = b.AccumulateSplitTimes();
+    Console.WriteLine($"R={r}: accumulate split: 16×Add {split.add:F2} s, Result {split.result:F2} s");
+    b.Cleanup();
+    return;
+}
+if (args.Length >= 1 && args[0] == "unetmem")
+{
+    // Peak resident memory of one UNet forward per capture mode (VmHWM above the RSS after setup).
+    foreach (var model in new[] { "fixture16", "quarter64" })
+        foreach (var mode in Enum.GetValues<UNetBenchmarks.CaptureMode>())
+        {
+            var ub = new UNetBenchmarks { Model = model, Capture = mode };
+            ub.Setup();
+            ub.Forward(); // warm-up
+            GC.Collect();
+            var (_, m) = Measure(() => ub.Forward());
+            Console.WriteLine($"unet {model} capture={mode}: {m.sec:F3} s, peak +{m.mib:F0} MiB");
+            ub.Cleanup();
+        }
+    return;
+}
+if (args.Length == 2 && args[0] == "load")
+{
+    // Load time and peak RSS of UNet2DConditionModel.FromFolder(args[1]) in a fresh process.
+    DiffEgg.Common.TorchRuntime.EnsureLoaded();
+    double rss0 = Status("VmRSS:");
+    var sw = System.Diagnostics.Stopwatch.StartNew();
+    using var unet = DiffEgg.Models.UNet.UNet2DConditionModel.FromFolder(args[1]);
+    double sec = sw.Elapsed.TotalSeconds;
+    long bytes = unet.parameters().Sum(p => p.numel() * p.element_size());
+    var sw2 = System.Diagnostics.Stopwatch.StartNew();
+    using (var fresh = new DiffEgg.Models.UNet.UNet2DConditionModel(unet.Config)) { }
+    double build = sw2.Elapsed.TotalSeconds;
+    Console.WriteLine($"load {args[1]}: {sec:F2} s (of which building the module with fresh init ≈ {build:F2} s), params {bytes / 1048576.0:F1} MiB, RSS before {rss0 / 1024:F0} MiB, peak RSS {Status("VmHWM:") / 1024:F0} MiB, RSS after {Status("VmRSS:") / 1024:F0} MiB (anon {Status("RssAnon:") / 1024:F0}, file {Status("RssFile:") / 1024:F0})");
+    return;
+}
+if (args.Length == 2 && args[0] == "save-quarter")
+{
+    // Writes a random-weight quarter-width SD 1.5 UNet folder (config + safetensors) for the load measurement.
+    DiffEgg.Common.TorchRuntime.EnsureLoaded();
+    TorchSharp.torch.manual_seed(0);
+    using var unet = new DiffEgg.Models.UNet.UNet2DConditionModel(UNetBenchmarks.QuarterConfig);
+    Directory.CreateDirectory(args[1]);
+    DiffEgg.Models.SafeTensors.SafeTensorsWriter.Save(Path.Combine(args[1], "diffusion_pytorch_model.safetensors"), unet.state_dict());
+    File.WriteAllText(Path.Combine(args[1], "config.json"), "{\"_class_name\": \"UNet2DConditionModel\", \"block_out_channels\": [80, 160, 320, 320], \"norm_num_groups\": 16, \"attention_head_dim\": 8, \"cross_attention_dim\": 768, \"sample_size\": 64}");
+    return;
+}
+BenchmarkSwitcher.FromAssembly(typeof(EdgesBenchmarks).Assembly).Run(args);
+
+static (float value, (double sec, double mib) m) Measure(Func<float> f)
+{
+    File.WriteAllText("/proc/self/clear_refs", "5"); // reset VmHWM to the current RSS
+    double before = Status("VmRSS:");
+    var sw = System.Diagnostics.Stopwatch.StartNew();
+    float v = f();
+    double sec = sw.Elapsed.TotalSeconds;
+    double peak = Status("VmHWM:");
+    return (v, (sec, (peak - before) / 1024.0));
+}
+
+static double Status(string key) =>
+    double.Parse(File.ReadLines("/proc/self/status").First(l => l.StartsWith(key)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);

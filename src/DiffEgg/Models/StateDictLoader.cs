@@ -82,6 +82,12 @@ public static class StateDictLoader
         {
             using var scope = torch.NewDisposeScope();
             var target = targets[mk];
+            if (!reshape && target.device_type == DeviceType.CPU && target.is_contiguous()
+                && target.dtype == SafeTensorsFile.ToScalarType(file.Info(fk).DType))
+            {
+                file.ReadInto(fk, target);   // straight from the mapping into the parameter
+                continue;
+            }
             var t = file.Read(fk, target.dtype);
             if (reshape) t = t.reshape(target.shape);
             target.copy_(t);

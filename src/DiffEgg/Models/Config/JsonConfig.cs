@@ -43,6 +43,7 @@ public sealed class JsonConfig
 
     public DiffEggException Error(string key, string what) => new($"{Path}: key '{key}': {what}");
 
+    /// <summary>Error "file: key 'k' = v is not supported (supported: …)".</summary>
     public DiffEggException Unsupported(string key, object? value, string supported) =>
         new($"{Path}: key '{key}' = {Show(value)} is not supported (supported: {supported})");
 
@@ -56,6 +57,7 @@ public sealed class JsonConfig
         _ => Convert.ToString(v, CultureInfo.InvariantCulture) ?? "?",
     };
 
+    /// <summary>Integer value of <paramref name="key"/>, or <paramref name="fallback"/> when absent/null (error when neither).</summary>
     public int Int(string key, int? fallback = null)
     {
         var v = Get(key);
@@ -67,6 +69,7 @@ public sealed class JsonConfig
 
     public int? IntOrNull(string key) => Has(key) ? Int(key) : null;
 
+    /// <summary>Number value of <paramref name="key"/>, or <paramref name="fallback"/> when absent/null.</summary>
     public double Double(string key, double? fallback = null)
     {
         var v = Get(key);
@@ -75,6 +78,7 @@ public sealed class JsonConfig
         throw Error(key, $"expected a number, got {v.Value.GetRawText()}");
     }
 
+    /// <summary>Boolean value of <paramref name="key"/>, or <paramref name="fallback"/> when absent/null.</summary>
     public bool Bool(string key, bool fallback)
     {
         var v = Get(key);
@@ -87,6 +91,7 @@ public sealed class JsonConfig
         };
     }
 
+    /// <summary>String value of <paramref name="key"/>, or <paramref name="fallback"/> when absent/null.</summary>
     public string? String(string key, string? fallback = null)
     {
         var v = Get(key);
@@ -98,6 +103,7 @@ public sealed class JsonConfig
     /// <summary>True when the key is present with the value null.</summary>
     public bool IsExplicitNull(string key) => _root.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.Null;
 
+    /// <summary>List of booleans (empty when absent/null).</summary>
     public bool[] BoolArray(string key)
     {
         var v = Get(key);
@@ -113,6 +119,7 @@ public sealed class JsonConfig
 
     public bool IsArray(string key) => Get(key) is { ValueKind: JsonValueKind.Array };
 
+    /// <summary>List of integers, or <paramref name="fallback"/> when absent/null.</summary>
     public int[] IntArray(string key, int[]? fallback = null)
     {
         var v = Get(key);
@@ -122,6 +129,7 @@ public sealed class JsonConfig
             : throw Error(key, $"expected a list of integers, got {v.Value.GetRawText()}")).ToArray();
     }
 
+    /// <summary>List of strings, or <paramref name="fallback"/> when absent/null.</summary>
     public string[] StringArray(string key, string[]? fallback = null)
     {
         var v = Get(key);

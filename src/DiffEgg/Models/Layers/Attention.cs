@@ -50,6 +50,7 @@ public sealed class Attention : nn.Module<Tensor, Tensor?, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Forward pass of this block, as described in the class summary.</summary>
     public override Tensor forward(Tensor hidden, Tensor? encoderHiddenStates) => Forward(hidden, encoderHiddenStates, null, 0, 0);
 
     /// <summary>Attention over tokens <paramref name="hidden"/> [B, N, C] (or a [B, C, H, W] map); <paramref name="height"/>×<paramref name="width"/> is the token grid reported to the sink.</summary>

@@ -12,6 +12,7 @@ public sealed class GroupNorm : nn.Module<Tensor, Tensor>
     public long NumGroups { get; }
     public double Eps { get; }
 
+    /// <summary>Creates the norm with weight = 1 and bias = 0.</summary>
     public GroupNorm(long numGroups, long numChannels, double eps) : base(nameof(GroupNorm))
     {
         if (numGroups <= 0 || numChannels % numGroups != 0)
@@ -23,6 +24,7 @@ public sealed class GroupNorm : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Forward pass of this block, as described in the class summary.</summary>
     public override Tensor forward(Tensor x) => nn.functional.group_norm(x, NumGroups, weight, bias, Eps);
 }
 
@@ -34,6 +36,7 @@ public sealed class LayerNorm : nn.Module<Tensor, Tensor>
     readonly long[] _shape;
     public double Eps { get; }
 
+    /// <summary>Creates the norm with weight = 1 and bias = 0.</summary>
     public LayerNorm(long dim, double eps) : base(nameof(LayerNorm))
     {
         _shape = new[] { dim };
@@ -43,5 +46,6 @@ public sealed class LayerNorm : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Forward pass of this block, as described in the class summary.</summary>
     public override Tensor forward(Tensor x) => nn.functional.layer_norm(x, _shape, weight, bias, Eps);
 }

@@ -15,6 +15,7 @@ public sealed class ResnetBlock2D : nn.Module<Tensor, Tensor?, Tensor>
     readonly Conv2d? conv_shortcut;
     readonly double _outputScale;
 
+    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public ResnetBlock2D(int inChannels, int outChannels, int? tembChannels, int groups, double eps, double outputScaleFactor = 1.0)
         : base(nameof(ResnetBlock2D))
     {
@@ -28,6 +29,7 @@ public sealed class ResnetBlock2D : nn.Module<Tensor, Tensor?, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Forward pass of this block, as described in the class summary.</summary>
     public override Tensor forward(Tensor input, Tensor? temb)
     {
         using var scope = torch.NewDisposeScope();
@@ -48,6 +50,7 @@ public sealed class Downsample2D : nn.Module<Tensor, Tensor>
     readonly Conv2d conv;
     readonly int _padding;
 
+    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public Downsample2D(int channels, int outChannels, int padding) : base(nameof(Downsample2D))
     {
         _padding = padding;
@@ -55,6 +58,7 @@ public sealed class Downsample2D : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Forward pass of this block, as described in the class summary.</summary>
     public override Tensor forward(Tensor x)
     {
         if (_padding != 0) return conv.forward(x);
@@ -69,12 +73,14 @@ public sealed class Upsample2D : nn.Module<Tensor, Tensor>
 {
     readonly Conv2d conv;
 
+    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public Upsample2D(int channels, int outChannels) : base(nameof(Upsample2D))
     {
         conv = nn.Conv2d(channels, outChannels, 3, padding: 1);
         RegisterComponents();
     }
 
+    /// <summary>Forward pass of this block, as described in the class summary.</summary>
     public override Tensor forward(Tensor x) => Forward(x, null);
 
     /// <summary>Nearest upsampling to <paramref name="size"/> (H, W) when given, else ×2; then the conv.</summary>

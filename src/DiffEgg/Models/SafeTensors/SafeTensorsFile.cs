@@ -206,6 +206,18 @@ public sealed class SafeTensorsFile : IDisposable
         return t;
     }
 
+    /// <summary>Copies tensor <paramref name="key"/> straight from the mapping into <paramref name="destination"/> (CPU, contiguous, same dtype and shape): no intermediate tensor.</summary>
+    public void ReadInto(string key, Tensor destination)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var e = Info(key);
+        if (destination.device_type != DeviceType.CPU || !destination.is_contiguous() || destination.dtype != ToScalarType(e.DType))
+            throw new ArgumentException($"{Path}: key '{key}': ReadInto needs a contiguous CPU {ToScalarType(e.DType)} tensor");
+        if (!destination.shape.SequenceEqual(e.Shape))
+            throw new DiffEggException($"{Path}: key '{key}': shape [{string.Join(",", e.Shape)}] does not match the destination [{string.Join(",", destination.shape)}]");
+        if (e.ByteLength > 0) CopyInto(e, destination);
+    }
+
     static bool IsConvertible(ScalarType from, ScalarType to)
     {
         static bool Fp(ScalarType s) => s is ScalarType.Float64 or ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16;
@@ -228,6 +240,7 @@ public sealed class SafeTensorsFile : IDisposable
         finally { handle.ReleasePointer(); }
     }
 
+    /// <summary>Releases the tensors/modules owned by this object.</summary>
     public void Dispose()
     {
         if (_disposed) return;

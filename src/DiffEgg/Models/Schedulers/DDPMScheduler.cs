@@ -24,6 +24,7 @@ public sealed class DDPMScheduler : IDisposable
     /// <summary>ᾱ_t, float32 [T].</summary>
     public Tensor AlphasCumprod { get; }
 
+    /// <summary>Computes β (linear or scaled_linear, float32 torch ops as diffusers) and ᾱ = cumprod(1 − β).</summary>
     public DDPMScheduler(int numTrainTimesteps = 1000, double betaStart = 0.00085, double betaEnd = 0.012, string betaSchedule = "scaled_linear",
         int stepsOffset = 1, string timestepSpacing = "leading", string predictionType = "epsilon")
     {
@@ -35,7 +36,7 @@ public sealed class DDPMScheduler : IDisposable
         var betas = betaSchedule switch
         {
             "linear" => torch.linspace(betaStart, betaEnd, numTrainTimesteps, dtype: ScalarType.Float32),
-            "scaled_linear" => torch.linspace(Math.Sqrt(betaStart), Math.Sqrt(betaEnd), numTrainTimesteps, dtype: ScalarType.Float32).pow(2),
+            "scaled_linear" => torch.linspace(Math.Pow(betaStart, 0.5), Math.Pow(betaEnd, 0.5), numTrainTimesteps, dtype: ScalarType.Float32).pow(2),
             _ => throw new ArgumentException($"beta_schedule '{betaSchedule}' is not supported (linear, scaled_linear)"),
         };
         var alphas = 1.0 - betas;
@@ -119,5 +120,6 @@ public sealed class DDPMScheduler : IDisposable
         return ts;
     }
 
+    /// <summary>Releases the tensors/modules owned by this object.</summary>
     public void Dispose() { Betas.Dispose(); AlphasCumprod.Dispose(); }
 }

@@ -14,12 +14,14 @@ public sealed class GEGLU : nn.Module<Tensor, Tensor>
 {
     readonly Linear proj;
 
+    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public GEGLU(int dimIn, int dimOut) : base(nameof(GEGLU))
     {
         proj = nn.Linear(dimIn, dimOut * 2);
         RegisterComponents();
     }
 
+    /// <summary>Forward pass of this block, as described in the class summary.</summary>
     public override Tensor forward(Tensor x)
     {
         using var scope = torch.NewDisposeScope();
@@ -33,6 +35,7 @@ public sealed class FeedForward : nn.Module<Tensor, Tensor>
 {
     readonly ModuleList<nn.Module<Tensor, Tensor>> net;
 
+    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public FeedForward(int dim, int mult = 4) : base(nameof(FeedForward))
     {
         int inner = dim * mult;
@@ -40,6 +43,7 @@ public sealed class FeedForward : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Forward pass of this block, as described in the class summary.</summary>
     public override Tensor forward(Tensor x)
     {
         using var scope = torch.NewDisposeScope();
@@ -60,6 +64,7 @@ public sealed class BasicTransformerBlock : nn.Module<Tensor, Tensor?, Tensor>
 
     public Layers.Attention Attn1 => attn1;
 
+    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public BasicTransformerBlock(int dim, int heads, int dimHead, int crossAttentionDim, bool upcastAttention) : base(nameof(BasicTransformerBlock))
     {
         norm1 = new LayerNorm(dim, 1e-5);
@@ -71,6 +76,7 @@ public sealed class BasicTransformerBlock : nn.Module<Tensor, Tensor?, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Forward pass of this block, as described in the class summary.</summary>
     public override Tensor forward(Tensor x, Tensor? encoderHiddenStates) => Forward(x, encoderHiddenStates, null, 0, 0);
 
     /// <summary>Runs the block on tokens [B, H·W, C]; attn1 reports to <paramref name="sink"/> with the grid <paramref name="height"/>×<paramref name="width"/>.</summary>
@@ -93,6 +99,7 @@ public sealed class Transformer2DModel : nn.Module<Tensor, Tensor?, Tensor>
     readonly nn.Module<Tensor, Tensor> proj_out;
     readonly bool _linear;
 
+    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public Transformer2DModel(int heads, int dimHead, int inChannels, int numLayers, int groups, int crossAttentionDim,
         bool useLinearProjection, bool upcastAttention) : base(nameof(Transformer2DModel))
     {
@@ -106,6 +113,7 @@ public sealed class Transformer2DModel : nn.Module<Tensor, Tensor?, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Forward pass of this block, as described in the class summary.</summary>
     public override Tensor forward(Tensor x, Tensor? encoderHiddenStates) => Forward(x, encoderHiddenStates, null);
 
     /// <summary>Runs on a feature map [B, C, H, W]; self-attention maps of its attn1 layers go to <paramref name="sink"/> (token index h·W + w).</summary>

@@ -18,6 +18,7 @@ public sealed class Timesteps : nn.Module<Tensor, Tensor>
     readonly bool _flip;
     readonly double _shift;
 
+    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public Timesteps(int dim, bool flipSinToCos, double freqShift) : base(nameof(Timesteps))
     {
         _dim = dim; _flip = flipSinToCos; _shift = freqShift;
@@ -45,6 +46,7 @@ public sealed class TimestepEmbedding : nn.Module<Tensor, Tensor>
     readonly Linear linear_1;
     readonly Linear linear_2;
 
+    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public TimestepEmbedding(int inChannels, int timeEmbedDim) : base(nameof(TimestepEmbedding))
     {
         linear_1 = nn.Linear(inChannels, timeEmbedDim);
@@ -52,6 +54,7 @@ public sealed class TimestepEmbedding : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Forward pass of this block, as described in the class summary.</summary>
     public override Tensor forward(Tensor x)
     {
         using var scope = torch.NewDisposeScope();
@@ -76,6 +79,9 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
     readonly Conv2d conv_out;
 
     public UNet2DConditionConfig Config { get; }
+
+    /// <summary>Total downsampling of the UNet (2^(levels−1), 8 for SD 1.5): inputs whose sides are multiples of it keep their aspect ratio at every level.</summary>
+    public int DownFactor => 1 << (Config.BlockOutChannels.Length - 1);
 
     /// <summary>Module paths of every attn1 layer, in forward order (the layer names the sink receives).</summary>
     public IReadOnlyList<string> SelfAttentionLayers { get; }

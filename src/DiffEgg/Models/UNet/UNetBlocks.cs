@@ -13,6 +13,7 @@ namespace DiffEgg.Models.UNet;
 public abstract class UNetDownBlock : nn.Module
 {
     protected UNetDownBlock(string name) : base(name) { }
+    /// <summary>Runs the block (see the class summary).</summary>
     public abstract (Tensor Hidden, List<Tensor> Skips) Forward(Tensor hidden, Tensor temb, Tensor? encoderHiddenStates, IAttentionSink? sink);
 }
 
@@ -21,6 +22,7 @@ public abstract class UNetUpBlock : nn.Module
 {
     protected UNetUpBlock(string name) : base(name) { }
     public abstract int NumResnets { get; }
+    /// <summary>Runs the block (see the class summary).</summary>
     public abstract Tensor Forward(Tensor hidden, IReadOnlyList<Tensor> skips, Tensor temb, Tensor? encoderHiddenStates, IAttentionSink? sink, long[]? upsampleSize);
 }
 
@@ -31,6 +33,7 @@ public sealed class CrossAttnDownBlock2D : UNetDownBlock
     readonly ModuleList<Transformer2DModel> attentions;
     readonly ModuleList<Downsample2D>? downsamplers;
 
+    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public CrossAttnDownBlock2D(UNet2DConditionConfig cfg, int inChannels, int outChannels, int heads, int transformerLayers, bool addDownsample)
         : base(nameof(CrossAttnDownBlock2D))
     {
@@ -64,6 +67,7 @@ public sealed class DownBlock2D : UNetDownBlock
     readonly ModuleList<ResnetBlock2D> resnets;
     readonly ModuleList<Downsample2D>? downsamplers;
 
+    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public DownBlock2D(UNet2DConditionConfig cfg, int inChannels, int outChannels, bool addDownsample) : base(nameof(DownBlock2D))
     {
         resnets = nn.ModuleList(Enumerable.Range(0, cfg.LayersPerBlock).Select(i =>
@@ -88,6 +92,7 @@ public sealed class UNetMidBlock2DCrossAttn : nn.Module
     readonly ModuleList<ResnetBlock2D> resnets;
     readonly ModuleList<Transformer2DModel> attentions;
 
+    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public UNetMidBlock2DCrossAttn(UNet2DConditionConfig cfg, int channels, int heads, int transformerLayers, int numLayers = 1)
         : base(nameof(UNetMidBlock2DCrossAttn))
     {
@@ -118,6 +123,7 @@ public sealed class CrossAttnUpBlock2D : UNetUpBlock
     readonly ModuleList<Transformer2DModel> attentions;
     readonly ModuleList<Upsample2D>? upsamplers;
 
+    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public CrossAttnUpBlock2D(UNet2DConditionConfig cfg, int inChannels, int prevOutputChannel, int outChannels, int heads, int transformerLayers, bool addUpsample)
         : base(nameof(CrossAttnUpBlock2D))
     {
@@ -158,6 +164,7 @@ public sealed class UpBlock2D : UNetUpBlock
     readonly ModuleList<ResnetBlock2D> resnets;
     readonly ModuleList<Upsample2D>? upsamplers;
 
+    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public UpBlock2D(UNet2DConditionConfig cfg, int inChannels, int prevOutputChannel, int outChannels, bool addUpsample) : base(nameof(UpBlock2D))
     {
         int n = cfg.LayersPerBlock + 1;

@@ -59,6 +59,7 @@ public sealed class VaeMidBlock2D : nn.Module<Tensor, Tensor>
     readonly ModuleList<Layers.Attention> attentions;
     readonly ModuleList<ResnetBlock2D> resnets;
 
+    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public VaeMidBlock2D(int channels, int groups) : base(nameof(VaeMidBlock2D))
     {
         attentions = nn.ModuleList(new Layers.Attention(channels, null, 1, channels, bias: true, residualConnection: true, normGroups: groups, normEps: 1e-6));
@@ -66,6 +67,7 @@ public sealed class VaeMidBlock2D : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Forward pass of this block, as described in the class summary.</summary>
     public override Tensor forward(Tensor x)
     {
         using var scope = torch.NewDisposeScope();
@@ -82,6 +84,7 @@ public sealed class DownEncoderBlock2D : nn.Module<Tensor, Tensor>
     readonly ModuleList<ResnetBlock2D> resnets;
     readonly ModuleList<Downsample2D>? downsamplers;
 
+    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public DownEncoderBlock2D(int inChannels, int outChannels, int layers, int groups, bool addDownsample) : base(nameof(DownEncoderBlock2D))
     {
         resnets = nn.ModuleList(Enumerable.Range(0, layers).Select(i => new ResnetBlock2D(i == 0 ? inChannels : outChannels, outChannels, null, groups, 1e-6)).ToArray());
@@ -89,6 +92,7 @@ public sealed class DownEncoderBlock2D : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Forward pass of this block, as described in the class summary.</summary>
     public override Tensor forward(Tensor x)
     {
         using var scope = torch.NewDisposeScope();
@@ -104,6 +108,7 @@ public sealed class UpDecoderBlock2D : nn.Module<Tensor, Tensor>
     readonly ModuleList<ResnetBlock2D> resnets;
     readonly ModuleList<Upsample2D>? upsamplers;
 
+    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public UpDecoderBlock2D(int inChannels, int outChannels, int layers, int groups, bool addUpsample) : base(nameof(UpDecoderBlock2D))
     {
         resnets = nn.ModuleList(Enumerable.Range(0, layers).Select(i => new ResnetBlock2D(i == 0 ? inChannels : outChannels, outChannels, null, groups, 1e-6)).ToArray());
@@ -111,6 +116,7 @@ public sealed class UpDecoderBlock2D : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Forward pass of this block, as described in the class summary.</summary>
     public override Tensor forward(Tensor x)
     {
         using var scope = torch.NewDisposeScope();
@@ -129,6 +135,7 @@ public sealed class VaeEncoder : nn.Module<Tensor, Tensor>
     readonly GroupNorm conv_norm_out;
     readonly Conv2d conv_out;
 
+    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public VaeEncoder(AutoencoderKLConfig c) : base("Encoder")
     {
         var boc = c.BlockOutChannels;
@@ -147,6 +154,7 @@ public sealed class VaeEncoder : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Forward pass of this block, as described in the class summary.</summary>
     public override Tensor forward(Tensor x)
     {
         using var scope = torch.NewDisposeScope();
@@ -167,6 +175,7 @@ public sealed class VaeDecoder : nn.Module<Tensor, Tensor>
     readonly GroupNorm conv_norm_out;
     readonly Conv2d conv_out;
 
+    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public VaeDecoder(AutoencoderKLConfig c) : base("Decoder")
     {
         var rev = c.BlockOutChannels.Reverse().ToArray();
@@ -185,6 +194,7 @@ public sealed class VaeDecoder : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Forward pass of this block, as described in the class summary.</summary>
     public override Tensor forward(Tensor z)
     {
         using var scope = torch.NewDisposeScope();
@@ -203,6 +213,7 @@ public sealed class DiagonalGaussian : IDisposable
     public Tensor LogVar { get; }
     public Tensor Std { get; }
 
+    /// <summary>Splits the 2·latent moments into mean and logvar, clamps logvar to [−30, 20], std = exp(logvar/2).</summary>
     public DiagonalGaussian(Tensor moments)
     {
         using var scope = torch.NewDisposeScope();
@@ -220,6 +231,7 @@ public sealed class DiagonalGaussian : IDisposable
         return (Mean + Std * eps).MoveToOuterDisposeScope();
     }
 
+    /// <summary>Releases the tensors/modules owned by this object.</summary>
     public void Dispose() { Mean.Dispose(); LogVar.Dispose(); Std.Dispose(); }
 }
 
@@ -236,6 +248,7 @@ public sealed class AutoencoderKL : nn.Module<Tensor, Tensor>
     /// <summary>Spatial downsampling factor image → latent (2^(levels−1), 8 for SD).</summary>
     public int DownFactor => 1 << (Config.BlockOutChannels.Length - 1);
 
+    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public AutoencoderKL(AutoencoderKLConfig config) : base(nameof(AutoencoderKL))
     {
         Config = config;

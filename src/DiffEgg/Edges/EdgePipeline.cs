@@ -1,0 +1,182 @@
+using System.Text.Json;
+using DiffEgg.Attention;
+using DiffEgg.Common;
+using DiffEgg.Data;
+using DiffEgg.Models;
+using DiffEgg.Models.SafeTensors;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DiffEgg.Edges;
+
+/// <summary>Options of the training-free edge pipeline (DiffEGG Sec. 3: null text, shared ε, PeakKL over timesteps).</summary>
+public sealed record EdgePipelineOptions
+{
+    /// <summary>Timesteps τ₁ &gt; … &gt; τ_N scanned by PeakKL (Alg 1).</summary>
+    public int[] Timesteps { get; init; } = { 900, 800, 700, 600, 500, 400, 300, 200, 100 };
+    /// <summary>If set, only this timestep is used (no PeakKL).</summary>
+    public int? FixedTimestep { get; init; }
+    public EdgeMetric Metric { get; init; } = EdgeMetric.KL;
+    /// <summary>Long side of the processed image (rounded to a multiple of <see cref="EdgePipeline.SizeMultiple"/>).</summary>
+    public int Size { get; init; } = 512;
+    /// <summary>Seed of the noise ε (the same ε at every timestep).</summary>
+    public long Seed { get; init; }
+}
+
+/// <summary>Edges of one image: PeakKL's curve and choice, the continuous EdgeKL map and its ternary classes at the original size.</summary>
+public sealed class EdgePipelineResult : IDisposable
+{
+    public required int ChosenTimestep { get; init; }
+    public required int[] Timesteps { get; init; }
+    public required double[] KlCurve { get; init; }
+    public required int Width { get; init; }
+    public required int Height { get; init; }
+    public required int ProcessedWidth { get; init; }
+    public required int ProcessedHeight { get; init; }
+    public required int AttentionWidth { get; init; }
+    public required int AttentionHeight { get; init; }
+    /// <summary>EdgeKL map at the attention resolution [h, w] (float32).</summary>
+    public required Tensor EdgesAttention { get; init; }
+    /// <summary>EdgeKL map bilinearly resized to the original image size [H, W] (float32).</summary>
+    public required Tensor Edges { get; init; }
+    /// <summary>Ternary classes (Alg 2) of <see cref="Edges"/>, int8 [H, W].</summary>
+    public required Tensor Ternary { get; init; }
+
+    /// <summary>Releases the tensors/modules owned by this object.</summary>
+    public void Dispose() { EdgesAttention.Dispose(); Edges.Dispose(); Ternary.Dispose(); }
+}
+
+/// <summary>
+/// DiffEGG's training-free edge generation over a loaded diffusers model: null-text conditioning (computed once), VAE encoding
+/// (mean × scaling factor; pixel space without a VAE), for each timestep x_t = add_noise(x0, ε, t) and a UNet pass whose attn1
+/// maps are accumulated (Eq 11-12), PeakKL (Alg 1) picks the map, EdgeKL (Eq 6) gives the edge map, TernaryEdges (Alg 2) the classes.
+/// </summary>
+public sealed class EdgePipeline : IDisposable
+{
+    readonly DiffusionModelFolder _model;
+    readonly Tensor _cond;
+
+    public EdgePipelineOptions Options { get; }
+
+    /// <summary>Validates the timesteps and computes the null-text conditioning once (DiffEGG conditions on the empty prompt).</summary>
+    public EdgePipeline(DiffusionModelFolder model, EdgePipelineOptions options)
+    {
+        _model = model;
+        Options = options;
+        var ts = options.FixedTimestep is int f ? new[] { f } : options.Timesteps;
+        if (ts.Length == 0) throw new ArgumentException("at least one timestep is needed");
+        for (int i = 0; i < ts.Length; i++)
+        {
+            if (ts[i] < 0 || ts[i] >= model.Scheduler.NumTrainTimesteps)
+                throw new ArgumentException($"timestep {ts[i]} is outside [0, {model.Scheduler.NumTrainTimesteps})");
+            if (i > 0 && ts[i] >= ts[i - 1]) throw new ArgumentException($"timesteps must strictly decrease, got {ts[i - 1]} then {ts[i]}");
+        }
+        if (options.Size < 1) throw new ArgumentException($"size {options.Size} must be positive");
+        if (model.Vae is null && model.Unet.Config.InChannels != 3)
+            throw new DiffEggException($"{model.Path}: no vae/ folder, so the UNet must take 3-channel pixels, but its in_channels is {model.Unet.Config.InChannels}");
+        _cond = model.EncodeEmptyPrompt().DetachFromDisposeScope();
+    }
+
+    /// <summary>
+    /// Granularity of the processed image: VAE factor × UNet factor (8 × 8 = 64 for SD 1.5, 2 × 8 = 16 for the sd15-tiny fixture), so that the
+    /// latent halves exactly at every UNet level and all attention resolutions share the image's aspect ratio (needed by Eq 12).
+    /// </summary>
+    public int SizeMultiple => (_model.Vae?.DownFactor ?? 1) * _model.Unet.DownFactor;
+
+    /// <summary>Processed size: keep aspect, long side ≈ <paramref name="size"/>, both sides rounded to a multiple of <paramref name="multiple"/> (at least one multiple).</summary>
+    public static (int Width, int Height) ProcessedSize(int width, int height, int size, int multiple = 8)
+    {
+        double s = (double)size / Math.Max(width, height);
+        int R(double v) => Math.Max(multiple, (int)Math.Round(v / multiple, MidpointRounding.AwayFromZero) * multiple);
+        return (R(width * s), R(height * s));
+    }
+
+    /// <summary>Runs the pipeline on one RGB image (DiffEGG Sec. 3, Alg 1 + Eq 6 + Alg 2).</summary>
+    public EdgePipelineResult Run(RgbImage image)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var _ = torch.no_grad();
+        var device = _model.Device;
+        var (pw, ph) = ProcessedSize(image.Width, image.Height, Options.Size, SizeMultiple);
+        var resized = pw == image.Width && ph == image.Height ? image : ImageIO.Resize(image, pw, ph);
+        var pixels = torch.tensor(resized.Pixels, new long[] { ph, pw, 3 }).permute(2, 0, 1).unsqueeze(0)
+            .to_type(ScalarType.Float32).div(127.5).sub(1.0).to(device);
+
+        Tensor x0;
+        if (_model.Vae is { } vae)
+        {
+            using var post = vae.Encode(pixels);
+            x0 = post.Mean * vae.ScalingFactor;
+        }
+        else x0 = pixels;
+
+        using var gen = new Generator((ulong)Options.Seed, CPU);
+        var eps = torch.randn(x0.shape, dtype: ScalarType.Float32, generator: gen).to(device);
+        var ts = Options.FixedTimestep is int f ? new[] { f } : Options.Timesteps;
+        using var peak = new PeakKL();
+        int ah = 0, aw = 0;
+        foreach (int t in ts)
+        {
+            using var inner = torch.NewDisposeScope();
+            var xt = _model.Scheduler.AddNoise(x0, eps, t);
+            using var acc = new AttentionAccumulator();
+            _model.Unet.Forward(xt, torch.tensor(new long[] { t }, device: device), _cond, acc);
+            using var map = acc.Result();
+            ah = acc.Height; aw = acc.Width;
+            peak.Add(t, map.to(CPU));
+        }
+        using var chosen = peak.Result();
+        var edgesAtt = EdgeKL.Compute(chosen.PeakMap, ah, aw, Options.Metric).to_type(ScalarType.Float32);
+        var edges = nn.functional.interpolate(edgesAtt.reshape(1, 1, ah, aw), size: new long[] { image.Height, image.Width },
+            mode: InterpolationMode.Bilinear, align_corners: false).reshape(image.Height, image.Width);
+        var ternary = TernaryEdges.Classify(edges);
+        return new EdgePipelineResult
+        {
+            ChosenTimestep = chosen.PeakTimestep,
+            Timesteps = chosen.Timesteps,
+            KlCurve = chosen.Curve,
+            Width = image.Width, Height = image.Height,
+            ProcessedWidth = pw, ProcessedHeight = ph,
+            AttentionWidth = aw, AttentionHeight = ah,
+            EdgesAttention = edgesAtt.MoveToOuterDisposeScope(),
+            Edges = edges.MoveToOuterDisposeScope(),
+            Ternary = ternary.MoveToOuterDisposeScope(),
+        };
+    }
+
+    /// <summary>Writes <c>stem.ternary.png</c>, <c>stem.edges.safetensors</c> (float32 <c>edges</c> [H, W]) and <c>stem.json</c> atomically.</summary>
+    public void Write(EdgePipelineResult r, string outDir, string stem, string? sourcePath = null)
+    {
+        Directory.CreateDirectory(outDir);
+        TernaryEdges.WritePng(Path.Combine(outDir, stem + ".ternary.png"), r.Ternary);
+        SafeTensorsWriter.Save(Path.Combine(outDir, stem + ".edges.safetensors"),
+            new Dictionary<string, Tensor> { ["edges"] = r.Edges },
+            metadata: new Dictionary<string, string> { ["format"] = "pt", ["chosen_timestep"] = r.ChosenTimestep.ToString() });
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            if (sourcePath is not null) w.WriteString("image", sourcePath);
+            w.WriteString("model", _model.Path);
+            w.WriteNumber("width", r.Width);
+            w.WriteNumber("height", r.Height);
+            w.WriteNumber("processed_width", r.ProcessedWidth);
+            w.WriteNumber("processed_height", r.ProcessedHeight);
+            w.WriteNumber("attention_width", r.AttentionWidth);
+            w.WriteNumber("attention_height", r.AttentionHeight);
+            w.WriteNumber("chosen_timestep", r.ChosenTimestep);
+            if (Options.FixedTimestep is int f) w.WriteNumber("fixed_timestep", f); else w.WriteNull("fixed_timestep");
+            w.WriteStartArray("timesteps"); foreach (var t in r.Timesteps) w.WriteNumberValue(t); w.WriteEndArray();
+            w.WriteStartArray("kl_curve");
+            foreach (var k in r.KlCurve) { if (double.IsFinite(k)) w.WriteNumberValue(k); else w.WriteNullValue(); }
+            w.WriteEndArray();
+            w.WriteString("metric", Options.Metric.ToString().ToLowerInvariant());
+            w.WriteNumber("seed", Options.Seed);
+            w.WriteEndObject();
+        }
+        AtomicFile.WriteAllBytes(Path.Combine(outDir, stem + ".json"), ms.ToArray());
+    }
+
+    /// <summary>Releases the tensors/modules owned by this object.</summary>
+    public void Dispose() => _cond.Dispose();
+}

@@ -1,0 +1,129 @@
+using System.Text.Json;
+using DiffEgg.Cli;
+using DiffEgg.Common;
+using DiffEgg.Data;
+using DiffEgg.Edges;
+using DiffEgg.Models;
+using DiffEgg.Models.SafeTensors;
+using TorchSharp;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace DiffEgg.Tests;
+
+public class EdgesCommandTests
+{
+    readonly ITestOutputHelper _out;
+    public EdgesCommandTests(ITestOutputHelper output) { _out = output; TorchRuntime.EnsureLoaded(); }
+
+    /// <summary>A dark image with a bright rectangle (a clear object boundary).</summary>
+    static RgbImage Rectangle(int w, int h, int x0, int y0, int x1, int y1)
+    {
+        var img = new RgbImage(w, h);
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+            {
+                bool inside = x >= x0 && x < x1 && y >= y0 && y < y1;
+                int i = 3 * (y * w + x);
+                img.Pixels[i] = (byte)(inside ? 230 : 20);
+                img.Pixels[i + 1] = (byte)(inside ? 200 : 40);
+                img.Pixels[i + 2] = (byte)(inside ? 60 : 90);
+            }
+        return img;
+    }
+
+    [Theory]
+    [InlineData(40, 24, 64, 8, 64, 40)]
+    [InlineData(30, 30, 64, 8, 64, 64)]
+    [InlineData(500, 333, 512, 8, 512, 344)]
+    [InlineData(500, 333, 512, 64, 512, 320)]
+    [InlineData(40, 24, 32, 16, 32, 16)]
+    [InlineData(3, 100, 16, 8, 8, 16)]
+    public void ProcessedSize_KeepsAspectWithMultiples(int w, int h, int size, int multiple, int ew, int eh)
+    {
+        var (pw, ph) = EdgePipeline.ProcessedSize(w, h, size, multiple);
+        Assert.Equal((ew, eh), (pw, ph));
+    }
+
+    [Fact]
+    public void EdgesCommand_EndToEndOnFixture_WritesOutputsAndReportsCorruptImage()
+    {
+        using var dir = new TempDir();
+        string input = Path.Combine(dir.Path, "in"), output = Path.Combine(dir.Path, "out");
+        Directory.CreateDirectory(input);
+        ImageIO.WriteRgbPng(Path.Combine(input, "a.png"), Rectangle(40, 24, 10, 6, 30, 18));
+        ImageIO.WriteRgbPng(Path.Combine(input, "b.png"), Rectangle(30, 30, 5, 5, 20, 25));
+        var good = File.ReadAllBytes(Path.Combine(input, "b.png"));
+        File.WriteAllBytes(Path.Combine(input, "c_corrupt.png"), good[..(good.Length / 2)]);
+
+        var err = new StringWriter();
+        var oldErr = Console.Error;
+        int rc;
+        try
+        {
+            Console.SetError(err);
+            rc = DiffEggApp.Run(new[] { "edges", "--model", TestPaths.Sd15Tiny, "--input", input, "--out", output,
+                "--timesteps", "900,500,100", "--size", "32", "--seed", "7" });
+        }
+        finally { Console.SetError(oldErr); }
+        _out.WriteLine(err.ToString());
+        Assert.Equal(1, rc);
+        Assert.Contains("c_corrupt.png", err.ToString());
+        Assert.False(File.Exists(Path.Combine(output, "c_corrupt.json")));
+
+        foreach (var (stem, w, h) in new[] { ("a", 40, 24), ("b", 30, 30) })
+        {
+            using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, stem + ".json")));
+            var root = json.RootElement;
+            int chosen = root.GetProperty("chosen_timestep").GetInt32();
+            Assert.Contains(chosen, new[] { 500, 100 });   // PeakKL picks n ≥ 1
+            Assert.Equal(new[] { 900, 500, 100 }, root.GetProperty("timesteps").EnumerateArray().Select(e => e.GetInt32()));
+            var curve = root.GetProperty("kl_curve").EnumerateArray().ToList();
+            Assert.Equal(JsonValueKind.Null, curve[0].ValueKind);
+            Assert.True(curve[1].GetDouble() > 0 && curve[2].GetDouble() > 0);
+            Assert.Equal(w, root.GetProperty("width").GetInt32());
+            Assert.Equal(h, root.GetProperty("height").GetInt32());
+
+            using var f = SafeTensorsFile.Open(Path.Combine(output, stem + ".edges.safetensors"));
+            using var edges = f.Read("edges");
+            Assert.Equal(new long[] { h, w }, edges.shape);
+            Assert.False(edges.isnan().any().item<bool>());
+            Assert.True(edges.min().item<float>() >= 0);
+            var png = ImageIO.ReadGray(Path.Combine(output, stem + ".ternary.png"), out int pw, out int ph, out _);
+            Assert.Equal((w, h), (pw, ph));
+            Assert.Contains(png, v => v == 255);   // some edge pixels
+            Assert.Contains(png, v => v == 0);     // some interior pixels
+            Assert.All(png, v => Assert.Contains(v, new byte[] { 0, 128, 255 }));
+        }
+    }
+
+    [Fact]
+    public void Pipeline_IsDeterministic_AndFixedTimestepSkipsPeakKL()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var model = DiffusionModelFolder.Load(TestPaths.Sd15Tiny);
+        var img = Rectangle(24, 16, 6, 4, 18, 12);
+        using var p = new EdgePipeline(model, new EdgePipelineOptions { FixedTimestep = 300, Size = 48, Seed = 1 });
+        Assert.Equal(16, p.SizeMultiple);   // fixture: VAE ×2, UNet ×8
+        using var r1 = p.Run(img);
+        using var r2 = p.Run(img);
+        Assert.Equal(300, r1.ChosenTimestep);
+        Assert.Equal(new[] { 300 }, r1.Timesteps);
+        Assert.Equal((48, 32), (r1.ProcessedWidth, r1.ProcessedHeight));
+        Assert.Equal((24, 16), (r1.AttentionWidth, r1.AttentionHeight));   // the fixture VAE halves the processed image
+        Assert.Equal(new long[] { 16, 24 }, r1.Edges.shape);               // original image size
+        Assert.True(r1.Edges.eq(r2.Edges).all().item<bool>());
+        // Ternary is Alg 2 of the continuous map written next to it
+        Assert.True(TernaryEdges.Classify(r1.Edges).eq(r1.Ternary).all().item<bool>());
+    }
+
+    [Fact]
+    public void EdgesCommand_BadOptions_AreOneLineErrors()
+    {
+        Assert.Equal(2, DiffEggApp.Run(new[] { "edges", "--model", TestPaths.Sd15Tiny, "--input", ".", "--out", ".", "--metric", "foo" }));
+        using var dir = new TempDir();
+        ImageIO.WriteRgbPng(dir.File("x.png"), Rectangle(8, 8, 2, 2, 6, 6));
+        Assert.Equal(1, DiffEggApp.Run(new[] { "edges", "--model", TestPaths.Sd15Tiny, "--input", dir.Path, "--out", dir.File("o"), "--timesteps", "100,500" }));
+        Assert.Equal(1, DiffEggApp.Run(new[] { "edges", "--model", dir.Path, "--input", dir.Path, "--out", dir.File("o") }));
+    }
+}
