@@ -135,7 +135,8 @@ public static class BaseModelTrainer
         Parameter nullEmb;
         using (var g0 = new torch.Generator(StepSeed(o.Seed, 0, -1)))
         using (var _ = torch.no_grad())
-            nullEmb = new Parameter(torch.randn(new long[] { 1, o.NullTokens, cfg.CrossAttentionDim }, generator: g0));
+        using (var init = torch.randn(new long[] { 1, o.NullTokens, cfg.CrossAttentionDim }, generator: g0))
+            nullEmb = new Parameter(init.clone());
         using var nullEmbOwner = nullEmb;
         var named = unet.named_parameters().Select(np => (np.name, (Tensor)np.parameter)).Append((PixelModelFolder.NullEmbeddingKey, (Tensor)nullEmb)).ToList();
         var parameters = unet.parameters().Append(nullEmb).ToList();

@@ -17,8 +17,9 @@ public sealed class ExponentialMovingAverage : IDisposable
     {
         if (decay is < 0 or >= 1 || double.IsNaN(decay)) throw new ArgumentException($"--ema must lie in [0, 1), got {decay}");
         Decay = decay;
+        using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
-        foreach (var (name, p) in parameters) _items.Add((name, p.detach().clone(), p));
+        foreach (var (name, p) in parameters) _items.Add((name, p.detach().clone().MoveToOuterDisposeScope(), p));
     }
 
     /// <summary>The decay used for update number <paramref name="n"/> (1-based): min(decay, (1 + n)/(10 + n)).</summary>

@@ -53,6 +53,26 @@ public class BaseModelTrainerTests
     }
 
     [Fact]
+    public void TrainingStepsLeaveNoLiveTensorsBehind()
+    {
+        // Live tensor wrappers left by a whole run must not grow with the number of steps (every step inside a dispose scope,
+        // EMA/optimizer/data disposed). Building a UNet currently leaves a fixed number of wrappers (norm parameter
+        // initialisation in Models/Layers), the same for every run, so runs of different length are compared.
+        string data = TrainingTestUtil.MakeImageFolder();
+        string outDir = Path.Combine(Directory.CreateTempSubdirectory("diffegg-leak").FullName, "m");
+        BaseModelTrainer.Run(Tiny(data, outDir, 1)); // warm-up: lazily created native state
+        long c0 = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        BaseModelTrainer.Run(Tiny(data, outDir, 1));
+        long c1 = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        BaseModelTrainer.Run(Tiny(data, outDir, 5));
+        long c2 = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        Assert.Equal(c1 - c0, c2 - c1);
+        using var unet = BaseModelTrainer.CreateModel(BaseModelConfigs.Tiny, 0);
+        long perModel = DisposeScopeManager.Statistics.ThreadTotalLiveCount - c2 - unet.parameters().Count();
+        Assert.True(c1 - c0 <= perModel + 1, $"a 1-step run leaves {c1 - c0} tensors, building the UNet alone {perModel}");
+    }
+
+    [Fact]
     public void CsvAndPlotAreWritten()
     {
         string data = TrainingTestUtil.MakeImageFolder();
