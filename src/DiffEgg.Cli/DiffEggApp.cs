@@ -32,6 +32,7 @@ public static class DiffEggApp
                 b.AddCommand<Commands.EvalInstancesCommand>("instances").WithDescription("COCO AP/AR of a results JSON against instances ground truth (segm or bbox).");
                 b.AddCommand<Commands.EvalPanopticCommand>("panoptic").WithDescription("PQ/SQ/RQ of panoptic PNG+JSON predictions against ground truth.");
             });
+            config.AddCommand<Commands.TrainBaseCommand>("train-base").WithDescription("Train a pixel-space base diffusion model from scratch on a folder of images (DDPM ε-prediction, EMA, checkpoints).");
         });
         return app;
     }
