@@ -14,7 +14,7 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
     public sealed class Settings : CommandSettings
     {
         [CommandOption("--model <DIR>")]
-        [Description("diffusers model folder (unet/, vae/, text_encoder/, tokenizer/, scheduler/)")]
+        [Description("diffusers model folder (unet/, vae/, text_encoder/, tokenizer/, scheduler/; no vae/ = pixel space). Default: the embedded model in models/embedded")]
         public string Model { get; set; } = "";
 
         [CommandOption("--input <PATH>")]
@@ -38,8 +38,8 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
         public string Metric { get; set; } = "kl";
 
         [CommandOption("--size <N>")]
-        [Description("long side of the processed image; sides are rounded to a multiple of VAE factor × UNet factor (64 for SD 1.5) (default 512)")]
-        public int Size { get; set; } = 512;
+        [Description("long side of the processed image; sides are rounded to a multiple of VAE factor × UNet factor (64 for SD 1.5). Default: the model's native size, sample_size × VAE factor (512 for SD 1.5, 64 for the embedded model)")]
+        public int? Size { get; set; }
 
         [CommandOption("--seed <S>")]
         [Description("seed of the noise (default 0)")]
@@ -52,10 +52,9 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
         /// <summary>Checks the options before anything is loaded.</summary>
         public override ValidationResult Validate()
         {
-            if (string.IsNullOrWhiteSpace(Model)) return ValidationResult.Error("--model is required");
             if (string.IsNullOrWhiteSpace(Input)) return ValidationResult.Error("--input is required");
             if (string.IsNullOrWhiteSpace(Out)) return ValidationResult.Error("--out is required");
-            if (Size < 8) return ValidationResult.Error($"--size {Size}: must be at least 8");
+            if (Size is < 8) return ValidationResult.Error($"--size {Size}: must be at least 8");
             if (ParseMetric(Metric) is null) return ValidationResult.Error($"--metric {Metric}: use kl, jsd, l2 or cos");
             if (ParseTimesteps(Timesteps) is null) return ValidationResult.Error($"--timesteps {Timesteps}: expected a comma-separated list of integers");
             return ValidationResult.Success();
@@ -85,13 +84,14 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
         var device = TorchRuntime.ResolveDevice(s.Device);
         var images = ImageIO.ListImages(s.Input);
         if (images.Count == 0) throw new DiffEggException($"{s.Input}: no images found");
-        using var model = DiffusionModelFolder.Load(s.Model, device);
+        string modelDir = string.IsNullOrWhiteSpace(s.Model) ? EmbeddedModel.DefaultPath : s.Model;
+        using var model = DiffusionModelFolder.Load(modelDir, device);
         var options = new EdgePipelineOptions
         {
             Timesteps = ParseTimesteps(s.Timesteps)!,
             FixedTimestep = s.FixedTimestep,
             Metric = ParseMetric(s.Metric)!.Value,
-            Size = s.Size,
+            Size = s.Size ?? model.Unet.Config.SampleSize * (model.Vae?.DownFactor ?? 1),
             Seed = s.Seed,
         };
         EdgePipeline pipeline;
