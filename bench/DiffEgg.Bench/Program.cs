@@ -1,6 +1,8 @@
 using BenchmarkDotNet.Running;
 using DiffEgg.Bench;
 
+if (args.Length > 0 && args[0] == "refine") return DiffEgg.Bench.RefineBench.Run(args);
+if (args.Length > 0 && args[0] == "refine-profile") return DiffEgg.Bench.RefineProfile.Run(args);
 // `mem R` runs one accumulation (16 SD 1.5 layers) and one EdgeKL at latent side R, printing the wall time and the
 // peak resident memory each adds above the resident memory after setup (Linux: peak reset via /proc/self/clear_refs,
 // read from VmHWM). Anything else goes to BenchmarkDotNet.

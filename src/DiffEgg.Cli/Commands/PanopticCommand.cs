@@ -1,0 +1,90 @@
+using System.ComponentModel;
+using DiffEgg.Common;
+using DiffEgg.Data;
+using DiffEgg.Formats;
+using DiffEgg.Refinement;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace DiffEgg.Cli.Commands;
+
+/// <summary>`diffegg panoptic`: WPS panoptic pseudo-labels from semantic masks + edges (things split by edge seeds and RIP, stuff whole).</summary>
+public sealed class PanopticCommand : Command<PanopticCommand.Settings>
+{
+    public sealed class Settings : RefineSettingsBase
+    {
+        [CommandOption("--semantic <DIR>")] [Description("Folder of class-id PNGs <stem>.png (value = category id, 255 = ignore).")] public string? Semantic { get; init; }
+        [CommandOption("--categories <JSON>")] [Description("COCO-style categories (list, or object with 'categories') with id, name, isthing.")] public string? Categories { get; init; }
+        [CommandOption("--image-info <JSON>")] [Description("Optional COCO JSON whose 'images' give the image ids (default: 1, 2, ... in file-name order).")] public string? ImageInfo { get; init; }
+        [CommandOption("--out <DIR>")] [Description("Output folder: panoptic.json and panoptic/<stem>.png.")] public string? Out { get; init; }
+
+        public override ValidationResult Validate()
+        {
+            if (string.IsNullOrWhiteSpace(Semantic)) return ValidationResult.Error("--semantic DIR is required");
+            if (string.IsNullOrWhiteSpace(Categories)) return ValidationResult.Error("--categories JSON is required");
+            if (string.IsNullOrWhiteSpace(Out)) return ValidationResult.Error("--out DIR is required");
+            return base.Validate();
+        }
+    }
+
+    public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
+    {
+        var options = s.ToOptions();
+        if (!Directory.Exists(s.Images)) throw new DiffEggException($"--images {s.Images}: no such folder");
+        if (!Directory.Exists(s.Edges)) throw new DiffEggException($"--edges {s.Edges}: no such folder");
+        if (!Directory.Exists(s.Semantic)) throw new DiffEggException($"--semantic {s.Semantic}: no such folder");
+        var cats = RefineInputs.ReadCategories(s.Categories!);
+        var isThing = cats.ToDictionary(c => (int)c.Id, c => c.IsThing == 1);
+        var files = ImageIO.ListImages(s.Images!);
+        Dictionary<string, long>? ids = null;
+        if (!string.IsNullOrWhiteSpace(s.ImageInfo))
+            ids = RefineInputs.ReadImageInfo(s.ImageInfo).GroupBy(i => Path.GetFileName(i.FileName)).ToDictionary(g => g.Key, g => g.First().Id);
+        string pngDir = Path.Combine(s.Out!, "panoptic");
+        Directory.CreateDirectory(pngDir);
+
+        var done = new Dictionary<string, (CocoImage Image, PanopticAnnotation Ann)>();
+        var notes = new List<string>();
+        var failures = BatchRunner.Run("panoptic", files, Path.GetFileName, file =>
+        {
+            string name = Path.GetFileName(file), stem = Path.GetFileNameWithoutExtension(file);
+            long id = ids is null ? files.ToList().IndexOf(file) + 1
+                : ids.TryGetValue(name, out long v) ? v : throw new DiffEggException($"{s.ImageInfo}: no entry in 'images' for {name}");
+            var rgb = ImageIO.ReadRgb(file);
+            string semPath = Path.Combine(s.Semantic!, stem + ".png");
+            if (!File.Exists(semPath)) throw new DiffEggException($"{semPath}: semantic mask not found for {name}");
+            var sem = PanopticFiles.ReadClassIdPng(semPath, out int w, out int h);
+            if (w != rgb.Width || h != rgb.Height) throw new DiffEggException($"{semPath}: semantic mask is {w}x{h} but image {name} is {rgb.Width}x{rgb.Height}");
+            string edgePath = EdgeMapReader.Find(s.Edges!, stem)
+                ?? throw new DiffEggException($"{s.Edges}: no edge map for {name} (looked for {string.Join(", ", EdgeMapReader.Suffixes.Select(x => stem + x))})");
+            var edges = EdgeMapReader.Read(edgePath, s.Uncertain);
+            if (edges.Width != w || edges.Height != h)
+                notes.Add($"note: {edgePath} is {edges.Width}x{edges.Height}, image {name} is {w}x{h}: edge map resized");
+            PanopticResult result;
+            try { result = PanopticBuilder.Build(sem, w, h, edges, isThing, options); }
+            catch (DiffEggException e) { throw new DiffEggException($"{semPath}: {e.Message}", e); }
+            string pngName = stem + ".png";
+            PanopticFiles.WritePng(Path.Combine(pngDir, pngName), result.SegmentIds, w, h);
+            var ann = new PanopticAnnotation
+            {
+                ImageId = id, FileName = pngName,
+                Segments = result.Segments.Select(x => new PanopticSegment
+                {
+                    Id = x.Id, CategoryId = x.CategoryId, Area = x.Area, IsCrowd = 0, Bbox = x.Bbox.Select(b => (double)b).ToArray(),
+                }).ToList(),
+            };
+            done[file] = (new CocoImage(id, w, h, name), ann);
+        });
+        foreach (var n in notes) Console.Error.WriteLine(n);
+        var ok = files.Where(done.ContainsKey).Select(f => done[f]).ToList();
+        var ds = new PanopticDataset { Images = ok.Select(x => x.Image).ToList(), Annotations = ok.Select(x => x.Ann).ToList(), Categories = cats };
+        string json = Path.Combine(s.Out!, "panoptic.json");
+        PanopticFiles.WriteJson(json, ds);
+        Console.WriteLine($"wrote {ok.Count} of {files.Count} panoptic pseudo-labels → {json}, {pngDir}");
+        if (failures.Count > 0)
+        {
+            Console.Error.WriteLine($"{failures.Count} image(s) failed and were left out of {json}");
+            return 1;
+        }
+        return 0;
+    }
+}

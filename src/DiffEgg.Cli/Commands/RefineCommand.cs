@@ -1,0 +1,94 @@
+using System.ComponentModel;
+using DiffEgg.Common;
+using DiffEgg.Data;
+using DiffEgg.Formats;
+using DiffEgg.Refinement;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace DiffEgg.Cli.Commands;
+
+/// <summary>`diffegg refine`: UIS refinement of COCO instance results with edges (Alg 4: CCL split, RIP, IoU merge).</summary>
+public sealed class RefineCommand : Command<RefineCommand.Settings>
+{
+    public sealed class Settings : RefineSettingsBase
+    {
+        [CommandOption("--image-info <JSON>")] [Description("Any COCO JSON whose 'images' list maps ids to file_name, height, width (only 'images' is read).")] public string? ImageInfo { get; init; }
+        [CommandOption("--masks <JSON>")] [Description("COCO results JSON with the instance masks to refine.")] public string? Masks { get; init; }
+        [CommandOption("--out <JSON>")] [Description("Refined COCO results JSON (written atomically).")] public string? Out { get; init; }
+        [CommandOption("--merge-iou <IOU>")] [Description("Merge same-category masks with IoU above this.")] [DefaultValue(0.5)] public double MergeIoU { get; init; } = 0.5;
+
+        public override RefineOptions ToOptions() => base.ToOptions() with { MergeIoU = MergeIoU };
+
+        public override ValidationResult Validate()
+        {
+            if (string.IsNullOrWhiteSpace(ImageInfo)) return ValidationResult.Error("--image-info JSON is required");
+            if (string.IsNullOrWhiteSpace(Masks)) return ValidationResult.Error("--masks RESULTS.json is required");
+            if (string.IsNullOrWhiteSpace(Out)) return ValidationResult.Error("--out REFINED.json is required");
+            return base.Validate();
+        }
+    }
+
+    public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
+    {
+        var options = s.ToOptions();
+        if (!Directory.Exists(s.Images)) throw new DiffEggException($"--images {s.Images}: no such folder");
+        if (!Directory.Exists(s.Edges)) throw new DiffEggException($"--edges {s.Edges}: no such folder");
+        var gt = new CocoDataset { Images = RefineInputs.ReadImageInfo(s.ImageInfo!) };
+        var results = CocoFiles.ReadResults(s.Masks!, gt);
+        var byImage = results.GroupBy(r => r.ImageId).Select(g => (Image: gt.FindImage(g.Key)!, Results: g.ToList())).ToList();
+        var output = new Dictionary<long, List<CocoResult>>();
+        var notes = new List<string>();
+        var failures = BatchRunner.Run("refine", byImage, x => $"image {x.Image.Id} ({x.Image.FileName})", x =>
+        {
+            output[x.Image.Id] = RefineImage(s, options, x.Image, x.Results, notes);
+        });
+        foreach (var n in notes) Console.Error.WriteLine(n);
+        var all = byImage.Where(x => output.ContainsKey(x.Image.Id)).SelectMany(x => output[x.Image.Id]).ToList();
+        CocoFiles.WriteResults(s.Out!, all);
+        Console.WriteLine($"refined {output.Count} of {byImage.Count} images: {results.Count} masks in, {all.Count} out → {s.Out}");
+        if (failures.Count > 0)
+        {
+            Console.Error.WriteLine($"{failures.Count} image(s) failed and were left out of {s.Out}");
+            return 1;
+        }
+        return 0;
+    }
+
+    static List<CocoResult> RefineImage(Settings s, RefineOptions options, CocoImage img, List<CocoResult> results, List<string> notes)
+    {
+        string imagePath = Path.Combine(s.Images!, img.FileName);
+        if (!File.Exists(imagePath)) throw new DiffEggException($"{imagePath}: image file not found in --images (masks refer to image id {img.Id})");
+        var rgb = ImageIO.ReadRgb(imagePath);
+        if (rgb.Width != img.Width || rgb.Height != img.Height)
+            throw new DiffEggException($"{imagePath}: image is {rgb.Width}x{rgb.Height} but --image-info says {img.Width}x{img.Height}");
+        string stem = Path.GetFileNameWithoutExtension(img.FileName);
+        string edgePath = EdgeMapReader.Find(s.Edges!, stem)
+            ?? throw new DiffEggException($"{s.Edges}: no edge map for {img.FileName} (looked for {string.Join(", ", EdgeMapReader.Suffixes.Select(x => stem + x))})");
+        var edges = EdgeMapReader.Read(edgePath, s.Uncertain);
+        if (edges.Width != img.Width || edges.Height != img.Height)
+            notes.Add($"note: {edgePath} is {edges.Width}x{edges.Height}, image {img.FileName} is {img.Width}x{img.Height}: edge map resized");
+
+        var masks = new List<InstanceMask>();
+        var passThrough = new List<CocoResult>();
+        foreach (var r in results)
+        {
+            if (r.Segmentation is null) { passThrough.Add(r); continue; } // box-only results cannot be refined
+            if (r.CategoryId < int.MinValue || r.CategoryId > int.MaxValue) throw new DiffEggException($"{s.Masks}: category id {r.CategoryId} is out of range");
+            var px = r.Segmentation.ToRle(img.Height, img.Width).Decode();
+            masks.Add(new InstanceMask(img.Width, img.Height, px, (int)r.CategoryId, r.Score));
+        }
+        var refined = InstanceRefiner.Refine(edges, masks, options);
+        var outList = new List<CocoResult>(passThrough);
+        foreach (var m in refined)
+        {
+            var rle = Rle.Encode(m.Pixels, img.Height, img.Width);
+            outList.Add(new CocoResult
+            {
+                ImageId = img.Id, CategoryId = m.CategoryId, Score = m.Score,
+                Segmentation = CocoSegmentation.FromRle(rle), Bbox = rle.ToBbox(),
+            });
+        }
+        return outList;
+    }
+}

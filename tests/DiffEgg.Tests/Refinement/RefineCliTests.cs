@@ -1,0 +1,202 @@
+using System.Text;
+using DiffEgg.Cli;
+using DiffEgg.Data;
+using DiffEgg.Formats;
+using DiffEgg.Refinement;
+using static DiffEgg.Tests.Refinement.Scenes;
+
+namespace DiffEgg.Tests.Refinement;
+
+public class RefineCliTests
+{
+    const int W = 64, H = 64;
+
+    /// <summary>Two images: "a" (a mask merged over two touching squares, ternary PNG edges), "b" (one square in two fragments, safetensors edges at half size).</summary>
+    static string MakeRefineDataset(out byte[] sqA, out byte[] sqB, out byte[] sqC)
+    {
+        string dir = Directory.CreateTempSubdirectory("diffegg-refine-cli").FullName;
+        Directory.CreateDirectory(Path.Combine(dir, "images"));
+        Directory.CreateDirectory(Path.Combine(dir, "edges"));
+        foreach (var n in new[] { "a", "b" }) ImageIO.WriteRgbPng(Path.Combine(dir, "images", n + ".png"), new RgbImage(W, H));
+        sqA = Rect(W, H, 12, 51, 6, 30);
+        sqB = Rect(W, H, 12, 51, 33, 57);
+        var ea = new byte[W * H];
+        void Put(float[] f) { for (int i = 0; i < f.Length; i++) if (f[i] > 0) ea[i] = 255; }
+        var ef = new float[W * H];
+        Ring(ef, W, 11, 52, 5, 58);
+        VLine(ef, W, 31, 11, 52); VLine(ef, W, 32, 11, 52);
+        Put(ef);
+        // an uncertain band (128) far from the objects, to exercise the ternary convention
+        for (int x = 0; x < W; x++) ea[60 * W + x] = 128;
+        ImageIO.WriteGrayPng(Path.Combine(dir, "edges", "a.ternary.png"), ea, W, H);
+        // image b: 32×32 safetensors edge map (resized to 64×64): ring around rows/cols 8..55 at full size
+        sqC = Rect(W, H, 8, 55, 8, 55);
+        var eb = new float[32 * 32];
+        Ring(eb, 32, 3, 28, 3, 28);
+        ComponentsAndEdgeReaderTests.WriteSafetensors(Path.Combine(dir, "edges", "b.edges.safetensors"), "edges", eb, 32, 32);
+        File.WriteAllText(Path.Combine(dir, "info.json"),
+            "{\"images\":[{\"id\":1,\"file_name\":\"a.png\",\"height\":64,\"width\":64},{\"id\":2,\"file_name\":\"b.png\",\"height\":64,\"width\":64}]}");
+        var merged = Or(Or(sqA, sqB), Rect(W, H, 12, 51, 31, 32));
+        var results = new List<CocoResult>
+        {
+            Res(1, 1, 0.9, merged),
+            Res(2, 1, 0.8, Rect(W, H, 10, 53, 10, 30)),
+            Res(2, 1, 0.6, Rect(W, H, 10, 53, 31, 53)),
+        };
+        CocoFiles.WriteResults(Path.Combine(dir, "masks.json"), results);
+        return dir;
+    }
+
+    static CocoResult Res(long img, long cat, double score, byte[] px) =>
+        new() { ImageId = img, CategoryId = cat, Score = score, Segmentation = CocoSegmentation.FromRle(Rle.Encode(px, H, W)) };
+
+    static string[] RefineArgs(string dir, string outName = "refined.json") => new[]
+    {
+        "refine", "--images", Path.Combine(dir, "images"), "--image-info", Path.Combine(dir, "info.json"),
+        "--edges", Path.Combine(dir, "edges"), "--masks", Path.Combine(dir, "masks.json"), "--out", Path.Combine(dir, outName),
+    };
+
+    static CocoDataset Info(string dir) => new() { Images = RefineInputs.ReadImageInfo(Path.Combine(dir, "info.json")) };
+
+    [Fact]
+    public void RefineSplitsMergesAndWritesCocoResults()
+    {
+        string dir = MakeRefineDataset(out var a, out var b, out var c);
+        Assert.Equal(0, DiffEggApp.Run(RefineArgs(dir)));
+        var res = CocoFiles.ReadResults(Path.Combine(dir, "refined.json"), Info(dir));
+        var img1 = res.Where(r => r.ImageId == 1).OrderByDescending(r => r.Score).ToList();
+        Assert.Equal(3, img1.Count); // two squares at 0.9 + the original at 0.45
+        Assert.True(img1.Take(2).Max(r => IoU(r.Segmentation!.Rle!.Decode(), a)) > 0.9);
+        Assert.True(img1.Take(2).Max(r => IoU(r.Segmentation!.Rle!.Decode(), b)) > 0.9);
+        Assert.Equal(0.45, img1[2].Score, 6);
+        var img2 = Assert.Single(res, r => r.ImageId == 2);
+        Assert.Equal(0.8, img2.Score, 6);
+        Assert.True(IoU(img2.Segmentation!.Rle!.Decode(), c) > 0.85, $"IoU {IoU(img2.Segmentation!.Rle!.Decode(), c)}");
+        Assert.NotNull(img2.Bbox);
+    }
+
+    [Fact]
+    public void RefinementRaisesMaskApOnTheTinyDataset()
+    {
+        string dir = MakeRefineDataset(out var a, out var b, out var c);
+        Assert.Equal(0, DiffEggApp.Run(RefineArgs(dir)));
+        var gt = Info(dir);
+        gt.Categories.Add(new CocoCategory(1, "box"));
+        int id = 1;
+        foreach (var (img, m) in new[] { (1L, a), (1L, b), (2L, c) })
+        {
+            var rle = Rle.Encode(m, H, W);
+            gt.Annotations.Add(new CocoAnnotation { Id = id++, ImageId = img, CategoryId = 1, Segmentation = CocoSegmentation.FromRle(rle), Area = rle.Area, Bbox = rle.ToBbox() });
+        }
+        var before = DiffEgg.Evaluation.CocoEvaluator.Evaluate(gt, CocoFiles.ReadResults(Path.Combine(dir, "masks.json"), gt), DiffEgg.Evaluation.CocoIouType.Segm);
+        var after = DiffEgg.Evaluation.CocoEvaluator.Evaluate(gt, CocoFiles.ReadResults(Path.Combine(dir, "refined.json"), gt), DiffEgg.Evaluation.CocoIouType.Segm);
+        // before: no mask reaches IoU 0.5 with any box; after: all three boxes are found at IoU ≥ 0.75
+        Assert.Equal(0.0, before.Stats[1], 6);
+        Assert.True(after.Stats[2] > 0.99, $"AP75 after refinement {after.Stats[2]}");
+    }
+
+    [Fact]
+    public void CorruptImageFailsOnlyThatImageAndExitsNonZero()
+    {
+        string dir = MakeRefineDataset(out var a, out _, out _);
+        File.WriteAllBytes(Path.Combine(dir, "images", "b.png"), Encoding.ASCII.GetBytes("not a png"));
+        Assert.NotEqual(0, DiffEggApp.Run(RefineArgs(dir)));
+        var res = CocoFiles.ReadResults(Path.Combine(dir, "refined.json"), Info(dir));
+        Assert.All(res, r => Assert.Equal(1, r.ImageId));
+        Assert.Equal(3, res.Count);
+    }
+
+    [Fact]
+    public void BadInputsGiveErrorsAndKeepExistingOutput()
+    {
+        string dir = MakeRefineDataset(out _, out _, out _);
+        string outPath = Path.Combine(dir, "refined.json");
+        File.WriteAllText(outPath, "previous");
+        // malformed results JSON
+        File.WriteAllText(Path.Combine(dir, "masks.json"), "[{\"image_id\": 1, ");
+        Assert.Equal(1, DiffEggApp.Run(RefineArgs(dir)));
+        Assert.Equal("previous", File.ReadAllText(outPath));
+        // masks for an image id that is not in --image-info
+        CocoFiles.WriteResults(Path.Combine(dir, "masks.json"), new[] { Res(7, 1, 0.5, Rect(W, H, 0, 3, 0, 3)) });
+        Assert.Equal(1, DiffEggApp.Run(RefineArgs(dir)));
+        Assert.Equal("previous", File.ReadAllText(outPath));
+        // masks for an image that is in --image-info but not in the folder: that image fails
+        File.Delete(Path.Combine(dir, "images", "a.png"));
+        CocoFiles.WriteResults(Path.Combine(dir, "masks.json"), new[] { Res(1, 1, 0.5, Rect(W, H, 0, 3, 0, 3)) });
+        Assert.Equal(1, DiffEggApp.Run(RefineArgs(dir)));
+        // bad option
+        Assert.NotEqual(0, DiffEggApp.Run(RefineArgs(dir).Append("--radius").Append("0").ToArray()));
+    }
+
+    [Fact]
+    public void PanopticWritesPseudoLabelsThatRoundTripThroughTheReaders()
+    {
+        int w = PanopticBuilderTests.W, h = PanopticBuilderTests.H;
+        string dir = Directory.CreateTempSubdirectory("diffegg-panoptic-cli").FullName;
+        foreach (var d in new[] { "images", "edges", "semantic" }) Directory.CreateDirectory(Path.Combine(dir, d));
+        var (sem, e) = PanopticBuilderTests.Scene();
+        foreach (var n in new[] { "p", "q" })
+        {
+            ImageIO.WriteRgbPng(Path.Combine(dir, "images", n + ".png"), new RgbImage(w, h));
+            ImageIO.WriteGrayPng(Path.Combine(dir, "semantic", n + ".png"), sem, w, h);
+            ImageIO.WriteGrayPng(Path.Combine(dir, "edges", n + ".png"), e.Select(v => (byte)(v * 255)).ToArray(), w, h);
+        }
+        File.WriteAllText(Path.Combine(dir, "cats.json"),
+            "[{\"id\":1,\"name\":\"a\",\"isthing\":1},{\"id\":2,\"name\":\"b\",\"isthing\":1},{\"id\":50,\"name\":\"s\",\"isthing\":0},{\"id\":51,\"name\":\"t\",\"isthing\":0}]");
+        string[] args =
+        {
+            "panoptic", "--images", Path.Combine(dir, "images"), "--edges", Path.Combine(dir, "edges"),
+            "--semantic", Path.Combine(dir, "semantic"), "--categories", Path.Combine(dir, "cats.json"), "--out", Path.Combine(dir, "out"),
+        };
+        Assert.Equal(0, DiffEggApp.Run(args));
+        var ds = PanopticFiles.ReadJson(Path.Combine(dir, "out", "panoptic.json"), groundTruth: true);
+        Assert.Equal(2, ds.Annotations.Count);
+        Assert.Equal(4, ds.Categories.Count);
+        Assert.Equal(0, ds.Categories.Single(c => c.Id == 50).IsThing);
+        var expected = PanopticBuilder.Build(sem, w, h, new EdgeMap(w, h, e.Select(v => (byte)(v * 255) / 255f).ToArray()), PanopticBuilderTests.Cats);
+        foreach (var ann in ds.Annotations)
+        {
+            var ids = PanopticFiles.ReadPng(Path.Combine(dir, "out", "panoptic", ann.FileName), out int pw, out int ph);
+            Assert.Equal((w, h), (pw, ph));
+            Assert.Equal(expected.SegmentIds, ids);
+            Assert.Equal(expected.Segments.Select(x => ((long)x.Id, (long)x.CategoryId, (double)x.Area)),
+                ann.Segments.Select(x => (x.Id, x.CategoryId, x.Area!.Value)));
+            Assert.Equal(2, ann.Segments.Count(x => x.CategoryId == 1));
+        }
+
+        // scored against hand-made ground truth (the two objects, edge column 38 void) the pseudo-labels are perfect: PQ = 1
+        var gtIds = new int[w * h];
+        var gtSegs = new List<PanopticSegment>();
+        void Seg(int id, int cat, Func<int, int, bool> inside)
+        {
+            long area = 0;
+            for (int y = 0; y < h; y++) for (int x = 0; x < w; x++) if (inside(y, x)) { gtIds[y * w + x] = id; area++; }
+            gtSegs.Add(new PanopticSegment { Id = id, CategoryId = cat, Area = area, IsCrowd = 0 });
+        }
+        Seg(1, 1, (y, x) => y >= 8 && y <= 39 && x >= 4 && x <= 37);
+        Seg(2, 1, (y, x) => y >= 8 && y <= 39 && x >= 39 && x <= 73);
+        Seg(3, 2, (y, x) => sem[y * w + x] == 2);
+        Seg(4, 50, (y, x) => sem[y * w + x] == 50);
+        Seg(5, 51, (y, x) => sem[y * w + x] == 51);
+        string gtDir = Path.Combine(dir, "gt");
+        Directory.CreateDirectory(gtDir);
+        var gtDs = new PanopticDataset { Images = ds.Images, Categories = ds.Categories };
+        foreach (var ann in ds.Annotations)
+        {
+            PanopticFiles.WritePng(Path.Combine(gtDir, ann.FileName), gtIds, w, h);
+            gtDs.Annotations.Add(new PanopticAnnotation { ImageId = ann.ImageId, FileName = ann.FileName, Segments = gtSegs });
+        }
+        var pq = DiffEgg.Evaluation.PanopticEvaluator.Evaluate(gtDs, gtDir, ds, Path.Combine(dir, "out", "panoptic"));
+        Assert.Equal(1.0, pq.All.Pq, 9);
+        Assert.Equal(2, pq.Things.N);
+        Assert.Equal(2, pq.Stuff.N);
+
+        // a corrupt semantic PNG: that image fails, the other is still written, exit ≠ 0
+        File.WriteAllBytes(Path.Combine(dir, "semantic", "q.png"), new byte[] { 0x89, 0x50, 0x4E, 0x47, 1, 2, 3 });
+        Directory.Delete(Path.Combine(dir, "out"), true);
+        Assert.NotEqual(0, DiffEggApp.Run(args));
+        var ds2 = PanopticFiles.ReadJson(Path.Combine(dir, "out", "panoptic.json"), groundTruth: true);
+        Assert.Equal("p.png", Assert.Single(ds2.Annotations).FileName);
+        Assert.True(File.Exists(Path.Combine(dir, "out", "panoptic", "p.png")));
+    }
+}
