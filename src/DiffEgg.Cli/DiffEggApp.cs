@@ -26,6 +26,7 @@ public static class DiffEggApp
             config.AddCommand<Commands.BenchEdgesCommand>("bench-edges").WithDescription("Score an edge map method (Sobel baseline) on a synth folder: boundary P/R/F1 and AUC, all and hard-pair boundaries.");
             config.AddCommand<Commands.RefineCommand>("refine").WithDescription("Refine COCO instance masks with edge maps (Alg 4: CCL split, RIP, IoU merge).");
             config.AddCommand<Commands.PanopticCommand>("panoptic").WithDescription("Turn semantic masks + edge maps into COCO panoptic pseudo-labels (things split by RIP, stuff whole).");
+            config.AddCommand<Commands.TrainBaseCommand>("train-base").WithDescription("Train a pixel-space base diffusion model from scratch on a folder of images (DDPM ε-prediction, EMA, checkpoints).");
             config.AddBranch("eval", b =>
             {
                 b.SetDescription("COCO evaluation: instance AP/AR (pycocotools) and panoptic PQ (panopticapi).");
