@@ -27,6 +27,7 @@ public static class DiffEggApp
             config.AddCommand<Commands.RefineCommand>("refine").WithDescription("Refine COCO instance masks with edge maps (Alg 4: CCL split, RIP, IoU merge).");
             config.AddCommand<Commands.PanopticCommand>("panoptic").WithDescription("Turn semantic masks + edge maps into COCO panoptic pseudo-labels (things split by RIP, stuff whole).");
             config.AddCommand<Commands.TrainBaseCommand>("train-base").WithDescription("Train a pixel-space base diffusion model from scratch on a folder of images (DDPM ε-prediction, EMA, checkpoints).");
+            config.AddCommand<Commands.DemoCommand>("demo").WithDescription("The whole method out of the box: synthetic scenes, embedded-model edges, refinement of simulated masks, panoptic pseudo-labels, metrics and an HTML report.");
             config.AddBranch("eval", b =>
             {
                 b.SetDescription("COCO evaluation: instance AP/AR (pycocotools) and panoptic PQ (panopticapi).");
