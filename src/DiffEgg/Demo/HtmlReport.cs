@@ -112,14 +112,16 @@ public static class HtmlReport
         sb.Append(Inv, $"<rect x=\"{left}\" y=\"{top}\" width=\"{width - left - right}\" height=\"{height - top - bottom}\" fill=\"#fafafa\" stroke=\"#bbb\"/>");
         int n = timesteps.Length;
         double X(int i) => left + (n == 1 ? 0.5 : (double)i / (n - 1)) * (width - left - right);
-        double max = pts.Count > 0 ? pts.Max(p => p.V) : 1, min = pts.Count > 0 ? Math.Min(0, pts.Min(p => p.V)) : 0;
-        if (max <= min) max = min + 1;
+        // y range: the points' range with 10% margin (KL differences between timesteps are small relative to KL itself)
+        double max = pts.Count > 0 ? pts.Max(p => p.V) : 1, min = pts.Count > 0 ? pts.Min(p => p.V) : 0;
+        double pad = max > min ? 0.1 * (max - min) : Math.Max(Math.Abs(max) * 0.1, 1e-12);
+        max += pad; min -= pad;
         double Y(double v) => top + (1 - (v - min) / (max - min)) * (height - top - bottom);
         for (int i = 0; i < n; i++)
             sb.Append(Inv, $"<text x=\"{X(i):F1}\" y=\"{height - bottom + 13}\" font-size=\"10\" text-anchor=\"middle\" fill=\"#444\">{timesteps[i]}</text>");
         sb.Append(Inv, $"<text x=\"{(left + width - right) / 2.0:F1}\" y=\"{height - 3}\" font-size=\"10\" text-anchor=\"middle\" fill=\"#444\">timestep t</text>");
         sb.Append(Inv, $"<text x=\"{left - 4}\" y=\"{top + 9}\" font-size=\"9\" text-anchor=\"end\" fill=\"#444\">{max:0.0e0}</text>");
-        sb.Append(Inv, $"<text x=\"{left - 4}\" y=\"{height - bottom}\" font-size=\"9\" text-anchor=\"end\" fill=\"#444\">{min:0.#e0}</text>");
+        sb.Append(Inv, $"<text x=\"{left - 4}\" y=\"{height - bottom}\" font-size=\"9\" text-anchor=\"end\" fill=\"#444\">{min:0.0e0}</text>");
         sb.Append(Inv, $"<text x=\"4\" y=\"{(top + height - bottom) / 2.0:F1}\" font-size=\"10\" fill=\"#444\" transform=\"rotate(-90 10 {(top + height - bottom) / 2.0:F1})\">KL</text>");
         if (pts.Count > 0)
         {
@@ -203,7 +205,7 @@ img.px{width:128px;height:128px;image-rendering:pixelated;image-rendering:crisp-
         sb.Append("<h2>Panoptic pseudo-labels from the simulated weak semantic masks: PQ / SQ / RQ (%)</h2>\n<table><thead><tr><th>segments</th><th>PQ</th><th>SQ</th><th>RQ</th><th>PQ things</th><th>SQ things</th><th>RQ things</th><th>PQ stuff</th></tr></thead><tbody>\n");
         foreach (var (name, e) in PanopticRows(r, json: false))
             sb.Append($"<tr><td>{name}</td><td class=\"v\">{Pq(e.All.Pq)}</td><td>{Pq(e.All.Sq)}</td><td>{Pq(e.All.Rq)}</td><td class=\"v\">{Pq(e.Things.Pq)}</td><td>{Pq(e.Things.Sq)}</td><td>{Pq(e.Things.Rq)}</td><td>{Pq(e.Stuff.Pq)}</td></tr>\n");
-        sb.Append("</tbody></table><p class=\"meta\">panopticapi-exact evaluation (<code>PanopticEvaluator</code>). Stuff is one segment per class in both rows, so only things differ.</p>\n");
+        sb.Append("</tbody></table><p class=\"meta\">panopticapi-exact evaluation (<code>PanopticEvaluator</code>). Stuff is one segment per class in every row, so only things differ.</p>\n");
         sb.Append("<p class=\"meta\">Time per stage (s): ").Append(string.Join(", ", r.StageSeconds.Select(kv => $"{kv.Key.ToString().ToLowerInvariant()} {F(kv.Value, 1)}"))).Append(Inv, $"; total {F(r.StageSeconds.Values.Sum(), 1)}.</p>\n");
         sb.Append("<p class=\"meta legend\">Ternary map:<span style=\"background:#fff\"></span>edge<span style=\"background:#e68c28\"></span>uncertain<span style=\"background:#14183c\"></span>interior. Overlays: one colour per mask, boundary in full colour. Panoptic: one colour per thing segment, stuff muted, segment borders dark.</p>\n");
 
