@@ -36,6 +36,11 @@ public sealed record DemoOptions
     public float Uncertain { get; init; } = 0.5f;
     /// <summary>Also refine with ground-truth boundaries as edges (an oracle upper bound that separates edge quality from the refinement).</summary>
     public bool Oracle { get; init; } = true;
+    /// <summary>
+    /// libtorch CPU threads during the run (restored afterwards; null = leave libtorch's setting). Default 1: the demo's tensors are tiny
+    /// (64×64), and on a busy 2-core machine 2 threads made the edge stage 5× slower (docs/demo.md).
+    /// </summary>
+    public int? Threads { get; init; } = 1;
 }
 
 /// <summary>Stages of the demo, in order (for progress reporting).</summary>
@@ -95,6 +100,16 @@ public static class DemoRunner
         if (o.Count < 1) throw new ArgumentException($"count must be ≥ 1, got {o.Count}");
         o.Coarse.Validate(); o.Semantic.Validate(); o.Refine.Validate();
         string modelPath = o.ModelPath ?? EmbeddedModel.DefaultPath;
+        if (o.Threads is < 1) throw new ArgumentException($"threads must be ≥ 1, got {o.Threads}");
+        TorchRuntime.EnsureLoaded();
+        int previousThreads = torch.get_num_threads();
+        if (o.Threads is int nt) torch.set_num_threads(nt);
+        try { return RunStages(o, modelPath, progress); }
+        finally { if (o.Threads is not null) torch.set_num_threads(previousThreads); }
+    }
+
+    static DemoResult RunStages(DemoOptions o, string modelPath, Action<DemoStage, int, int>? progress)
+    {
         var times = new Dictionary<DemoStage, double>();
         var sw = Stopwatch.StartNew();
         void Done(DemoStage s) { times[s] = sw.Elapsed.TotalSeconds; sw.Restart(); }
