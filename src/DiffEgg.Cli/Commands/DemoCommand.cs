@@ -11,7 +11,7 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
 {
     public sealed class Settings : CommandSettings
     {
-        [CommandOption("--out <DIR>")] [Description("Output folder (index.html, metrics.json, data/, edges/, ...).")] public string Out { get; init; } = "diffegg-demo";
+        [CommandOption("--out <DIR>")] [Description("Output folder (index.html, metrics.json, data/, edges/, ...).")] public string Out { get; init; } = "demo-out";
         [CommandOption("--count <N>")] [Description("Number of synthetic test-split scenes (64×64).")] public int Count { get; init; } = 8;
         [CommandOption("--model <DIR>")] [Description("Model folder (default: the embedded model).")] public string? Model { get; init; }
         [CommandOption("--seed <S>")] [Description("Seed of the scenes, the noise and the simulations.")] public long Seed { get; init; }
