@@ -246,7 +246,6 @@ public static class InstanceRefiner
             var seeds = new List<Tensor>();
             var seedOf = new List<(int Mask, bool Split)>();
             var labels2d = labels.view(h, w);
-            var resultSlot = new int[n];
             for (int i = 0; i < n; i++)
             {
                 var comps = new List<int>();
