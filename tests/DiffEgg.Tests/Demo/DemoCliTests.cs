@@ -4,6 +4,7 @@ using DiffEgg.Cli;
 
 namespace DiffEgg.Tests.Demo;
 
+[Collection("Cli")]
 public sealed class DemoCliTests : IDisposable
 {
     readonly string _tmp = Path.Combine(Path.GetTempPath(), "diffegg-demo-" + Guid.NewGuid().ToString("N")[..8]);
