@@ -26,13 +26,14 @@ public static class DiffEggApp
             config.AddCommand<Commands.BenchEdgesCommand>("bench-edges").WithDescription("Score an edge map method (Sobel baseline) on a synth folder: boundary P/R/F1 and AUC, all and hard-pair boundaries.");
             config.AddCommand<Commands.RefineCommand>("refine").WithDescription("Refine COCO instance masks with edge maps (Alg 4: CCL split, RIP, IoU merge).");
             config.AddCommand<Commands.PanopticCommand>("panoptic").WithDescription("Turn semantic masks + edge maps into COCO panoptic pseudo-labels (things split by RIP, stuff whole).");
+            config.AddCommand<Commands.TrainBaseCommand>("train-base").WithDescription("Train a pixel-space base diffusion model from scratch on a folder of images (DDPM ε-prediction, EMA, checkpoints).");
+            config.AddCommand<Commands.DemoCommand>("demo").WithDescription("The whole method out of the box: synthetic scenes, embedded-model edges, refinement of simulated masks, panoptic pseudo-labels, metrics and an HTML report.");
             config.AddBranch("eval", b =>
             {
                 b.SetDescription("COCO evaluation: instance AP/AR (pycocotools) and panoptic PQ (panopticapi).");
                 b.AddCommand<Commands.EvalInstancesCommand>("instances").WithDescription("COCO AP/AR of a results JSON against instances ground truth (segm or bbox).");
                 b.AddCommand<Commands.EvalPanopticCommand>("panoptic").WithDescription("PQ/SQ/RQ of panoptic PNG+JSON predictions against ground truth.");
             });
-            config.AddCommand<Commands.TrainBaseCommand>("train-base").WithDescription("Train a pixel-space base diffusion model from scratch on a folder of images (DDPM ε-prediction, EMA, checkpoints).");
         });
         return app;
     }

@@ -11,6 +11,7 @@ using static TorchSharp.torch;
 
 namespace DiffEgg.Tests;
 
+[Collection("Cli")]
 public class EdgesCommandTests
 {
     readonly ITestOutputHelper _out;

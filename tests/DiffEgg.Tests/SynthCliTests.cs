@@ -2,6 +2,7 @@ using DiffEgg.Cli;
 
 namespace DiffEgg.Tests;
 
+[Collection("Cli")]
 public sealed class SynthCliTests : IDisposable
 {
     readonly string _tmp = Path.Combine(Path.GetTempPath(), "diffegg-synthcli-" + Guid.NewGuid().ToString("N")[..8]);

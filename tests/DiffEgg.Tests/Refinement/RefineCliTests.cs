@@ -7,6 +7,7 @@ using static DiffEgg.Tests.Refinement.Scenes;
 
 namespace DiffEgg.Tests.Refinement;
 
+[Collection("Cli")]
 public class RefineCliTests
 {
     const int W = 64, H = 64;

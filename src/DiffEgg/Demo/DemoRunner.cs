@@ -1,0 +1,350 @@
+using System.Diagnostics;
+using DiffEgg.Common;
+using DiffEgg.Data;
+using DiffEgg.Data.Synthetic;
+using DiffEgg.Edges;
+using DiffEgg.Evaluation;
+using DiffEgg.Formats;
+using DiffEgg.Models;
+using DiffEgg.Refinement;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DiffEgg.Demo;
+
+/// <summary>Options of the out-of-the-box demo (<c>diffegg demo</c>).</summary>
+public sealed record DemoOptions
+{
+    /// <summary>Default PeakKL timesteps of the demo: five low-noise steps (the embedded model was trained with extra weight below t = 100).</summary>
+    public static readonly int[] DefaultTimesteps = { 400, 200, 100, 50, 20 };
+
+    public required string OutDir { get; init; }
+    /// <summary>Number of test-split synthetic scenes.</summary>
+    public int Count { get; init; } = 8;
+    /// <summary>Model folder; null = the embedded model (<see cref="EmbeddedModel.DefaultPath"/>).</summary>
+    public string? ModelPath { get; init; }
+    /// <summary>Seed of the scenes, the edge noise ε and the simulations.</summary>
+    public long Seed { get; init; }
+    /// <summary>Timesteps scanned by PeakKL (Alg 1), strictly decreasing.</summary>
+    public int[] Timesteps { get; init; } = DefaultTimesteps;
+    /// <summary>Scene side in pixels.</summary>
+    public int Size { get; init; } = 64;
+    public CoarseSimulationOptions Coarse { get; init; } = new();
+    public WeakSemanticOptions Semantic { get; init; } = new();
+    public RefineOptions Refine { get; init; } = new();
+    /// <summary>Edge value of "uncertain" ternary pixels for Alg 4 (as <c>diffegg refine --uncertain</c>, default 0.5).</summary>
+    public float Uncertain { get; init; } = 0.5f;
+    /// <summary>Also refine with ground-truth boundaries as edges (an oracle upper bound that separates edge quality from the refinement).</summary>
+    public bool Oracle { get; init; } = true;
+    /// <summary>
+    /// libtorch CPU threads during the run (restored afterwards; null = leave libtorch's setting). Default 1: the demo's tensors are tiny
+    /// (64×64), and on a busy 2-core machine 2 threads made the edge stage 5× slower (docs/demo.md).
+    /// </summary>
+    public int? Threads { get; init; } = 1;
+}
+
+/// <summary>Stages of the demo, in order (for progress reporting).</summary>
+public enum DemoStage { Data, Edges, Simulate, Refine, Panoptic, Evaluate, Report }
+
+/// <summary>What the demo did on one scene, with the relative paths of its report images.</summary>
+public sealed class DemoScene
+{
+    public required string Stem { get; init; }
+    public required long ImageId { get; init; }
+    public required int[] Timesteps { get; init; }
+    public required double[] KlCurve { get; init; }
+    public required int ChosenTimestep { get; init; }
+    public int GtInstances { get; set; }
+    public int TouchingPairs { get; set; }
+    public int Merges { get; set; }
+    public int Fragmented { get; set; }
+    public int CoarseMasks { get; set; }
+    public int RefinedMasks { get; set; }
+    public int NaiveThingSegments { get; set; }
+    public int PseudoThingSegments { get; set; }
+    public int OracleRefinedMasks { get; set; }
+    public int OraclePseudoThingSegments { get; set; }
+    /// <summary>Report image key → path relative to the output folder.</summary>
+    public Dictionary<string, string> Images { get; } = new();
+}
+
+/// <summary>Everything the demo measured; written to metrics.json and index.html.</summary>
+public sealed class DemoResult
+{
+    public required DemoOptions Options { get; init; }
+    public required string ModelPath { get; init; }
+    public required bool EmbeddedModel { get; init; }
+    public required List<DemoScene> Scenes { get; init; }
+    public required CocoEvalResult Coarse { get; init; }
+    public required CocoEvalResult Refined { get; init; }
+    public required PanopticEvalResult Naive { get; init; }
+    public required PanopticEvalResult Pseudo { get; init; }
+    /// <summary>Refinement / pseudo-labels with ground-truth boundary edges (null when <see cref="DemoOptions.Oracle"/> is off).</summary>
+    public CocoEvalResult? OracleRefined { get; init; }
+    public PanopticEvalResult? OraclePseudo { get; init; }
+    public required Dictionary<DemoStage, double> StageSeconds { get; init; }
+    public string IndexPath => Path.Combine(Options.OutDir, "index.html");
+    public string MetricsPath => Path.Combine(Options.OutDir, "metrics.json");
+}
+
+/// <summary>
+/// Runs DiffEGG end to end on synthetic scenes: edges (PeakKL Alg 1, EdgeKL Eq 6, ternary Alg 2) with the embedded model, refinement of
+/// simulated coarse instance masks (Alg 4) and panoptic pseudo-labels from simulated weak semantic masks (Alg 4 for WPS), evaluated against
+/// the exact ground truth with COCO AP/AR and PQ; writes metrics.json and a self-contained index.html.
+/// </summary>
+public static class DemoRunner
+{
+    /// <summary>Runs all stages; <paramref name="progress"/> gets (stage, done, total) after every item.</summary>
+    public static DemoResult Run(DemoOptions o, Action<DemoStage, int, int>? progress = null)
+    {
+        if (o.Count < 1) throw new ArgumentException($"count must be ≥ 1, got {o.Count}");
+        o.Coarse.Validate(); o.Semantic.Validate(); o.Refine.Validate();
+        string modelPath = o.ModelPath ?? EmbeddedModel.DefaultPath;
+        if (o.Threads is < 1) throw new ArgumentException($"threads must be ≥ 1, got {o.Threads}");
+        TorchRuntime.EnsureLoaded();
+        int previousThreads = torch.get_num_threads();
+        if (o.Threads is int nt) torch.set_num_threads(nt);
+        try { return RunStages(o, modelPath, progress); }
+        finally { if (o.Threads is not null) torch.set_num_threads(previousThreads); }
+    }
+
+    static DemoResult RunStages(DemoOptions o, string modelPath, Action<DemoStage, int, int>? progress)
+    {
+        var times = new Dictionary<DemoStage, double>();
+        var sw = Stopwatch.StartNew();
+        void Done(DemoStage s) { times[s] = sw.Elapsed.TotalSeconds; sw.Restart(); }
+        string dir = o.OutDir, dataDir = Path.Combine(dir, "data"), edgeDir = Path.Combine(dir, "edges"), reportDir = Path.Combine(dir, "report");
+        Directory.CreateDirectory(dir);
+        Directory.CreateDirectory(reportDir);
+
+        // 1. synthetic test scenes with exact ground truth
+        var sceneOptions = new SceneOptions { Size = o.Size };
+        var summary = SyntheticDatasetWriter.Write(dataDir, sceneOptions, o.Seed, SyntheticSplit.Test, 0, o.Count, d => progress?.Invoke(DemoStage.Data, d, o.Count));
+        if (summary.Failed.Count > 0) throw new DiffEggException($"{dataDir}: {summary.Failed.Count} scene(s) could not be written: {summary.Failed[0]}");
+        var gen = new SceneGenerator(sceneOptions);
+        var scenes = Enumerable.Range(0, o.Count).Select(i => (Stem: SyntheticDataset.FileStem(SyntheticSplit.Test, i), Id: (long)SyntheticDataset.ImageId(SyntheticSplit.Test, i),
+            Scene: gen.Generate(o.Seed, SyntheticSplit.Test, i))).ToList();
+        var isThing = SyntheticCategories.All.ToDictionary(c => c.Id, c => c.IsThing);
+        Done(DemoStage.Data);
+
+        // 2. edges with the model (same pipeline and files as `diffegg edges`)
+        var report = new List<DemoScene>();
+        var edgeValues = new List<(float[] Edges, sbyte[] Ternary)>();
+        using (var model = DiffusionModelFolder.Load(modelPath, CPU))
+        {
+            var po = new EdgePipelineOptions { Timesteps = o.Timesteps, Size = o.Size, Seed = o.Seed };
+            EdgePipeline pipeline;
+            try { pipeline = new EdgePipeline(model, po); }
+            catch (ArgumentException e) { throw new DiffEggException($"demo edges ({modelPath}): {e.Message}"); }
+            using var _ = pipeline;
+            for (int i = 0; i < scenes.Count; i++)
+            {
+                var (stem, id, scene) = scenes[i];
+                using var scope = torch.NewDisposeScope();
+                using var r = pipeline.Run(scene.Image);
+                pipeline.Write(r, edgeDir, stem, Path.Combine(dataDir, "images", stem + ".png"));
+                edgeValues.Add((r.Edges.contiguous().data<float>().ToArray(), r.Ternary.contiguous().data<sbyte>().ToArray()));
+                report.Add(new DemoScene { Stem = stem, ImageId = id, Timesteps = r.Timesteps, KlCurve = r.KlCurve, ChosenTimestep = r.ChosenTimestep });
+                progress?.Invoke(DemoStage.Edges, i + 1, scenes.Count);
+            }
+        }
+        Done(DemoStage.Edges);
+
+        // 3. simulated coarse instance masks and simulated weak semantic masks
+        var coarse = new List<CoarseSimulation>();
+        var semantic = new List<byte[]>();
+        string semDir = Path.Combine(dir, "simulated_semantic");
+        Directory.CreateDirectory(semDir);
+        string oracleDir = Path.Combine(dir, "oracle_edges");
+        if (o.Oracle) Directory.CreateDirectory(oracleDir);
+        for (int i = 0; i < scenes.Count; i++)
+        {
+            var (stem, id, s) = scenes[i];
+            var inst = s.Instances.Select(x => (x.SegmentId, x.CategoryId)).ToList();
+            var c = CoarseMaskSimulator.Simulate(s.SegmentMap, s.Width, s.Height, inst, StreamSeed(o.Seed, id, 1), o.Coarse);
+            coarse.Add(c);
+            report[i].GtInstances = inst.Count; report[i].TouchingPairs = c.TouchingPairs; report[i].Merges = c.Merges;
+            report[i].Fragmented = c.Fragmented; report[i].CoarseMasks = c.Masks.Count;
+            var sem = WeakSemanticSimulator.Simulate(s.ClassMap, s.Width, s.Height, StreamSeed(o.Seed, id, 2), o.Semantic);
+            semantic.Add(sem);
+            PanopticFiles.WriteClassIdPng(Path.Combine(semDir, stem + ".png"), sem, s.Width, s.Height);
+            if (o.Oracle) ImageIO.WriteGrayPng(Path.Combine(oracleDir, stem + ".png"), GroundTruthBoundaries(s.SegmentMap, s.Width, s.Height), s.Width, s.Height);
+            progress?.Invoke(DemoStage.Simulate, i + 1, scenes.Count);
+        }
+        string coarsePath = Path.Combine(dir, "simulated_coarse_instances.json");
+        CocoFiles.WriteResults(coarsePath, scenes.SelectMany((x, i) => coarse[i].Masks.Select(m => ToResult(x.Id, m.Pixels, x.Scene.Width, x.Scene.Height, m.CategoryId, m.Score))));
+        Done(DemoStage.Simulate);
+
+        // 4. refinement of the simulated coarse masks with the edge maps (Alg 4, as `diffegg refine`)
+        var refined = new List<List<InstanceMask>>();
+        var oracleRefined = new List<List<InstanceMask>>();
+        for (int i = 0; i < scenes.Count; i++)
+        {
+            var (stem, id, s) = scenes[i];
+            var masks = coarse[i].Masks.Select(m => new InstanceMask(s.Width, s.Height, m.Pixels, m.CategoryId, m.Score)).ToList();
+            var r = InstanceRefiner.Refine(ReadTernaryEdges(edgeDir, stem, o.Uncertain), masks, o.Refine);
+            refined.Add(r);
+            report[i].RefinedMasks = r.Count;
+            if (o.Oracle)
+            {
+                var ro = InstanceRefiner.Refine(EdgeMapReader.Read(Path.Combine(oracleDir, stem + ".png")), masks, o.Refine);
+                oracleRefined.Add(ro);
+                report[i].OracleRefinedMasks = ro.Count;
+            }
+            progress?.Invoke(DemoStage.Refine, i + 1, scenes.Count);
+        }
+        string refinedPath = Path.Combine(dir, "refined_instances.json"), oracleRefinedPath = Path.Combine(dir, "oracle_refined_instances.json");
+        CocoFiles.WriteResults(refinedPath, scenes.SelectMany((x, i) => refined[i].Select(m => ToResult(x.Id, m.Pixels, x.Scene.Width, x.Scene.Height, m.CategoryId, m.Score))));
+        if (o.Oracle)
+            CocoFiles.WriteResults(oracleRefinedPath, scenes.SelectMany((x, i) => oracleRefined[i].Select(m => ToResult(x.Id, m.Pixels, x.Scene.Width, x.Scene.Height, m.CategoryId, m.Score))));
+        Done(DemoStage.Refine);
+
+        // 5. panoptic pseudo-labels from the simulated semantic masks (as `diffegg panoptic`) and the naive baseline
+        var cats = SyntheticCategories.All.Select(c => new CocoCategory(c.Id, c.Name, c.Supercategory, c.IsThing ? 1 : 0)).ToList();
+        var pseudo = new List<PanopticResult>();
+        var naive = new List<PanopticResult>();
+        var oraclePseudo = new List<PanopticResult>();
+        for (int i = 0; i < scenes.Count; i++)
+        {
+            var (stem, id, s) = scenes[i];
+            var p = PanopticBuilder.Build(semantic[i], s.Width, s.Height, ReadTernaryEdges(edgeDir, stem, o.Uncertain), isThing, o.Refine);
+            if (o.Oracle)
+            {
+                var po = PanopticBuilder.Build(semantic[i], s.Width, s.Height, EdgeMapReader.Read(Path.Combine(oracleDir, stem + ".png")), isThing, o.Refine);
+                oraclePseudo.Add(po);
+                report[i].OraclePseudoThingSegments = po.Segments.Count(x => isThing[x.CategoryId]);
+            }
+            var nv = NaivePanoptic.Build(semantic[i], s.Width, s.Height, isThing, o.Refine.Connectivity);
+            pseudo.Add(p); naive.Add(nv);
+            report[i].PseudoThingSegments = p.Segments.Count(x => isThing[x.CategoryId]);
+            report[i].NaiveThingSegments = nv.Segments.Count(x => isThing[x.CategoryId]);
+            progress?.Invoke(DemoStage.Panoptic, i + 1, scenes.Count);
+        }
+        string pseudoDir = Path.Combine(dir, "pseudo_panoptic"), naiveDir = Path.Combine(dir, "naive_panoptic");
+        WritePanoptic(pseudoDir, scenes.Select(x => (x.Stem, x.Id)).ToList(), pseudo, cats);
+        WritePanoptic(naiveDir, scenes.Select(x => (x.Stem, x.Id)).ToList(), naive, cats);
+        string oraclePseudoDir = Path.Combine(dir, "oracle_pseudo_panoptic");
+        if (o.Oracle) WritePanoptic(oraclePseudoDir, scenes.Select(x => (x.Stem, x.Id)).ToList(), oraclePseudo, cats);
+        Done(DemoStage.Panoptic);
+
+        // 6. evaluation against the exact ground truth
+        var gt = CocoFiles.ReadInstances(Path.Combine(dataDir, "instances.json"));
+        int nEval = o.Oracle ? 6 : 4, evalDone = 0;
+        CocoEvalResult Ap(string path)
+        {
+            var e = CocoEvaluator.Evaluate(gt, CocoFiles.ReadResults(path, gt), CocoIouType.Segm, resultsName: path);
+            progress?.Invoke(DemoStage.Evaluate, ++evalDone, nEval);
+            return e;
+        }
+        var coarseEval = Ap(coarsePath);
+        var refinedEval = Ap(refinedPath);
+        var oracleRefinedEval = o.Oracle ? Ap(oracleRefinedPath) : null;
+        string gtJson = Path.Combine(dataDir, "panoptic.json"), gtPng = Path.Combine(dataDir, "panoptic");
+        var gtPan = PanopticFiles.ReadJson(gtJson, groundTruth: true);
+        PanopticEvalResult Pq(string d)
+        {
+            string j = Path.Combine(d, "panoptic.json");
+            var e = PanopticEvaluator.Evaluate(gtPan, gtPng, PanopticFiles.ReadJson(j, groundTruth: false), Path.Combine(d, "panoptic"), gtJson, j);
+            progress?.Invoke(DemoStage.Evaluate, ++evalDone, nEval);
+            return e;
+        }
+        var naiveEval = Pq(naiveDir);
+        var pseudoEval = Pq(pseudoDir);
+        var oraclePseudoEval = o.Oracle ? Pq(oraclePseudoDir) : null;
+        Done(DemoStage.Evaluate);
+
+        // 7. report images, metrics.json, index.html
+        for (int i = 0; i < scenes.Count; i++)
+        {
+            var (stem, id, s) = scenes[i];
+            var rs = report[i];
+            void Save(string key, RgbImage img)
+            {
+                string rel = $"report/{stem}_{key}.png";
+                ImageIO.WriteRgbPng(Path.Combine(dir, "report", $"{stem}_{key}.png"), img);
+                rs.Images[key] = rel;
+            }
+            int w = s.Width, h = s.Height;
+            Save("image", s.Image);
+            Save("gt_instances", DemoImages.Overlay(s.Image, s.Instances.Select(x => s.MaskOf(x.SegmentId).Select(b => b ? (byte)1 : (byte)0).ToArray()).ToList()));
+            Save("edgekl", DemoImages.Heat(edgeValues[i].Edges, w, h));
+            Save("ternary", DemoImages.Ternary(edgeValues[i].Ternary, w, h));
+            Save("coarse", DemoImages.Overlay(s.Image, coarse[i].Masks.Select(m => m.Pixels).ToList()));
+            Save("refined", DemoImages.Overlay(s.Image, refined[i].Select(m => m.Pixels).ToList()));
+            if (o.Oracle) Save("oracle_refined", DemoImages.Overlay(s.Image, oracleRefined[i].Select(m => m.Pixels).ToList()));
+            Save("semantic", DemoImages.Classes(semantic[i], w, h, isThing));
+            var gtCat = s.Instances.ToDictionary(x => x.SegmentId, x => x.CategoryId);
+            foreach (var st in s.Stuff) gtCat[st.SegmentId] = st.CategoryId;
+            Save("gt_panoptic", DemoImages.Panoptic(s.SegmentMap, w, h, gtCat, isThing));
+            Save("naive_panoptic", DemoImages.Panoptic(naive[i].SegmentIds, w, h, naive[i].Segments.ToDictionary(x => x.Id, x => x.CategoryId), isThing));
+            Save("pseudo_panoptic", DemoImages.Panoptic(pseudo[i].SegmentIds, w, h, pseudo[i].Segments.ToDictionary(x => x.Id, x => x.CategoryId), isThing));
+            if (o.Oracle) Save("oracle_pseudo_panoptic", DemoImages.Panoptic(oraclePseudo[i].SegmentIds, w, h, oraclePseudo[i].Segments.ToDictionary(x => x.Id, x => x.CategoryId), isThing));
+            progress?.Invoke(DemoStage.Report, i + 1, scenes.Count);
+        }
+        var result = new DemoResult
+        {
+            Options = o, ModelPath = modelPath, EmbeddedModel = o.ModelPath is null, Scenes = report,
+            Coarse = coarseEval, Refined = refinedEval, Naive = naiveEval, Pseudo = pseudoEval, StageSeconds = times,
+            OracleRefined = oracleRefinedEval, OraclePseudo = oraclePseudoEval,
+        };
+        Done(DemoStage.Report);
+        HtmlReport.WriteMetrics(result.MetricsPath, result);
+        HtmlReport.Write(result.IndexPath, result);
+        return result;
+    }
+
+    /// <summary>
+    /// The edge map Alg 4 gets: the ternary PNG of Alg 2 as <c>diffegg refine --edges</c> reads it (edge 1, uncertain 0.5, interior 0).
+    /// The raw EdgeKL values in <c>.edges.safetensors</c> are KL magnitudes (≈1e-4 for the embedded model), not [0,1] edge probabilities,
+    /// so with refinement's edge threshold 0.5 they would mark no pixel as an edge.
+    /// </summary>
+    public static EdgeMap ReadTernaryEdges(string edgeDir, string stem, float uncertain = 0.5f)
+    {
+        string p = Path.Combine(edgeDir, stem + ".ternary.png");
+        if (!File.Exists(p)) throw new DiffEggException($"{p}: ternary edge map not found");
+        return EdgeMapReader.Read(p, uncertain);
+    }
+
+    /// <summary>Oracle edge map: 255 on every pixel with a 4-neighbour of another ground-truth segment (both sides of each boundary), else 0.</summary>
+    public static byte[] GroundTruthBoundaries(int[] segmentMap, int w, int h)
+    {
+        var e = new byte[w * h];
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+            {
+                int i = y * w + x, v = segmentMap[i];
+                if ((x > 0 && segmentMap[i - 1] != v) || (x + 1 < w && segmentMap[i + 1] != v) || (y > 0 && segmentMap[i - w] != v) || (y + 1 < h && segmentMap[i + w] != v))
+                    e[i] = 255;
+            }
+        return e;
+    }
+
+    /// <summary>Seed of one simulation stream (kind 1 = coarse masks, 2 = weak semantic) of one image.</summary>
+    public static ulong StreamSeed(long seed, long imageId, int kind) =>
+        Xoshiro256.Mix(Xoshiro256.Mix((ulong)seed * 0x9E3779B97F4A7C15UL ^ (ulong)imageId) + (ulong)kind);
+
+    static CocoResult ToResult(long imageId, byte[] pixels, int w, int h, int cat, double score)
+    {
+        var rle = Rle.Encode(pixels, h, w);
+        return new CocoResult { ImageId = imageId, CategoryId = cat, Score = score, Segmentation = CocoSegmentation.FromRle(rle), Bbox = rle.ToBbox() };
+    }
+
+    static void WritePanoptic(string dir, List<(string Stem, long Id)> images, List<PanopticResult> results, List<CocoCategory> cats)
+    {
+        string png = Path.Combine(dir, "panoptic");
+        Directory.CreateDirectory(png);
+        var ds = new PanopticDataset { Categories = cats };
+        for (int i = 0; i < images.Count; i++)
+        {
+            var r = results[i];
+            PanopticFiles.WritePng(Path.Combine(png, images[i].Stem + ".png"), r.SegmentIds, r.Width, r.Height);
+            ds.Images.Add(new CocoImage(images[i].Id, r.Width, r.Height, images[i].Stem + ".png"));
+            ds.Annotations.Add(new PanopticAnnotation
+            {
+                ImageId = images[i].Id, FileName = images[i].Stem + ".png",
+                Segments = r.Segments.Select(x => new PanopticSegment { Id = x.Id, CategoryId = x.CategoryId, Area = x.Area, IsCrowd = 0, Bbox = x.Bbox.Select(b => (double)b).ToArray() }).ToList(),
+            });
+        }
+        PanopticFiles.WriteJson(Path.Combine(dir, "panoptic.json"), ds);
+    }
+}

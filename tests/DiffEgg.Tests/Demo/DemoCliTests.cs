@@ -1,0 +1,67 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using DiffEgg.Cli;
+
+namespace DiffEgg.Tests.Demo;
+
+[Collection("Cli")]
+public sealed class DemoCliTests : IDisposable
+{
+    readonly string _tmp = Path.Combine(Path.GetTempPath(), "diffegg-demo-" + Guid.NewGuid().ToString("N")[..8]);
+
+    public void Dispose() { try { Directory.Delete(_tmp, true); } catch { } }
+
+    [Fact]
+    public void DemoRunsEndToEndAndWritesAConsistentReport()
+    {
+        Assert.Equal(0, DiffEggApp.Run(new[] { "demo", "--out", _tmp, "--count", "2", "--timesteps", "20", "--seed", "3" }));
+        string index = Path.Combine(_tmp, "index.html"), metrics = Path.Combine(_tmp, "metrics.json");
+        Assert.True(File.Exists(index));
+        Assert.True(File.Exists(Path.Combine(_tmp, "simulated_coarse_instances.json")));
+        Assert.True(File.Exists(Path.Combine(_tmp, "refined_instances.json")));
+        Assert.True(File.Exists(Path.Combine(_tmp, "edges", "test_000001.ternary.png")));
+
+        using var doc = JsonDocument.Parse(File.ReadAllText(metrics));
+        var root = doc.RootElement;
+        Assert.Equal(2, root.GetProperty("count").GetInt32());
+        Assert.Equal(2, root.GetProperty("scenes").GetArrayLength());
+        foreach (var set in root.GetProperty("instances").EnumerateObject())
+            foreach (var stat in set.Value.EnumerateObject())
+            {
+                double v = stat.Value.GetDouble();
+                Assert.True(v == -1 || (v >= 0 && v <= 1), $"{set.Name}.{stat.Name} = {v}");
+            }
+        Assert.Equal(3, root.GetProperty("instances").EnumerateObject().Count()); // coarse, refined, oracle
+        foreach (var set in root.GetProperty("panoptic").EnumerateObject())
+            foreach (var group in set.Value.EnumerateObject())
+                foreach (var k in new[] { "pq", "sq", "rq" })
+                {
+                    var e = group.Value.GetProperty(k);
+                    if (e.ValueKind == JsonValueKind.Null) continue; // a group with no category (NaN) is written as null
+                    Assert.InRange(e.GetDouble(), 0, 1);
+                }
+        // the simulation ran on the generated ground truth
+        Assert.True(root.GetProperty("simulation").GetProperty("coarse_instances").GetProperty("gt_instances").GetInt32() > 0);
+
+        string html = File.ReadAllText(index);
+        var refs = Regex.Matches(html, "(?:src|href)=\"([^\"]*)\"").Select(m => m.Groups[1].Value).ToList();
+        Assert.True(refs.Count >= 2 * 12, $"expected the report images of 2 scenes, found {refs.Count} references");
+        foreach (var r in refs)
+        {
+            if (r.StartsWith("data:", StringComparison.Ordinal)) continue;
+            Assert.DoesNotContain("://", r); // offline: no external resources
+            Assert.True(File.Exists(Path.Combine(_tmp, r)), $"index.html references {r}, which does not exist");
+        }
+        Assert.DoesNotContain("<script", html);
+        Assert.Contains("simulated", html);
+        Assert.Equal(2, Regex.Matches(html, "<svg class=\"kl\"").Count);
+    }
+
+    [Fact]
+    public void BadOptionsFailCleanly()
+    {
+        Assert.Equal(2, DiffEggApp.Run(new[] { "demo", "--out", _tmp, "--count", "0" }));
+        Assert.Equal(2, DiffEggApp.Run(new[] { "demo", "--out", _tmp, "--timesteps", "a,b" }));
+        Assert.Equal(1, DiffEggApp.Run(new[] { "demo", "--out", _tmp, "--count", "1", "--model", Path.Combine(_tmp, "no-model") }));
+    }
+}
