@@ -24,6 +24,10 @@ public sealed class DiffusionModelFolder : IDisposable
     /// <summary>Empty-prompt token ids: from <c>tokenizer/</c> when present, else from the text encoder's vocab size. Null without a text encoder.</summary>
     public ClipPromptIds? PromptIds { get; }
     public Device Device { get; private set; } = CPU;
+    /// <summary>Stored conditioning of a pixel-space folder (<c>null_embedding.safetensors</c>, [1, L, D]); null for text-encoder folders.</summary>
+    public Tensor? NullEmbedding { get; private set; }
+    /// <summary>True for a pixel-space model (no <c>vae/</c>): the UNet works on RGB scaled to [-1, 1].</summary>
+    public bool IsPixelSpace => Vae is null;
 
     DiffusionModelFolder(string path, UNet2DConditionModel unet, AutoencoderKL? vae, CLIPTextModel? te, DDPMScheduler s, ClipPromptIds? ids)
     {
@@ -66,7 +70,9 @@ public sealed class DiffusionModelFolder : IDisposable
             }
             string schedPath = System.IO.Path.Combine(path, "scheduler", "scheduler_config.json");
             var sched = File.Exists(schedPath) ? DDPMScheduler.FromJson(JsonConfig.Load(schedPath)) : DDPMScheduler.StableDiffusion15();
-            var folder = new DiffusionModelFolder(path, unet, vae, te, sched, ids);
+            var nullEmb = vae is null ? PixelModelFolder.LoadNullEmbedding(path, unet.Config, te is not null) : null;
+            if (nullEmb is not null) disposables.Add(nullEmb);
+            var folder = new DiffusionModelFolder(path, unet, vae, te, sched, ids) { NullEmbedding = nullEmb };
             if (device is not null) folder.To(device);
             return folder;
         }
@@ -83,12 +89,21 @@ public sealed class DiffusionModelFolder : IDisposable
         Unet.to(device);
         Vae?.to(device);
         TextEncoder?.to(device);
+        if (NullEmbedding is not null)
+        {
+            Tensor moved;
+            using (var scope = torch.NewDisposeScope()) moved = NullEmbedding.to(device).clone().MoveToOuterDisposeScope();
+            NullEmbedding.Dispose();
+            NullEmbedding = moved;
+        }
         Device = device;
     }
 
-    /// <summary>Null-text conditioning: the text encoder's last_hidden_state for the empty prompt, [1, 77, D] (DiffEGG conditions on ∅).</summary>
+    /// <summary>Null-text conditioning (DiffEGG conditions on ∅): the text encoder's last_hidden_state for the empty prompt, [1, 77, D];
+    /// for a pixel-space folder without text encoder, a copy of the stored null embedding [1, L, D].</summary>
     public Tensor EncodeEmptyPrompt()
     {
+        if (TextEncoder is null && NullEmbedding is not null) return NullEmbedding.clone();
         if (TextEncoder is null || PromptIds is null)
             throw new DiffEggException($"{Path}: no text_encoder/ folder; the empty-prompt conditioning cannot be computed");
         using var scope = torch.NewDisposeScope();
@@ -104,6 +119,7 @@ public sealed class DiffusionModelFolder : IDisposable
         Unet.Dispose();
         Vae?.Dispose();
         TextEncoder?.Dispose();
+        NullEmbedding?.Dispose();
         Scheduler.Dispose();
     }
 }

@@ -1,0 +1,75 @@
+using System.ComponentModel;
+using System.Globalization;
+using DiffEgg.Training;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace DiffEgg.Cli.Commands;
+
+/// <summary>`diffegg train-base`: trains a pixel-space base diffusion model from scratch on a folder of images (see docs/training.md).</summary>
+public sealed class TrainBaseCommand : Command<TrainBaseCommand.Settings>
+{
+    public sealed class Settings : CommandSettings
+    {
+        [CommandOption("--data <DIR>")] [Description("Training images: a folder of images or a synth output folder (its images/).")] public string? Data { get; init; }
+        [CommandOption("--out <MODELDIR>")] [Description("Model folder to write (pixel-space layout; training/ gets loss.csv and loss.png).")] public string? Out { get; init; }
+        [CommandOption("--config <NAME>")] [Description("small, medium, tiny or a path to a UNet config.json (in/out channels 3).")] public string Config { get; init; } = "small";
+        [CommandOption("--steps <N>")] [Description("Optimizer steps in total (a resumed run continues up to N).")] public int Steps { get; init; } = 1000;
+        [CommandOption("--batch <N>")] [Description("Images per micro-batch.")] public int Batch { get; init; } = 16;
+        [CommandOption("--accumulate <N>")] [Description("Micro-batches per optimizer step (gradient accumulation).")] public int Accumulate { get; init; } = 1;
+        [CommandOption("--lr <LR>")] [Description("AdamW peak learning rate.")] public double Lr { get; init; } = 3e-4;
+        [CommandOption("--warmup <N>")] [Description("Linear learning-rate warm-up steps.")] public int Warmup { get; init; } = 100;
+        [CommandOption("--weight-decay <W>")] [Description("AdamW weight decay.")] public double WeightDecay { get; init; } = 0.01;
+        [CommandOption("--clip <N>")] [Description("Gradient norm clip (0 = off).")] public double Clip { get; init; } = 1.0;
+        [CommandOption("--size <PX>")] [Description("Images are resized to PX×PX.")] public int Size { get; init; } = 64;
+        [CommandOption("--crop <PX>")] [Description("Random PX×PX crops (0 = whole image).")] public int Crop { get; init; }
+        [CommandOption("--seed <S>")] [Description("Seed of initialisation and of every random draw.")] public long Seed { get; init; }
+        [CommandOption("--threads <N>")] [Description("torch CPU threads.")] public int Threads { get; init; } = 2;
+        [CommandOption("--low-t-bias <B>")] [Description("Probability of drawing t from U{0..low-t-max−1} instead of U{0..999}.")] public double LowTBias { get; init; }
+        [CommandOption("--low-t-max <L>")] [Description("Upper end (exclusive) of the low-timestep range.")] public int LowTMax { get; init; } = 100;
+        [CommandOption("--ema <D>")] [Description("EMA decay of the saved weights.")] public double Ema { get; init; } = 0.999;
+        [CommandOption("--null-tokens <L>")] [Description("Length of the learned null embedding.")] public int NullTokens { get; init; } = 4;
+        [CommandOption("--checkpoint-every <N>")] [Description("Checkpoint (and model) every N steps.")] public int CheckpointEvery { get; init; } = 100;
+        [CommandOption("--checkpoint-dir <DIR>")] [Description("Checkpoint folder (default MODELDIR.checkpoint).")] public string? CheckpointDir { get; init; }
+        [CommandOption("--fp32")] [Description("Store the model weights as float32 (default float16).")] public bool Fp32 { get; init; }
+        [CommandOption("--resume")] [Description("Continue from the checkpoint exactly where it stopped.")] public bool Resume { get; init; }
+        [CommandOption("--max-minutes <M>")] [Description("Stop after M minutes of this invocation (checkpoint + model saved; --resume continues).")] public double? MaxMinutes { get; init; }
+
+        public override ValidationResult Validate()
+        {
+            if (string.IsNullOrWhiteSpace(Data)) return ValidationResult.Error("--data DIR is required");
+            if (string.IsNullOrWhiteSpace(Out)) return ValidationResult.Error("--out MODELDIR is required");
+            return ValidationResult.Success();
+        }
+    }
+
+    public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
+    {
+        var o = new TrainBaseOptions
+        {
+            DataDir = s.Data!, OutDir = s.Out!, CheckpointDir = s.CheckpointDir, Config = s.Config, Steps = s.Steps, Batch = s.Batch,
+            Accumulate = s.Accumulate, LearningRate = s.Lr, WarmupSteps = s.Warmup, WeightDecay = s.WeightDecay, ClipGradNorm = s.Clip,
+            Size = s.Size, Crop = s.Crop, Seed = s.Seed, Threads = s.Threads, LowTBias = s.LowTBias, LowTMax = s.LowTMax, Ema = s.Ema,
+            NullTokens = s.NullTokens, CheckpointEvery = s.CheckpointEvery, Fp16 = !s.Fp32, Resume = s.Resume, MaxMinutes = s.MaxMinutes,
+        };
+        o.Validate();
+        TrainResult? result = null;
+        AnsiConsole.Progress()
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask("train-base", maxValue: o.Steps);
+                result = BaseModelTrainer.Run(o,
+                    p =>
+                    {
+                        task.Value = p.Step;
+                        task.Description = $"step {p.Step}/{p.TotalSteps} loss {p.Loss.ToString("F4", CultureInfo.InvariantCulture)} lr {p.LearningRate.ToString("G3", CultureInfo.InvariantCulture)} {p.Seconds / Math.Max(1, p.Step):F2}s/step";
+                    },
+                    msg => task.Description = Markup.Escape(msg), cancellationToken);
+            });
+        var r = result!;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{(r.StoppedByTimeLimit ? "stopped by --max-minutes" : "finished")} at step {r.StepsDone}/{r.TotalSteps}: last loss {r.FinalLoss:F4}, mean of last 100 {r.MeanLossLast100:F4}, {r.Seconds:F0} s, {r.Parameters:N0} UNet parameters; model in {o.OutDir}, checkpoint in {o.CheckpointPath}"));
+        return 0;
+    }
+}

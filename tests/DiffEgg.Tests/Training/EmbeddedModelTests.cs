@@ -1,0 +1,50 @@
+using DiffEgg.Models;
+using TorchSharp;
+
+namespace DiffEgg.Tests.Training;
+
+[Collection("TorchThreads")]
+public class EmbeddedModelTests
+{
+    static string RepoRoot()
+    {
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+            if (File.Exists(Path.Combine(d.FullName, "DiffEgg.sln"))) return d.FullName;
+        throw new DirectoryNotFoundException($"no DiffEgg.sln above {AppContext.BaseDirectory}");
+    }
+
+    [Fact]
+    public void ShippedWeightsLoadAndGiveFiniteOutputAt64()
+    {
+        string dir = Path.Combine(RepoRoot(), "models", "embedded");
+        using var f = DiffusionModelFolder.Load(dir);
+        Assert.True(f.IsPixelSpace);
+        Assert.Null(f.TextEncoder);
+        Assert.Equal(3, f.Unet.Config.InChannels);
+        long bytes = new DirectoryInfo(dir).EnumerateFiles("*.safetensors", SearchOption.AllDirectories).Sum(x => x.Length);
+        Assert.InRange(bytes, 1_000_000, 15_000_000);
+        using var g = new torch.Generator(0);
+        using var x = torch.randn(new long[] { 1, 3, 64, 64 }, generator: g);
+        using var _ = torch.no_grad();
+        using var c = f.EncodeEmptyPrompt();
+        using var y = f.Unet.Forward(x, torch.tensor(new long[] { 10 }), c);
+        Assert.Equal(new long[] { 1, 3, 64, 64 }, y.shape);
+        Assert.True(y.isfinite().all().item<bool>());
+        // the trained ε-predictor is not the zero map: its output correlates with the noise actually added at t = 500
+        using var x0 = torch.zeros(1, 3, 64, 64);
+        using var eps = torch.randn(new long[] { 1, 3, 64, 64 }, generator: g);
+        using var xt = f.Scheduler.AddNoise(x0, eps, 500);
+        using var pred = f.Unet.Forward(xt, torch.tensor(new long[] { 500 }), c);
+        double corr = (pred * eps).mean().item<float>() / Math.Sqrt((pred * pred).mean().item<float>() * (eps * eps).mean().item<float>());
+        Assert.True(corr > 0.5, $"correlation of predicted and true noise {corr}");
+    }
+
+    [Fact]
+    public void DefaultPathFindsTheEmbeddedModel()
+    {
+        string? p = EmbeddedModel.FindDefaultPath();
+        Assert.NotNull(p);
+        Assert.True(File.Exists(Path.Combine(p!, "unet", "config.json")));
+        Assert.True(File.Exists(Path.Combine(p!, PixelModelFolder.NullEmbeddingFile)));
+    }
+}
