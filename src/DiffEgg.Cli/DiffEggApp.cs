@@ -23,7 +23,7 @@ public static class DiffEggApp
                 .WithDescription("Show DiffEgg's version, the tensor engine and the devices it can use.");
             config.AddCommand<Commands.EdgesCommand>("edges").WithDescription("Training-free DiffEGG edges (PeakKL, EdgeKL, ternary) for an image or a folder.");
             config.AddCommand<Commands.SynthCommand>("synth").WithDescription("Write synthetic touching-objects scenes with COCO instances/panoptic ground truth and hard pairs.");
-            config.AddCommand<Commands.BenchEdgesCommand>("bench-edges").WithDescription("Score an edge map method (Sobel baseline) on a synth folder: boundary P/R/F1 and AUC, all and hard-pair boundaries.");
+            config.AddCommand<Commands.BenchEdgesCommand>("bench-edges").WithDescription("Score edge methods on a synth folder (DiffEGG EdgeKL variants with --model, Sobel baselines): boundary P/R/F1 and AUC, all and hard-pair boundaries.");
             config.AddCommand<Commands.RefineCommand>("refine").WithDescription("Refine COCO instance masks with edge maps (Alg 4: CCL split, RIP, IoU merge).");
             config.AddCommand<Commands.PanopticCommand>("panoptic").WithDescription("Turn semantic masks + edge maps into COCO panoptic pseudo-labels (things split by RIP, stuff whole).");
             config.AddCommand<Commands.TrainBaseCommand>("train-base").WithDescription("Train a pixel-space base diffusion model from scratch on a folder of images (DDPM ε-prediction, EMA, checkpoints).");

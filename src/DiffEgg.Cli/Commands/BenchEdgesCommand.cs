@@ -1,90 +1,165 @@
 using System.ComponentModel;
 using System.Globalization;
-using DiffEgg.Data;
+using DiffEgg.Common;
 using DiffEgg.Edges;
 using DiffEgg.Evaluation;
-using DiffEgg.Formats;
+using DiffEgg.Models;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
 namespace DiffEgg.Cli.Commands;
 
-/// <summary>`diffegg bench-edges`: scores an edge method on a synth folder (all boundaries and hard-pair boundaries).</summary>
+/// <summary>
+/// `diffegg bench-edges`: scores edge methods on a synth folder (all boundaries and hard-pair boundaries): a Sobel baseline alone, or with
+/// <c>--model</c> DiffEGG's EdgeKL variants (PeakKL and fixed timesteps × metrics) next to the Sobel baselines. Options only; the work is
+/// <see cref="EdgeBenchmark"/>.
+/// </summary>
 public sealed class BenchEdgesCommand : Command<BenchEdgesCommand.Settings>
 {
     public sealed class Settings : CommandSettings
     {
         [CommandOption("--data <DIR>")] [Description("Folder written by `diffegg synth`.")] public string? Data { get; init; }
-        [CommandOption("--baseline <NAME>")] [Description("Edge method: sobel (grey) or sobel-max (per-channel max).")] public string Baseline { get; init; } = "sobel";
-        [CommandOption("--blur <SIGMA>")] [Description("Gaussian blur σ before Sobel (0 = none).")] public double Blur { get; init; }
+        [CommandOption("--model <DIR>")] [Description("Diffusion model folder (pixel-space or diffusers): score DiffEGG edges (PeakKL and fixed timesteps × metrics) plus sobel and sobel-max baselines.")] public string? Model { get; init; }
+        [CommandOption("--baseline <NAME>")] [Description("Without --model: edge method sobel (grey) or sobel-max (per-channel max).")] public string Baseline { get; init; } = "sobel";
+        [CommandOption("--blur <SIGMA>")] [Description("Gaussian blur σ before Sobel (0 = none); default 0 without --model, 1.5 with it.")] public double? Blur { get; init; }
         [CommandOption("--tolerance <PX>")] [Description("Matching tolerance (Chebyshev, pixels of the compared resolution).")] public int Tolerance { get; init; } = 1;
-        [CommandOption("--edge-size <PX>")] [Description("Resample the edge map to this size before scoring (e.g. 32 = attention resolution); 0 = image size.")] public int EdgeSize { get; init; }
+        [CommandOption("--edge-size <PX>")] [Description("Resample every edge map to this size before scoring; 0 = the attention grid with --model (e.g. 32 for a 64 px scene), else the image size.")] public int EdgeSize { get; init; }
         [CommandOption("--match <MODE>")] [Description("Different resolutions: downsample-gt (nearest GT at the edge map's pixel centres) or upsample-edges (bilinear edge map at GT size).")] public string Match { get; init; } = "downsample-gt";
         [CommandOption("--thin")] [Description("One-sided (1 px wide) GT boundaries: only the larger-id side of each contact.")] public bool Thin { get; init; }
         [CommandOption("--limit <N>")] [Description("Score only the first N scenes (0 = all).")] public int Limit { get; init; }
+        [CommandOption("--timesteps <LIST>")] [Description("With --model: decreasing timesteps scanned by PeakKL; 'none' = no PeakKL rows.")] public string Timesteps { get; init; } = "900,800,700,600,500,400,300,200,100";
+        [CommandOption("--fixed-timesteps <LIST>")] [Description("With --model: single timesteps scored without PeakKL; 'none' = no such rows.")] public string FixedTimesteps { get; init; } = "10,50,100,200";
+        [CommandOption("--metrics <LIST>")] [Description("With --model: EdgeKL row divergences, any of kl,jsd,l2,cos.")] public string Metrics { get; init; } = "kl,jsd,l2,cos";
+        [CommandOption("--seed <S>")] [Description("With --model: seed of the noise ε (the same ε at every timestep).")] public long Seed { get; init; }
+        [CommandOption("--size <N>")] [Description("With --model: long side of the processed image (0 = the scene's own size).")] public int Size { get; init; }
+        [CommandOption("--device <D>")] [Description("With --model: cpu or cuda.")] public string Device { get; init; } = "cpu";
+        [CommandOption("--threads <N>")] [Description("torch CPU threads (0 = libtorch's default).")] public int Threads { get; init; }
+        [CommandOption("--json <FILE>")] [Description("Also write the table as JSON.")] public string? Json { get; init; }
 
         public override ValidationResult Validate()
         {
             if (string.IsNullOrWhiteSpace(Data)) return ValidationResult.Error("--data DIR is required");
             if (Baseline != "sobel" && Baseline != "sobel-max") return ValidationResult.Error($"--baseline '{Baseline}' must be sobel or sobel-max");
-            if (Blur < 0 || double.IsNaN(Blur)) return ValidationResult.Error($"--blur {Blur} must be >= 0");
+            if (Blur is double b && (b < 0 || double.IsNaN(b))) return ValidationResult.Error($"--blur {b} must be >= 0");
             if (Tolerance < 0) return ValidationResult.Error($"--tolerance {Tolerance} must be >= 0");
             if (EdgeSize < 0) return ValidationResult.Error($"--edge-size {EdgeSize} must be >= 0");
             if (Match != "downsample-gt" && Match != "upsample-edges") return ValidationResult.Error($"--match '{Match}' must be downsample-gt or upsample-edges");
+            if (Limit < 0) return ValidationResult.Error($"--limit {Limit} must be >= 0");
+            if (Threads < 0) return ValidationResult.Error($"--threads {Threads} must be >= 0");
+            if (Size < 0) return ValidationResult.Error($"--size {Size} must be >= 0");
+            if (ParseList(Timesteps) is null) return ValidationResult.Error($"--timesteps '{Timesteps}': expected a comma-separated list of integers or 'none'");
+            if (ParseList(FixedTimesteps) is null) return ValidationResult.Error($"--fixed-timesteps '{FixedTimesteps}': expected a comma-separated list of integers or 'none'");
+            if (ParseMetrics(Metrics) is null) return ValidationResult.Error($"--metrics '{Metrics}': expected a comma-separated list of kl, jsd, l2, cos");
             return ValidationResult.Success();
         }
     }
 
+    internal static int[]? ParseList(string s)
+    {
+        if (s.Trim().Equals("none", StringComparison.OrdinalIgnoreCase)) return Array.Empty<int>();
+        var parts = s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var r = new int[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+            if (!int.TryParse(parts[i], NumberStyles.Integer, CultureInfo.InvariantCulture, out r[i])) return null;
+        return r.Length == 0 ? null : r;
+    }
+
+    internal static EdgeMetric[]? ParseMetrics(string s)
+    {
+        var parts = s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var r = new List<EdgeMetric>();
+        foreach (var p in parts)
+        {
+            if (EdgesCommand.ParseMetric(p) is not { } m) return null;
+            if (!r.Contains(m)) r.Add(m);
+        }
+        return r.Count == 0 ? null : r.ToArray();
+    }
+
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
+        TorchRuntime.EnsureLoaded();
+        if (s.Threads > 0) TorchSharp.torch.set_num_threads(s.Threads);
         var items = EdgeBenchmark.Load(s.Data!);
         if (s.Limit > 0) items = items.Take(s.Limit).ToList();
-        var opts = new EdgeQualityOptions
+        var quality = new EdgeQualityOptions
         {
             Tolerance = s.Tolerance,
             ThinBoundary = s.Thin,
             Match = s.Match == "upsample-edges" ? EdgeResolutionMatch.UpsampleEdgeMap : EdgeResolutionMatch.DownsampleGroundTruth,
         };
-        var channels = s.Baseline == "sobel-max" ? SobelChannels.MaxChannel : SobelChannels.Grey;
-        var scores = new List<EdgeScores>();
-        var failed = new List<string>();
-        AnsiConsole.Progress().Start(ctx =>
+        bool withModel = !string.IsNullOrWhiteSpace(s.Model);
+        double blur = s.Blur ?? (withModel ? 1.5 : 0);
+        var options = new EdgeBenchmarkOptions
         {
-            var task = ctx.AddTask("bench-edges", maxValue: items.Count);
-            foreach (var it in items)
+            Timesteps = ParseList(s.Timesteps)!,
+            FixedTimesteps = ParseList(s.FixedTimesteps)!,
+            Metrics = ParseMetrics(s.Metrics)!,
+            Sobel = withModel
+                ? new[] { new SobelVariant(SobelChannels.Grey, blur), new SobelVariant(SobelChannels.MaxChannel, blur) }
+                : new[] { new SobelVariant(s.Baseline == "sobel-max" ? SobelChannels.MaxChannel : SobelChannels.Grey, blur) },
+            Seed = s.Seed,
+            Size = s.Size,
+            EdgeSize = s.EdgeSize,
+            Quality = quality,
+        };
+
+        DiffusionModelFolder? model = withModel ? DiffusionModelFolder.Load(s.Model!, TorchRuntime.ResolveDevice(s.Device)) : null;
+        EdgeBenchmarkReport report;
+        try
+        {
+            report = null!;
+            AnsiConsole.Progress().Start(ctx =>
             {
+                var task = ctx.AddTask("bench-edges", maxValue: items.Count);
+                void Progress(string name, string? error)
+                {
+                    if (error is not null) AnsiConsole.MarkupLineInterpolated($"[red]{name}: {error}[/]");
+                    task.Increment(1);
+                }
                 try
                 {
-                    var img = ImageIO.ReadRgb(it.ImagePath);
-                    var ids = PanopticFiles.ReadPng(it.PanopticPath, out int gw, out int gh);
-                    var map = SobelEdges.Compute(img, s.Blur, channels);
-                    int eh = img.Height, ew = img.Width;
-                    if (s.EdgeSize > 0 && (s.EdgeSize != eh || s.EdgeSize != ew))
-                    {
-                        map = EdgeQuality.ResampleBilinear(map, eh, ew, s.EdgeSize, s.EdgeSize);
-                        eh = ew = s.EdgeSize;
-                    }
-                    scores.Add(EdgeQuality.Score(map, eh, ew, ids, gh, gw, it.HardPairs, opts));
+                    report = model is null ? EdgeBenchmark.RunSobel(items, options, Progress) : EdgeBenchmark.RunDiffEgg(model, items, options, Progress);
                 }
-                catch (Exception e) when (e is Common.DiffEggException or ArgumentException or IOException)
-                {
-                    failed.Add(it.Name);
-                    AnsiConsole.MarkupLineInterpolated($"[red]{it.Name}: {e.Message}[/]");
-                }
-                task.Increment(1);
-            }
-        });
-        var sum = EdgeQuality.Aggregate(scores);
+                catch (ArgumentException e) { throw new DiffEggException("bench-edges: " + e.Message); }
+            });
+        }
+        finally { model?.Dispose(); }
+
         string F(double v) => double.IsNaN(v) ? "-" : v.ToString("0.000", CultureInfo.InvariantCulture);
-        var method = $"{s.Baseline}{(s.Blur > 0 ? $", blur σ {s.Blur.ToString(CultureInfo.InvariantCulture)}" : "")}";
-        var res = scores.Count > 0 ? $"{scores[0].Height}x{scores[0].Width}" : "-";
         Console.WriteLine("| method | images | all P | all R | all F1 | all AUC | hard images | hard P | hard R | hard F1 | hard AUC |");
         Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|");
-        Console.WriteLine($"| {method} | {sum.Images} | {F(sum.Precision)} | {F(sum.Recall)} | {F(sum.F1)} | {F(sum.Auc)} | {sum.HardImages} | {F(sum.HardPrecision)} | {F(sum.HardRecall)} | {F(sum.HardF1)} | {F(sum.HardAuc)} |");
-        Console.WriteLine($"scored at {res}, {(s.Thin ? "one-sided" : "two-sided")} GT boundaries, tolerance {s.Tolerance} px (Chebyshev), threshold μ+σ per image; P/R pooled over pixels, AUC mean over images");
-        if (failed.Count > 0)
+        foreach (var r in report.Rows)
         {
-            Console.Error.WriteLine($"error: {failed.Count} of {items.Count} scenes failed: {string.Join(", ", failed.Take(10))}");
+            var m = r.Summary;
+            Console.WriteLine($"| {r.Method} | {m.Images} | {F(m.Precision)} | {F(m.Recall)} | {F(m.F1)} | {F(m.Auc)} | {m.HardImages} | {F(m.HardPrecision)} | {F(m.HardRecall)} | {F(m.HardF1)} | {F(m.HardAuc)} |");
+        }
+        Console.WriteLine($"scored at {report.Resolution}, {(s.Thin ? "one-sided" : "two-sided")} GT boundaries, tolerance {s.Tolerance} px (Chebyshev), threshold μ+σ per image; P/R pooled over pixels, AUC mean over images");
+        if (report.ChosenTimesteps.Count > 0)
+            Console.WriteLine("PeakKL chosen timestep (scenes): " + string.Join(", ", report.ChosenTimesteps.Select(kv => $"t={kv.Key}: {kv.Value}")));
+        if (s.Json is not null)
+        {
+            var settings = new Dictionary<string, string>
+            {
+                ["data"] = s.Data!,
+                ["model"] = s.Model ?? "",
+                ["timesteps"] = withModel ? string.Join(",", options.Timesteps) : "",
+                ["fixed_timesteps"] = withModel ? string.Join(",", options.FixedTimesteps) : "",
+                ["metrics"] = withModel ? string.Join(",", options.Metrics.Select(EdgeBenchmark.MetricName)) : "",
+                ["seed"] = s.Seed.ToString(CultureInfo.InvariantCulture),
+                ["size"] = s.Size.ToString(CultureInfo.InvariantCulture),
+                ["blur"] = blur.ToString(CultureInfo.InvariantCulture),
+                ["tolerance"] = s.Tolerance.ToString(CultureInfo.InvariantCulture),
+                ["edge_size"] = s.EdgeSize.ToString(CultureInfo.InvariantCulture),
+                ["match"] = s.Match,
+                ["boundary"] = s.Thin ? "one-sided" : "two-sided",
+                ["limit"] = s.Limit.ToString(CultureInfo.InvariantCulture),
+            };
+            EdgeBenchmark.WriteJson(s.Json, report, settings);
+        }
+        if (report.Failed.Count > 0)
+        {
+            Console.Error.WriteLine($"error: {report.Failed.Count} of {report.Scenes} scenes failed: {string.Join(", ", report.Failed.Take(10).Select(f => f.Name))}");
             return 1;
         }
         return 0;

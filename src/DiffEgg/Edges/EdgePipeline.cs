@@ -17,10 +17,24 @@ public sealed record EdgePipelineOptions
     /// <summary>If set, only this timestep is used (no PeakKL).</summary>
     public int? FixedTimestep { get; init; }
     public EdgeMetric Metric { get; init; } = EdgeMetric.KL;
-    /// <summary>Long side of the processed image (rounded to a multiple of <see cref="EdgePipeline.SizeMultiple"/>).</summary>
+    /// <summary>Long side of the processed image (rounded to a multiple of <see cref="EdgePipeline.SizeMultiple"/>); 0 = the image's own long side.</summary>
     public int Size { get; init; } = 512;
     /// <summary>Seed of the noise ε (the same ε at every timestep).</summary>
     public long Seed { get; init; }
+}
+
+/// <summary>Model input of one image (DiffEGG Sec. 3): x₀ <c>[1, C, h, w]</c> and the shared noise ε of the same shape, on the model's device.</summary>
+public sealed class EdgeInput(Tensor x0, Tensor eps, int processedWidth, int processedHeight) : IDisposable
+{
+    /// <summary>Clean latent (or pixels in [-1, 1] for a pixel-space model).</summary>
+    public Tensor X0 { get; } = x0;
+    /// <summary>Noise ε, the same at every timestep.</summary>
+    public Tensor Eps { get; } = eps;
+    public int ProcessedWidth { get; } = processedWidth;
+    public int ProcessedHeight { get; } = processedHeight;
+
+    /// <summary>Releases x₀ and ε.</summary>
+    public void Dispose() { X0.Dispose(); Eps.Dispose(); }
 }
 
 /// <summary>Edges of one image: PeakKL's curve and choice, the continuous EdgeKL map and its ternary classes at the original size.</summary>
@@ -71,7 +85,7 @@ public sealed class EdgePipeline : IDisposable
                 throw new ArgumentException($"timestep {ts[i]} is outside [0, {model.Scheduler.NumTrainTimesteps})");
             if (i > 0 && ts[i] >= ts[i - 1]) throw new ArgumentException($"timesteps must strictly decrease, got {ts[i - 1]} then {ts[i]}");
         }
-        if (options.Size < 1) throw new ArgumentException($"size {options.Size} must be positive");
+        if (options.Size < 0) throw new ArgumentException($"size {options.Size} must be positive (or 0 = the image's own size)");
         if (model.Vae is null && model.Unet.Config.InChannels != 3)
             throw new DiffEggException($"{model.Path}: no vae/ folder, so the UNet must take 3-channel pixels, but its in_channels is {model.Unet.Config.InChannels}");
         _cond = model.EncodeEmptyPrompt().DetachFromDisposeScope();
@@ -91,13 +105,20 @@ public sealed class EdgePipeline : IDisposable
         return (R(width * s), R(height * s));
     }
 
-    /// <summary>Runs the pipeline on one RGB image (DiffEGG Sec. 3, Alg 1 + Eq 6 + Alg 2).</summary>
-    public EdgePipelineResult Run(RgbImage image)
+    /// <summary>Processed size of an image: <see cref="ProcessedSize"/> with <see cref="EdgePipelineOptions.Size"/> (0 = the image's own long side) and <see cref="SizeMultiple"/>.</summary>
+    public (int Width, int Height) ProcessedSizeOf(int width, int height) =>
+        ProcessedSize(width, height, Options.Size > 0 ? Options.Size : Math.Max(width, height), SizeMultiple);
+
+    /// <summary>
+    /// DiffEGG Sec. 3 input: x₀ (VAE mean × scaling factor, or the pixels in [-1, 1] for a pixel-space model) of the image resized to
+    /// <see cref="ProcessedSizeOf"/>, and the noise ε drawn once from <see cref="EdgePipelineOptions.Seed"/> (shared by every timestep).
+    /// </summary>
+    public EdgeInput Prepare(RgbImage image)
     {
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
         var device = _model.Device;
-        var (pw, ph) = ProcessedSize(image.Width, image.Height, Options.Size, SizeMultiple);
+        var (pw, ph) = ProcessedSizeOf(image.Width, image.Height);
         var resized = pw == image.Width && ph == image.Height ? image : ImageIO.Resize(image, pw, ph);
         var pixels = torch.tensor(resized.Pixels, new long[] { ph, pw, 3 }).permute(2, 0, 1).unsqueeze(0)
             .to_type(ScalarType.Float32).div(127.5).sub(1.0).to(device);
@@ -112,18 +133,42 @@ public sealed class EdgePipeline : IDisposable
 
         using var gen = new Generator((ulong)Options.Seed, CPU);
         var eps = torch.randn(x0.shape, dtype: ScalarType.Float32, generator: gen).to(device);
+        return new EdgeInput(x0.MoveToOuterDisposeScope(), eps.MoveToOuterDisposeScope(), pw, ph);
+    }
+
+    /// <summary>
+    /// One UNet pass at timestep <paramref name="timestep"/> on x_t = add_noise(x₀, ε, t) under null-text conditioning, its attn1 maps
+    /// accumulated over resolutions (Eq 11-12): SA_t <c>[h·w, h·w]</c> on the CPU (float32, rows sum to 1) and the attention grid size.
+    /// </summary>
+    public (Tensor Map, int Height, int Width) AccumulatedAttention(EdgeInput input, int timestep)
+    {
+        if (timestep < 0 || timestep >= _model.Scheduler.NumTrainTimesteps)
+            throw new ArgumentException($"timestep {timestep} is outside [0, {_model.Scheduler.NumTrainTimesteps})");
+        using var scope = torch.NewDisposeScope();
+        using var _ = torch.no_grad();
+        var device = _model.Device;
+        var xt = _model.Scheduler.AddNoise(input.X0, input.Eps, timestep);
+        using var acc = new AttentionAccumulator();
+        _model.Unet.Forward(xt, torch.tensor(new long[] { timestep }, device: device), _cond, acc);
+        var map = acc.Result().to(CPU).reshape(acc.Height * acc.Width, acc.Height * acc.Width);
+        return (map.MoveToOuterDisposeScope(), acc.Height, acc.Width);
+    }
+
+    /// <summary>Runs the pipeline on one RGB image (DiffEGG Sec. 3, Alg 1 + Eq 6 + Alg 2).</summary>
+    public EdgePipelineResult Run(RgbImage image)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var _ = torch.no_grad();
+        using var input = Prepare(image);
+        int pw = input.ProcessedWidth, ph = input.ProcessedHeight;
         var ts = Options.FixedTimestep is int f ? new[] { f } : Options.Timesteps;
         using var peak = new PeakKL();
         int ah = 0, aw = 0;
         foreach (int t in ts)
         {
-            using var inner = torch.NewDisposeScope();
-            var xt = _model.Scheduler.AddNoise(x0, eps, t);
-            using var acc = new AttentionAccumulator();
-            _model.Unet.Forward(xt, torch.tensor(new long[] { t }, device: device), _cond, acc);
-            using var map = acc.Result();
-            ah = acc.Height; aw = acc.Width;
-            peak.Add(t, map.to(CPU));
+            var (map, h, w) = AccumulatedAttention(input, t);
+            using (map) peak.Add(t, map);
+            ah = h; aw = w;
         }
         using var chosen = peak.Result();
         var edgesAtt = EdgeKL.Compute(chosen.PeakMap, ah, aw, Options.Metric).to_type(ScalarType.Float32);

@@ -9,7 +9,7 @@ namespace DiffEgg.Evaluation;
 public sealed record EdgeBenchItem(string Name, string ImagePath, string PanopticPath, IReadOnlyList<(int A, int B)> HardPairs);
 
 /// <summary>Loads a folder written by `diffegg synth` (panoptic.json, panoptic/, images/, hard_pairs.json) for edge scoring.</summary>
-public static class EdgeBenchmark
+public static partial class EdgeBenchmark
 {
     /// <summary>Lists the scenes of <paramref name="dir"/> in panoptic.json order with their hard pairs from hard_pairs.json.</summary>
     public static IReadOnlyList<EdgeBenchItem> Load(string dir)

@@ -1,0 +1,262 @@
+using System.Globalization;
+using System.Text.Json;
+using DiffEgg.Common;
+using DiffEgg.Data;
+using DiffEgg.Edges;
+using DiffEgg.Formats;
+using DiffEgg.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DiffEgg.Evaluation;
+
+/// <summary>A Sobel baseline row of an edge benchmark: channel mode and Gaussian blur σ.</summary>
+public sealed record SobelVariant(SobelChannels Channels, double Blur)
+{
+    /// <summary>Row label, e.g. <c>sobel-max, blur 1.5</c>.</summary>
+    public string Label => (Channels == SobelChannels.MaxChannel ? "sobel-max" : "sobel") +
+                           (Blur > 0 ? ", blur " + Blur.ToString(CultureInfo.InvariantCulture) : "");
+}
+
+/// <summary>Options of <see cref="EdgeBenchmark.RunDiffEgg"/> and <see cref="EdgeBenchmark.RunSobel"/>.</summary>
+public sealed record EdgeBenchmarkOptions
+{
+    /// <summary>Timesteps τ₁ &gt; … &gt; τ_N scanned by PeakKL (Alg 1); empty = no PeakKL rows.</summary>
+    public int[] Timesteps { get; init; } = { 900, 800, 700, 600, 500, 400, 300, 200, 100 };
+    /// <summary>Single timesteps whose accumulated map is scored directly (no PeakKL).</summary>
+    public int[] FixedTimesteps { get; init; } = { 10, 50, 100, 200 };
+    /// <summary>EdgeKL row divergences (Eq 6 / Table F), each applied to the PeakKL map and to every fixed-timestep map.</summary>
+    public EdgeMetric[] Metrics { get; init; } = { EdgeMetric.KL, EdgeMetric.JSD, EdgeMetric.L2, EdgeMetric.Cosine };
+    /// <summary>Sobel baselines scored on the same scenes at the same resolution.</summary>
+    public SobelVariant[] Sobel { get; init; } = { new(SobelChannels.Grey, 1.5), new(SobelChannels.MaxChannel, 1.5) };
+    /// <summary>Seed of the noise ε (the same ε at every timestep).</summary>
+    public long Seed { get; init; }
+    /// <summary>Long side of the processed image; 0 = the scene's own size.</summary>
+    public int Size { get; init; }
+    /// <summary>Every map is resampled (bilinear) to EdgeSize × EdgeSize before scoring; 0 = the attention grid (DiffEGG runs) or the image size (Sobel-only runs).</summary>
+    public int EdgeSize { get; init; }
+    public EdgeQualityOptions Quality { get; init; } = new();
+}
+
+/// <summary>One row of an edge benchmark: a method (EdgeKL variant or Sobel baseline) and its dataset-level scores.</summary>
+public sealed record EdgeBenchmarkRow(string Method, EdgeMetric? Metric, int? FixedTimestep, bool PeakKL, EdgeSummary Summary);
+
+/// <summary>Result of an edge benchmark run: one row per method, PeakKL's chosen-timestep histogram and the failed scenes.</summary>
+public sealed class EdgeBenchmarkReport
+{
+    public required IReadOnlyList<EdgeBenchmarkRow> Rows { get; init; }
+    /// <summary>Chosen timestep τ_{n*} → number of scenes (empty without PeakKL rows).</summary>
+    public required IReadOnlyDictionary<int, int> ChosenTimesteps { get; init; }
+    /// <summary>Scene name and error message of every scene that could not be scored (left out of every row).</summary>
+    public required IReadOnlyList<(string Name, string Error)> Failed { get; init; }
+    public required int Scenes { get; init; }
+    /// <summary>Compared resolution ("32x32"; "mixed" if the scenes differ; "-" if none was scored).</summary>
+    public required string Resolution { get; init; }
+}
+
+public static partial class EdgeBenchmark
+{
+    /// <summary>
+    /// Scores DiffEGG edges on benchmark scenes: per scene ONE UNet pass per distinct timestep (PeakKL list ∪ fixed list) with an
+    /// accumulated attention map (Eq 11-12); PeakKL (Alg 1) over the listed timesteps; EdgeKL (Eq 6) with every metric on the PeakKL map
+    /// and on each fixed-timestep map; plus the Sobel baselines; all at the same resolution, scored by <see cref="EdgeQuality.Score"/>.
+    /// <paramref name="progress"/> is called after each scene with its name and the error (null on success).
+    /// </summary>
+    public static EdgeBenchmarkReport RunDiffEgg(DiffusionModelFolder model, IReadOnlyList<EdgeBenchItem> items, EdgeBenchmarkOptions options,
+        Action<string, string?>? progress = null)
+    {
+        var o = options;
+        if (o.Metrics.Length == 0 && o.Sobel.Length == 0) throw new ArgumentException("nothing to score: no metric and no Sobel variant");
+        if (o.Metrics.Length > 0 && o.Timesteps.Length == 0 && o.FixedTimesteps.Length == 0)
+            throw new ArgumentException("metrics were given but neither PeakKL timesteps nor fixed timesteps");
+        int T = model.Scheduler.NumTrainTimesteps;
+        foreach (int t in o.FixedTimesteps)
+            if (t < 0 || t >= T) throw new ArgumentException($"fixed timestep {t} is outside [0, {T})");
+        if (o.FixedTimesteps.Distinct().Count() != o.FixedTimesteps.Length) throw new ArgumentException($"fixed timesteps {string.Join(",", o.FixedTimesteps)} contain a duplicate");
+        if (o.EdgeSize < 0) throw new ArgumentException($"edge size {o.EdgeSize} must be >= 0");
+        bool peakRows = o.Timesteps.Length > 0 && o.Metrics.Length > 0;
+
+        // The pipeline validates the PeakKL list (range, strictly decreasing) and computes the null conditioning once.
+        using var pipeline = new EdgePipeline(model, new EdgePipelineOptions
+        {
+            Timesteps = o.Timesteps.Length > 0 ? o.Timesteps : new[] { o.FixedTimesteps[0] },
+            Seed = o.Seed,
+            Size = o.Size,
+        });
+        var fixedTs = o.Metrics.Length > 0 ? o.FixedTimesteps : Array.Empty<int>();
+        var peakTs = peakRows ? o.Timesteps : Array.Empty<int>();
+        // Every distinct timestep once, noisiest first (PeakKL's order).
+        var allTs = peakTs.Concat(fixedTs).Distinct().OrderByDescending(t => t).ToArray();
+
+        var rows = new List<(string Method, EdgeMetric? Metric, int? Fixed, bool Peak)>();
+        if (peakRows) foreach (var m in o.Metrics) rows.Add(($"DiffEGG PeakKL, {MetricName(m)}", m, null, true));
+        foreach (int t in fixedTs) foreach (var m in o.Metrics) rows.Add(($"DiffEGG t = {t}, {MetricName(m)}", m, t, false));
+        foreach (var sv in o.Sobel) rows.Add((sv.Label, null, null, false));
+        var scores = rows.Select(_ => new List<EdgeScores>()).ToArray();
+        var hist = new SortedDictionary<int, int>();
+        var failed = new List<(string, string)>();
+        var resolutions = new HashSet<string>();
+
+        foreach (var it in items)
+        {
+            string? error = null;
+            try
+            {
+                var img = ImageIO.ReadRgb(it.ImagePath);
+                var ids = PanopticFiles.ReadPng(it.PanopticPath, out int gw, out int gh);
+                var maps = new float[rows.Count][];
+                int ah = 0, aw = 0, chosen = -1;
+                using (var input = pipeline.Prepare(img))
+                using (var peak = new PeakKL())
+                {
+                    foreach (int t in allTs)
+                    {
+                        var (map, h, w) = pipeline.AccumulatedAttention(input, t);
+                        using (map)
+                        {
+                            ah = h; aw = w;
+                            if (Array.IndexOf(peakTs, t) >= 0) peak.Add(t, map);
+                            for (int r = 0; r < rows.Count; r++)
+                                if (rows[r].Fixed == t) maps[r] = EdgeMap(map, h, w, rows[r].Metric!.Value);
+                        }
+                    }
+                    if (peakRows)
+                    {
+                        using var res = peak.Result();
+                        chosen = res.PeakTimestep;
+                        for (int r = 0; r < rows.Count; r++)
+                            if (rows[r].Peak) maps[r] = EdgeMap(res.PeakMap, ah, aw, rows[r].Metric!.Value);
+                    }
+                }
+                int th = o.EdgeSize > 0 ? o.EdgeSize : ah, tw = o.EdgeSize > 0 ? o.EdgeSize : aw;
+                if (th == 0) (th, tw) = (img.Height, img.Width); // Sobel rows only
+                int firstSobel = rows.Count - o.Sobel.Length;
+                for (int r = 0; r < rows.Count; r++)
+                {
+                    if (r >= firstSobel)
+                    {
+                        var sv = o.Sobel[r - firstSobel];
+                        maps[r] = ResampleTo(SobelEdges.Compute(img, sv.Blur, sv.Channels), img.Height, img.Width, th, tw);
+                    }
+                    else maps[r] = ResampleTo(maps[r], ah, aw, th, tw);
+                }
+                var sceneScores = maps.Select(m => EdgeQuality.Score(m, th, tw, ids, gh, gw, it.HardPairs, o.Quality)).ToArray();
+                for (int r = 0; r < rows.Count; r++) scores[r].Add(sceneScores[r]);
+                if (chosen >= 0) hist[chosen] = hist.GetValueOrDefault(chosen) + 1;
+                resolutions.Add($"{sceneScores[0].Height}x{sceneScores[0].Width}");
+            }
+            catch (Exception e) when (e is DiffEggException or ArgumentException or IOException or InvalidDataException or UnauthorizedAccessException)
+            {
+                error = e.Message;
+                failed.Add((it.Name, e.Message));
+            }
+            progress?.Invoke(it.Name, error);
+        }
+        return Report(rows.Select((r, i) => new EdgeBenchmarkRow(r.Method, r.Metric, r.Fixed, r.Peak, EdgeQuality.Aggregate(scores[i]))).ToList(),
+            hist, failed, items.Count, resolutions);
+    }
+
+    /// <summary>Scores Sobel baselines only (no model): each map is computed on the scene image and resampled to <see cref="EdgeBenchmarkOptions.EdgeSize"/> (0 = image size).</summary>
+    public static EdgeBenchmarkReport RunSobel(IReadOnlyList<EdgeBenchItem> items, EdgeBenchmarkOptions options, Action<string, string?>? progress = null)
+    {
+        var o = options;
+        if (o.Sobel.Length == 0) throw new ArgumentException("no Sobel variant to score");
+        if (o.EdgeSize < 0) throw new ArgumentException($"edge size {o.EdgeSize} must be >= 0");
+        var scores = o.Sobel.Select(_ => new List<EdgeScores>()).ToArray();
+        var failed = new List<(string, string)>();
+        var resolutions = new HashSet<string>();
+        foreach (var it in items)
+        {
+            string? error = null;
+            try
+            {
+                var img = ImageIO.ReadRgb(it.ImagePath);
+                var ids = PanopticFiles.ReadPng(it.PanopticPath, out int gw, out int gh);
+                int th = o.EdgeSize > 0 ? o.EdgeSize : img.Height, tw = o.EdgeSize > 0 ? o.EdgeSize : img.Width;
+                var sceneScores = o.Sobel.Select(sv => EdgeQuality.Score(
+                    ResampleTo(SobelEdges.Compute(img, sv.Blur, sv.Channels), img.Height, img.Width, th, tw), th, tw, ids, gh, gw, it.HardPairs, o.Quality)).ToArray();
+                for (int r = 0; r < scores.Length; r++) scores[r].Add(sceneScores[r]);
+                resolutions.Add($"{sceneScores[0].Height}x{sceneScores[0].Width}");
+            }
+            catch (Exception e) when (e is DiffEggException or ArgumentException or IOException or InvalidDataException or UnauthorizedAccessException)
+            {
+                error = e.Message;
+                failed.Add((it.Name, e.Message));
+            }
+            progress?.Invoke(it.Name, error);
+        }
+        return Report(o.Sobel.Select((sv, i) => new EdgeBenchmarkRow(sv.Label, null, null, false, EdgeQuality.Aggregate(scores[i]))).ToList(),
+            new SortedDictionary<int, int>(), failed, items.Count, resolutions);
+    }
+
+    static EdgeBenchmarkReport Report(List<EdgeBenchmarkRow> rows, SortedDictionary<int, int> hist, List<(string, string)> failed, int scenes, HashSet<string> res) =>
+        new()
+        {
+            Rows = rows, ChosenTimesteps = hist, Failed = failed, Scenes = scenes,
+            Resolution = res.Count == 0 ? "-" : res.Count == 1 ? res.First() : "mixed",
+        };
+
+    /// <summary>Lower-case metric name as used on the command line (kl, jsd, l2, cos).</summary>
+    public static string MetricName(EdgeMetric m) => m switch
+    {
+        EdgeMetric.KL => "kl",
+        EdgeMetric.JSD => "jsd",
+        EdgeMetric.L2 => "l2",
+        EdgeMetric.Cosine => "cos",
+        _ => m.ToString(),
+    };
+
+    // EdgeKL (Eq 6) of an accumulated map [h·w, h·w] as a row-major float array [h, w].
+    static float[] EdgeMap(Tensor map, int h, int w, EdgeMetric metric)
+    {
+        using var scope = torch.NewDisposeScope();
+        return EdgeKL.Compute(map, h, w, metric).to_type(ScalarType.Float32).contiguous().data<float>().ToArray();
+    }
+
+    static float[] ResampleTo(float[] map, int h, int w, int th, int tw) =>
+        h == th && w == tw ? map : EdgeQuality.ResampleBilinear(map, h, w, th, tw);
+
+    /// <summary>Writes the report as JSON (rows with all P/R/F1/AUC values, null where undefined; histogram; failed scenes) atomically.</summary>
+    public static void WriteJson(string path, EdgeBenchmarkReport report, IReadOnlyDictionary<string, string> settings)
+    {
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteStartObject("settings");
+            foreach (var (k, v) in settings) w.WriteString(k, v);
+            w.WriteEndObject();
+            w.WriteNumber("scenes", report.Scenes);
+            w.WriteString("resolution", report.Resolution);
+            w.WriteStartArray("rows");
+            foreach (var r in report.Rows)
+            {
+                var s = r.Summary;
+                w.WriteStartObject();
+                w.WriteString("method", r.Method);
+                if (r.Metric is { } m) w.WriteString("metric", MetricName(m)); else w.WriteNull("metric");
+                if (r.FixedTimestep is { } t) w.WriteNumber("timestep", t); else w.WriteNull("timestep");
+                w.WriteBoolean("peakkl", r.PeakKL);
+                w.WriteNumber("images", s.Images);
+                Num(w, "all_precision", s.Precision); Num(w, "all_recall", s.Recall); Num(w, "all_f1", s.F1); Num(w, "all_auc", s.Auc);
+                w.WriteNumber("hard_images", s.HardImages);
+                Num(w, "hard_precision", s.HardPrecision); Num(w, "hard_recall", s.HardRecall); Num(w, "hard_f1", s.HardF1); Num(w, "hard_auc", s.HardAuc);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteStartObject("peakkl_chosen_timesteps");
+            foreach (var (t, n) in report.ChosenTimesteps) w.WriteNumber(t.ToString(CultureInfo.InvariantCulture), n);
+            w.WriteEndObject();
+            w.WriteStartArray("failed");
+            foreach (var (name, err) in report.Failed) { w.WriteStartObject(); w.WriteString("scene", name); w.WriteString("error", err); w.WriteEndObject(); }
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        AtomicFile.WriteAllBytes(path, ms.ToArray());
+    }
+
+    static void Num(Utf8JsonWriter w, string name, double v)
+    {
+        if (double.IsFinite(v)) w.WriteNumber(name, Math.Round(v, 6)); else w.WriteNull(name);
+    }
+}
