@@ -31,9 +31,9 @@ public sealed class EdgeMap
 public static class EdgeMapReader
 {
     /// <summary>Suffixes tried, in order, after an image's file stem when looking up its edge map.</summary>
-    public static readonly string[] Suffixes = { ".edges.safetensors", ".ternary.png", ".png" };
+    public static readonly string[] Suffixes = { ".ternary.png", ".edges.safetensors", ".png" };
 
-    /// <summary>Finds the edge map of an image stem in a folder: <c>stem.edges.safetensors</c>, else <c>stem.ternary.png</c>, else <c>stem.png</c>; null if none.</summary>
+    /// <summary>Finds the edge map of an image stem in a folder: <c>stem.ternary.png</c> (the Alg 2 output of <c>diffegg edges</c>), else <c>stem.edges.safetensors</c>, else <c>stem.png</c>; null if none.</summary>
     public static string? Find(string dir, string stem)
     {
         foreach (var s in Suffixes)
@@ -76,13 +76,19 @@ public static class EdgeMapReader
             throw new DiffEggException($"{path}: tensor 'edges' has shape [{string.Join(",", shape)}], expected [H,W]");
         int h = (int)shape[^2], w = (int)shape[^1];
         var v = t.data<float>().ToArray();
+        // A float map has an arbitrary scale (raw EdgeKL values from `diffegg edges` are ~1e-4..1e-2), so it is
+        // min-max normalised to [0,1]; a map already spanning 0..1 is unchanged.
+        float min = float.PositiveInfinity, max = float.NegativeInfinity;
         for (int i = 0; i < v.Length; i++)
         {
             float x = v[i];
-            if (!float.IsFinite(x) || x < -1e-4f || x > 1 + 1e-4f)
-                throw new DiffEggException($"{path}: tensor 'edges' value {x} at (y={i / w}, x={i % w}) is outside [0,1]");
-            v[i] = Math.Clamp(x, 0f, 1f);
+            if (!float.IsFinite(x) || x < 0)
+                throw new DiffEggException($"{path}: tensor 'edges' value {x} at (y={i / w}, x={i % w}) is negative or not finite");
+            if (x < min) min = x;
+            if (x > max) max = x;
         }
+        float range = max - min;
+        for (int i = 0; i < v.Length; i++) v[i] = range > 0 ? (v[i] - min) / range : 0f;
         return new EdgeMap(w, h, v);
     }
 }

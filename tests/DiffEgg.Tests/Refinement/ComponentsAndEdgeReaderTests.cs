@@ -66,7 +66,15 @@ public class ComponentsAndEdgeReaderTests
         Assert.Equal(Path.Combine(dir, "t.ternary.png"), EdgeMapReader.Find(dir, "t"));
         Assert.Null(EdgeMapReader.Find(dir, "zzz"));
 
-        WriteSafetensors(Path.Combine(dir, "bad.edges.safetensors"), "edges", new[] { 0f, 2f }, 1, 2);
+        // raw EdgeKL values (arbitrary scale) are min-max normalised to [0,1]
+        WriteSafetensors(Path.Combine(dir, "raw.edges.safetensors"), "edges", new[] { 0.001f, 0.003f, 0.002f, 0.001f }, 2, 2);
+        var raw = EdgeMapReader.Read(Path.Combine(dir, "raw.edges.safetensors"));
+        Assert.Equal(new[] { 0f, 1f, 0.5f, 0f }, raw.Values.Select(x => MathF.Round(x, 5)).ToArray());
+        // a ternary PNG is preferred over the float map of the same stem
+        File.Copy(Path.Combine(dir, "t.ternary.png"), Path.Combine(dir, "raw.ternary.png"));
+        Assert.Equal(Path.Combine(dir, "raw.ternary.png"), EdgeMapReader.Find(dir, "raw"));
+
+        WriteSafetensors(Path.Combine(dir, "bad.edges.safetensors"), "edges", new[] { 0f, -2f }, 1, 2);
         var ex = Assert.Throws<DiffEggException>(() => EdgeMapReader.Read(Path.Combine(dir, "bad.edges.safetensors")));
         Assert.Contains("bad.edges.safetensors", ex.Message);
         WriteSafetensors(Path.Combine(dir, "other.edges.safetensors"), "attn", new[] { 0f, 0f }, 1, 2);
