@@ -60,23 +60,9 @@ public sealed class Rle : IEquatable<Rle>
         return new Rle(height, width, counts.ToArray());
     }
 
-    /// <summary>Encodes a row-major boolean mask as COCO RLE (maskApi rleEncode).</summary>
-    public static Rle Encode(ReadOnlySpan<bool> rowMajor, int height, int width)
-    {
-        CheckSize(rowMajor.Length, height, width);
-        var counts = new List<uint>();
-        bool prev = false;
-        uint run = 0;
-        for (int x = 0; x < width; x++)
-            for (int y = 0, i = x; y < height; y++, i += width)
-            {
-                bool v = rowMajor[i];
-                if (v != prev) { counts.Add(run); run = 0; prev = v; }
-                run++;
-            }
-        counts.Add(run);
-        return new Rle(height, width, counts.ToArray());
-    }
+    /// <summary>Encodes a row-major boolean mask as COCO RLE (maskApi rleEncode); a bool is one byte, 0 or 1, so this reuses the byte encoder.</summary>
+    public static Rle Encode(ReadOnlySpan<bool> rowMajor, int height, int width) =>
+        Encode(System.Runtime.InteropServices.MemoryMarshal.Cast<bool, byte>(rowMajor), height, width);
 
     /// <summary>Encodes the pixels of a row-major label map equal to <paramref name="label"/> (one pass, no intermediate mask).</summary>
     public static Rle EncodeLabel(ReadOnlySpan<int> rowMajorLabels, int height, int width, int label)
