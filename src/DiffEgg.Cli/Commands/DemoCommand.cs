@@ -20,6 +20,7 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
         [CommandOption("--fragment-rate <P>")] [Description("Simulated coarse masks: probability that an instance is cut in two.")] public double FragmentRate { get; init; } = new CoarseSimulationOptions().FragmentRate;
 
         [CommandOption("--uncertain <V>")] [Description("Edge value of 'uncertain' ternary pixels for refinement (as diffegg refine).")] public float Uncertain { get; init; } = 0.5f;
+        [CommandOption("--edge-input <KIND>")] [Description("Edge map given to refinement: ternary (Alg 2 PNG), soft (raw EdgeKL scaled by μ±σ) or sobel (image Sobel baseline, no model).")] public string EdgeInput { get; init; } = "ternary";
         [CommandOption("--threads <N>")] [Description("libtorch CPU threads (default 1: the tensors are tiny, and extra threads slow it down on a busy machine).")] public int Threads { get; init; } = 1;
         [CommandOption("--no-oracle")] [Description("Skip the oracle rows (refinement with ground-truth boundaries as edges).")] public bool NoOracle { get; init; }
 
@@ -28,6 +29,7 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
             if (string.IsNullOrWhiteSpace(Out)) return ValidationResult.Error("--out DIR must not be empty");
             if (Count < 1 || Count > 1000) return ValidationResult.Error($"--count {Count} must be in 1..1000");
             if (!(Uncertain >= 0 && Uncertain <= 1)) return ValidationResult.Error($"--uncertain {Uncertain} must be in [0,1]");
+            if (EdgeInput is not ("ternary" or "soft" or "sobel")) return ValidationResult.Error($"--edge-input {EdgeInput}: expected ternary, soft or sobel");
             if (Threads is < 1) return ValidationResult.Error($"--threads {Threads} must be ≥ 1");
             if (Timesteps is not null && EdgesCommand.ParseTimesteps(Timesteps) is null) return ValidationResult.Error($"--timesteps {Timesteps}: expected a comma-separated list of integers");
             try { ToCoarse().Validate(); } catch (ArgumentException e) { return ValidationResult.Error(e.Message); }
@@ -44,7 +46,7 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
         {
             OutDir = s.Out, Count = s.Count, ModelPath = s.Model, Seed = s.Seed,
             Timesteps = s.Timesteps is null ? DemoOptions.DefaultTimesteps : EdgesCommand.ParseTimesteps(s.Timesteps)!,
-            Coarse = s.ToCoarse(), Uncertain = s.Uncertain, Oracle = !s.NoOracle, Threads = s.Threads,
+            Coarse = s.ToCoarse(), Uncertain = s.Uncertain, EdgeInput = s.EdgeInput switch { "soft" => DemoEdgeInput.Soft, "sobel" => DemoEdgeInput.Sobel, _ => DemoEdgeInput.Ternary }, Oracle = !s.NoOracle, Threads = s.Threads,
         };
         AnsiConsole.MarkupLine($"[bold]DiffEgg demo[/]: {s.Count} synthetic scenes, model {Markup.Escape(s.Model ?? "embedded")}, [yellow]simulated[/] coarse instance masks and weak semantic masks → {Markup.Escape(s.Out)}");
         DemoResult? result = null;

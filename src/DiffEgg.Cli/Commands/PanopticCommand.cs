@@ -54,9 +54,7 @@ public sealed class PanopticCommand : Command<PanopticCommand.Settings>
             if (!File.Exists(semPath)) throw new DiffEggException($"{semPath}: semantic mask not found for {name}");
             var sem = PanopticFiles.ReadClassIdPng(semPath, out int w, out int h);
             if (w != rgb.Width || h != rgb.Height) throw new DiffEggException($"{semPath}: semantic mask is {w}x{h} but image {name} is {rgb.Width}x{rgb.Height}");
-            string edgePath = EdgeMapReader.Find(s.Edges!, stem)
-                ?? throw new DiffEggException($"{s.Edges}: no edge map for {name} (looked for {string.Join(", ", EdgeMapReader.Suffixes.Select(x => stem + x))})");
-            var edges = EdgeMapReader.Read(edgePath, s.Uncertain);
+            var (edgePath, edges) = s.ReadEdges(stem);
             if (edges.Width != w || edges.Height != h)
                 notes.Add($"note: {edgePath} is {edges.Width}x{edges.Height}, image {name} is {w}x{h}: edge map resized");
             PanopticResult result;

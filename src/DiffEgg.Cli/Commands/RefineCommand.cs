@@ -63,9 +63,7 @@ public sealed class RefineCommand : Command<RefineCommand.Settings>
         if (rgb.Width != img.Width || rgb.Height != img.Height)
             throw new DiffEggException($"{imagePath}: image is {rgb.Width}x{rgb.Height} but --image-info says {img.Width}x{img.Height}");
         string stem = Path.GetFileNameWithoutExtension(img.FileName);
-        string edgePath = EdgeMapReader.Find(s.Edges!, stem)
-            ?? throw new DiffEggException($"{s.Edges}: no edge map for {img.FileName} (looked for {string.Join(", ", EdgeMapReader.Suffixes.Select(x => stem + x))})");
-        var edges = EdgeMapReader.Read(edgePath, s.Uncertain);
+        var (edgePath, edges) = s.ReadEdges(stem);
         if (edges.Width != img.Width || edges.Height != img.Height)
             notes.Add($"note: {edgePath} is {edges.Width}x{edges.Height}, image {img.FileName} is {img.Width}x{img.Height}: edge map resized");
 

@@ -9,7 +9,8 @@ namespace DiffEgg.Cli.Commands;
 public class RefineSettingsBase : CommandSettings
 {
     [CommandOption("--images <DIR>")] [Description("Folder of the images.")] public string? Images { get; init; }
-    [CommandOption("--edges <DIR>")] [Description("Folder of edge maps: <stem>.edges.safetensors, else <stem>.ternary.png, else <stem>.png.")] public string? Edges { get; init; }
+    [CommandOption("--edges <DIR>")] [Description("Folder of edge maps as `diffegg edges` writes them (<stem>.edges.safetensors, <stem>.ternary.png) or <stem>.png; --edge-scale picks which.")] public string? Edges { get; init; }
+    [CommandOption("--edge-scale <MODE>")] [Description("soft: <stem>.edges.safetensors scaled by its μ±σ (Alg 2 made continuous); minmax: the same file min-max scaled; ternary: <stem>.ternary.png with --uncertain. Each falls back to the other files.")] [DefaultValue("soft")] public string EdgeScale { get; init; } = "soft";
     [CommandOption("--radius <R>")] [Description("RIP affinity radius (working pixels).")] [DefaultValue(5)] public int Radius { get; init; } = 5;
     [CommandOption("--beta <B>")] [Description("RIP affinity exponent β.")] [DefaultValue(10.0)] public double Beta { get; init; } = 10;
     [CommandOption("--steps <T>")] [Description("RIP random-walk steps t.")] [DefaultValue(256)] public int Steps { get; init; } = 256;
@@ -18,18 +19,33 @@ public class RefineSettingsBase : CommandSettings
     [CommandOption("--edge-threshold <V>")] [Description("Edge value at or above which a pixel is an edge for CCL.")] [DefaultValue(0.5f)] public float EdgeThreshold { get; init; } = 0.5f;
     [CommandOption("--uncertain <V>")] [Description("Edge value given to 'uncertain' (128) pixels of a ternary PNG.")] [DefaultValue(0.5f)] public float Uncertain { get; init; } = 0.5f;
     [CommandOption("--tolerance <EPS>")] [Description("RIP early stop: stop a map when 16 steps change no value by more than EPS × its maximum (0 = always all steps).")] [DefaultValue(1e-4f)] public float Tolerance { get; init; } = 1e-4f;
+    [CommandOption("--min-keep <F>")] [Description("A refined mask keeping less than this fraction of its seed is a collapse: the seed is kept (0 = off).")] [DefaultValue(0.8)] public double MinKeep { get; init; } = 0.8;
+    [CommandOption("--split-min-fraction <F>")] [Description("A component splits a mask only if it holds at least this fraction of the mask.")] [DefaultValue(0.15f)] public float SplitMinFraction { get; init; } = 0.15f;
+    [CommandOption("--close-radius <R>")] [Description("Closing radius (working pixels) applied to refined masks (0 = off).")] [DefaultValue(1)] public int CloseRadius { get; init; } = 1;
+    [CommandOption("--no-fill-holes")] [Description("Do not fill the holes of refined masks.")] public bool NoFillHoles { get; init; }
     [CommandOption("--connectivity <N>")] [Description("CCL connectivity, 4 or 8.")] [DefaultValue(8)] public int Connectivity { get; init; } = 8;
 
     public virtual RefineOptions ToOptions() => new()
     {
         Radius = Radius, Beta = Beta, Steps = Steps, MinArea = MinArea, MaxSide = MaxSide,
         EdgeThreshold = EdgeThreshold, Connectivity = Connectivity, Tolerance = Tolerance,
+        MinKeep = MinKeep, SplitMinFraction = SplitMinFraction, CloseRadius = CloseRadius, FillHoles = !NoFillHoles,
     };
+
+    /// <summary>Finds and reads the edge map of <paramref name="stem"/> in --edges as --edge-scale says; throws <see cref="Common.DiffEggException"/> naming the folder when none exists.</summary>
+    public (string Path, EdgeMap Map) ReadEdges(string stem)
+    {
+        bool ternary = EdgeScale == "ternary";
+        string path = EdgeMapReader.Find(Edges!, stem, preferFloat: !ternary)
+            ?? throw new Common.DiffEggException($"{Edges}: no edge map for '{stem}' (looked for {string.Join(", ", EdgeMapReader.Suffixes.Select(x => stem + x))})");
+        return (path, EdgeMapReader.Read(path, Uncertain, EdgeScale == "minmax" ? Refinement.EdgeScale.MinMax : Refinement.EdgeScale.Soft));
+    }
 
     public override ValidationResult Validate()
     {
         if (string.IsNullOrWhiteSpace(Images)) return ValidationResult.Error("--images DIR is required");
         if (string.IsNullOrWhiteSpace(Edges)) return ValidationResult.Error("--edges DIR is required");
+        if (EdgeScale is not ("soft" or "minmax" or "ternary")) return ValidationResult.Error($"--edge-scale {EdgeScale}: expected soft, minmax or ternary");
         if (!(Uncertain >= 0 && Uncertain <= 1)) return ValidationResult.Error($"--uncertain {Uncertain} must be in [0,1]");
         try { ToOptions().Validate(); }
         catch (ArgumentException e) { return ValidationResult.Error(e.Message); }

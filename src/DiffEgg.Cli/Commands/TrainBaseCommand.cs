@@ -23,6 +23,8 @@ public sealed class TrainBaseCommand : Command<TrainBaseCommand.Settings>
         [CommandOption("--clip <N>")] [Description("Gradient norm clip (0 = off).")] public double Clip { get; init; } = 1.0;
         [CommandOption("--size <PX>")] [Description("Images are resized to PX×PX.")] public int Size { get; init; } = 64;
         [CommandOption("--crop <PX>")] [Description("Random PX×PX crops (0 = whole image).")] public int Crop { get; init; }
+        [CommandOption("--full-from <STEP>")] [Description("Crop curriculum: after this step train on whole images (0 = crops throughout).")] public int FullFrom { get; init; }
+        [CommandOption("--full-batch <N>")] [Description("Micro-batch size of the whole-image phase (0 = --batch).")] public int FullBatch { get; init; }
         [CommandOption("--seed <S>")] [Description("Seed of initialisation and of every random draw.")] public long Seed { get; init; }
         [CommandOption("--threads <N>")] [Description("torch CPU threads.")] public int Threads { get; init; } = 2;
         [CommandOption("--low-t-bias <B>")] [Description("Probability of drawing t from U{0..low-t-max−1} instead of U{0..999}.")] public double LowTBias { get; init; }
@@ -49,7 +51,7 @@ public sealed class TrainBaseCommand : Command<TrainBaseCommand.Settings>
         {
             DataDir = s.Data!, OutDir = s.Out!, CheckpointDir = s.CheckpointDir, Config = s.Config, Steps = s.Steps, Batch = s.Batch,
             Accumulate = s.Accumulate, LearningRate = s.Lr, WarmupSteps = s.Warmup, WeightDecay = s.WeightDecay, ClipGradNorm = s.Clip,
-            Size = s.Size, Crop = s.Crop, Seed = s.Seed, Threads = s.Threads, LowTBias = s.LowTBias, LowTMax = s.LowTMax, Ema = s.Ema,
+            Size = s.Size, Crop = s.Crop, FullFrom = s.FullFrom, FullBatch = s.FullBatch, Seed = s.Seed, Threads = s.Threads, LowTBias = s.LowTBias, LowTMax = s.LowTMax, Ema = s.Ema,
             NullTokens = s.NullTokens, CheckpointEvery = s.CheckpointEvery, Fp16 = !s.Fp32, Resume = s.Resume, MaxMinutes = s.MaxMinutes,
         };
         o.Validate();

@@ -34,6 +34,8 @@ public sealed record DemoOptions
     public RefineOptions Refine { get; init; } = new();
     /// <summary>Edge value of "uncertain" ternary pixels for Alg 4 (as <c>diffegg refine --uncertain</c>, default 0.5).</summary>
     public float Uncertain { get; init; } = 0.5f;
+    /// <summary>Which edge map Alg 4 gets: the ternary PNG (Alg 2) or the soft ternary scaling of the raw EdgeKL map (<see cref="EdgeScale.Soft"/>).</summary>
+    public DemoEdgeInput EdgeInput { get; init; } = DemoEdgeInput.Ternary;
     /// <summary>Also refine with ground-truth boundaries as edges (an oracle upper bound that separates edge quality from the refinement).</summary>
     public bool Oracle { get; init; } = true;
     /// <summary>
@@ -41,6 +43,17 @@ public sealed record DemoOptions
     /// (64×64), and on a busy 2-core machine 2 threads made the edge stage 5× slower (docs/demo.md).
     /// </summary>
     public int? Threads { get; init; } = 1;
+}
+
+/// <summary>The edge map handed to refinement in the demo.</summary>
+public enum DemoEdgeInput
+{
+    /// <summary><c>stem.ternary.png</c>: edge 1, uncertain <see cref="DemoOptions.Uncertain"/>, interior 0.</summary>
+    Ternary,
+    /// <summary><c>stem.edges.safetensors</c> scaled by <see cref="EdgeScale.Soft"/>.</summary>
+    Soft,
+    /// <summary>Baseline without the model: Sobel (per-channel max, blur σ 1.5) on the image, scaled by <see cref="EdgeScale.Soft"/>.</summary>
+    Sobel,
 }
 
 /// <summary>Stages of the demo, in order (for progress reporting).</summary>
@@ -182,7 +195,7 @@ public static class DemoRunner
         {
             var (stem, id, s) = scenes[i];
             var masks = coarse[i].Masks.Select(m => new InstanceMask(s.Width, s.Height, m.Pixels, m.CategoryId, m.Score)).ToList();
-            var r = InstanceRefiner.Refine(ReadTernaryEdges(edgeDir, stem, o.Uncertain), masks, o.Refine);
+            var r = InstanceRefiner.Refine(ModelEdges(edgeDir, stem, o), masks, o.Refine);
             refined.Add(r);
             report[i].RefinedMasks = r.Count;
             if (o.Oracle)
@@ -207,7 +220,7 @@ public static class DemoRunner
         for (int i = 0; i < scenes.Count; i++)
         {
             var (stem, id, s) = scenes[i];
-            var p = PanopticBuilder.Build(semantic[i], s.Width, s.Height, ReadTernaryEdges(edgeDir, stem, o.Uncertain), isThing, o.Refine);
+            var p = PanopticBuilder.Build(semantic[i], s.Width, s.Height, ModelEdges(edgeDir, stem, o), isThing, o.Refine);
             if (o.Oracle)
             {
                 var po = PanopticBuilder.Build(semantic[i], s.Width, s.Height, EdgeMapReader.Read(Path.Combine(oracleDir, stem + ".png")), isThing, o.Refine);
@@ -298,6 +311,20 @@ public static class DemoRunner
     /// The raw EdgeKL values in <c>.edges.safetensors</c> are KL magnitudes (≈1e-4 for the embedded model), not [0,1] edge probabilities,
     /// so with refinement's edge threshold 0.5 they would mark no pixel as an edge.
     /// </summary>
+    /// <summary>The model's edge map for Alg 4 as <see cref="DemoOptions.EdgeInput"/> says.</summary>
+    public static EdgeMap ModelEdges(string edgeDir, string stem, DemoOptions o)
+    {
+        if (o.EdgeInput == DemoEdgeInput.Ternary) return ReadTernaryEdges(edgeDir, stem, o.Uncertain);
+        if (o.EdgeInput == DemoEdgeInput.Sobel)
+        {
+            var img = ImageIO.ReadRgb(Path.Combine(o.OutDir, "data", "images", stem + ".png"));
+            return new EdgeMap(img.Width, img.Height, EdgeMapReader.SoftTernary(SobelEdges.Compute(img, 1.5, SobelChannels.MaxChannel)));
+        }
+        string p = Path.Combine(edgeDir, stem + ".edges.safetensors");
+        if (!File.Exists(p)) throw new DiffEggException($"{p}: edge map not found");
+        return EdgeMapReader.Read(p, scale: EdgeScale.Soft);
+    }
+
     public static EdgeMap ReadTernaryEdges(string edgeDir, string stem, float uncertain = 0.5f)
     {
         string p = Path.Combine(edgeDir, stem + ".ternary.png");

@@ -42,6 +42,22 @@ public static class TernaryEdges
         return result.MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// Soft ternary map (a continuous form of Alg 2): (E − (μ−σ)) / 2σ clamped to [0, 1], so pixels Alg 2 calls edges are 1, interior
+    /// pixels 0 and uncertain ones lie in between in proportion to E; a constant map gives zeros.
+    /// </summary>
+    public static Tensor Soft(Tensor edgeMap)
+    {
+        ArgumentNullException.ThrowIfNull(edgeMap);
+        TensorChecks.RequireFloat(edgeMap, nameof(edgeMap));
+        TensorChecks.RequireFinite(edgeMap, nameof(edgeMap));
+        using var scope = NewDisposeScope();
+        var e = edgeMap.to_type(ScalarType.Float64);
+        double mu = e.mean().item<double>(), sigma = e.std(unbiased: false).item<double>();
+        var result = sigma > 0 ? ((e - (mu - sigma)) / (2 * sigma)).clamp(0, 1) : zeros_like(e);
+        return result.to_type(edgeMap.dtype).MoveToOuterDisposeScope();
+    }
+
     /// <summary>Min-max normalisation of an edge map to [0, 1] for visualisation (a constant map gives zeros).</summary>
     public static Tensor Normalize(Tensor edgeMap)
     {

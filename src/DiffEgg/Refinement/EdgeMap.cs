@@ -23,6 +23,15 @@ public sealed class EdgeMap
     }
 }
 
+/// <summary>How <see cref="EdgeMapReader"/> scales a float edge map (raw EdgeKL values have an arbitrary scale) into [0, 1].</summary>
+public enum EdgeScale
+{
+    /// <summary>Soft ternary (Alg 2 made continuous): (E − (μ−σ)) / 2σ clamped to [0, 1]; Alg 2's edges are 1, its interior 0.</summary>
+    Soft,
+    /// <summary>Min-max: (E − min) / (max − min).</summary>
+    MinMax,
+}
+
 /// <summary>
 /// Reads edge maps as written by <c>diffegg edges</c> (ternary PNG, float safetensors) or any binary/probability PNG.
 /// Convention: a PNG value v maps to v/255, except in a ternary PNG (every value is 0, 128 or 255) where 128 ("uncertain")
@@ -33,10 +42,14 @@ public static class EdgeMapReader
     /// <summary>Suffixes tried, in order, after an image's file stem when looking up its edge map.</summary>
     public static readonly string[] Suffixes = { ".ternary.png", ".edges.safetensors", ".png" };
 
-    /// <summary>Finds the edge map of an image stem in a folder: <c>stem.ternary.png</c> (the Alg 2 output of <c>diffegg edges</c>), else <c>stem.edges.safetensors</c>, else <c>stem.png</c>; null if none.</summary>
-    public static string? Find(string dir, string stem)
+    /// <summary>
+    /// Finds the edge map of an image stem in a folder: <c>stem.ternary.png</c> (the Alg 2 output of <c>diffegg edges</c>), else
+    /// <c>stem.edges.safetensors</c>, else <c>stem.png</c>; with <paramref name="preferFloat"/> the float map comes first. Null if none.
+    /// </summary>
+    public static string? Find(string dir, string stem, bool preferFloat = false)
     {
-        foreach (var s in Suffixes)
+        var order = preferFloat ? new[] { ".edges.safetensors", ".ternary.png", ".png" } : Suffixes;
+        foreach (var s in order)
         {
             string p = Path.Combine(dir, stem + s);
             if (File.Exists(p)) return p;
@@ -45,10 +58,10 @@ public static class EdgeMapReader
     }
 
     /// <summary>Reads an edge map (PNG or safetensors with tensor <c>edges</c>) into [0,1] values; throws <see cref="DiffEggException"/> naming the file on bad input.</summary>
-    public static EdgeMap Read(string path, float uncertainValue = 0.5f)
+    public static EdgeMap Read(string path, float uncertainValue = 0.5f, EdgeScale scale = EdgeScale.MinMax)
     {
         if (!File.Exists(path)) throw new DiffEggException($"{path}: edge map not found");
-        return path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) ? ReadSafetensors(path) : ReadPng(path, uncertainValue);
+        return path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) ? ReadSafetensors(path, scale) : ReadPng(path, uncertainValue);
     }
 
     static EdgeMap ReadPng(string path, float uncertainValue)
@@ -63,7 +76,7 @@ public static class EdgeMapReader
         return new EdgeMap(w, h, v);
     }
 
-    static EdgeMap ReadSafetensors(string path)
+    static EdgeMap ReadSafetensors(string path, EdgeScale scale)
     {
         DiffEgg.Common.TorchRuntime.EnsureLoaded();
         using var file = DiffEgg.Models.SafeTensors.SafeTensorsFile.Open(path);
@@ -77,7 +90,7 @@ public static class EdgeMapReader
         int h = (int)shape[^2], w = (int)shape[^1];
         var v = t.data<float>().ToArray();
         // A float map has an arbitrary scale (raw EdgeKL values from `diffegg edges` are ~1e-4..1e-2), so it is
-        // min-max normalised to [0,1]; a map already spanning 0..1 is unchanged.
+        // scaled to [0,1]: soft ternary (μ±σ) or min-max (a map already spanning 0..1 is then unchanged).
         float min = float.PositiveInfinity, max = float.NegativeInfinity;
         for (int i = 0; i < v.Length; i++)
         {
@@ -87,8 +100,24 @@ public static class EdgeMapReader
             if (x < min) min = x;
             if (x > max) max = x;
         }
+        if (scale == EdgeScale.Soft) return new EdgeMap(w, h, SoftTernary(v));
         float range = max - min;
         for (int i = 0; i < v.Length; i++) v[i] = range > 0 ? (v[i] - min) / range : 0f;
         return new EdgeMap(w, h, v);
+    }
+
+    /// <summary>Soft ternary scaling of finite values (as <see cref="DiffEgg.Edges.TernaryEdges.Soft"/>): (v − (μ−σ)) / 2σ clamped to [0, 1]; zeros when σ = 0.</summary>
+    public static float[] SoftTernary(float[] values)
+    {
+        double mu = 0;
+        foreach (var x in values) mu += x;
+        mu /= values.Length;
+        double var = 0;
+        foreach (var x in values) var += (x - mu) * (x - mu);
+        double sigma = Math.Sqrt(var / values.Length);
+        var r = new float[values.Length];
+        if (sigma > 0)
+            for (int i = 0; i < r.Length; i++) r[i] = (float)Math.Clamp((values[i] - (mu - sigma)) / (2 * sigma), 0, 1);
+        return r;
     }
 }

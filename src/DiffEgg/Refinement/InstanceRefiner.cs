@@ -60,6 +60,10 @@ public sealed record RefineOptions
     public int MinArea { get; init; } = 16;
     /// <summary>A mask that covers at least this fraction of each of ≥ 2 sizeable components is split.</summary>
     public float SplitCoverage { get; init; } = 0.5f;
+    /// <summary>A component takes part in a split only if it holds at least this fraction of the mask's area (small texture cells do not split a mask).</summary>
+    public float SplitMinFraction { get; init; } = 0.15f;
+    /// <summary>A refined mask that keeps less than this fraction of its seed is treated as a collapse (the walk was trapped by texture edges); the seed is kept instead (0 = off).</summary>
+    public double MinKeep { get; init; } = 0.8;
     /// <summary>Score factor of the original mask kept beside its split parts.</summary>
     public double OriginalScoreFactor { get; init; } = 0.5;
     /// <summary>Threshold on the propagated map divided by its maximum.</summary>
@@ -70,6 +74,10 @@ public sealed record RefineOptions
     public int MaxSide { get; init; } = 128;
     /// <summary>A refined mask larger than this many times its seed is treated as a leak through an open contour; the seed is kept instead.</summary>
     public double MaxGrowth { get; init; } = 4;
+    /// <summary>Morphological closing radius (working pixels, square) applied to each refined mask: bridges the thin edge responses of object texture (0 = off).</summary>
+    public int CloseRadius { get; init; } = 1;
+    /// <summary>Fill the holes (background pixels not 4-connected to the border) of each refined mask.</summary>
+    public bool FillHoles { get; init; } = true;
 
     /// <summary>Checks every field; throws <see cref="ArgumentException"/> naming the field.</summary>
     public void Validate()
@@ -86,6 +94,9 @@ public sealed record RefineOptions
         if (!(MergeIoU > 0 && MergeIoU <= 1)) throw new ArgumentException($"merge-iou must be in (0,1], got {MergeIoU}");
         if (MaxSide < 8) throw new ArgumentException($"max-side must be ≥ 8, got {MaxSide}");
         if (!(MaxGrowth >= 1)) throw new ArgumentException($"max-growth must be ≥ 1, got {MaxGrowth}");
+        if (!(SplitMinFraction >= 0 && SplitMinFraction < 1)) throw new ArgumentException($"split min fraction must be in [0,1), got {SplitMinFraction}");
+        if (!(MinKeep >= 0 && MinKeep <= 1)) throw new ArgumentException($"min-keep must be in [0,1], got {MinKeep}");
+        if (CloseRadius < 0 || CloseRadius > 16) throw new ArgumentException($"close radius must be in 0..16, got {CloseRadius}");
     }
 }
 
@@ -186,6 +197,46 @@ public static class RefineGrid
         return (y0, y1, x0, x1);
     }
 
+    /// <summary>Binary closing (dilation then erosion with a (2r+1)² square; the erosion ignores pixels outside the image, so closing never removes a pixel) of [N,h,w] (bool or float) as a float map.</summary>
+    public static Tensor Close(Tensor m, int r)
+    {
+        using var scope = NewDisposeScope();
+        var f = m.to_type(ScalarType.Float32).unsqueeze(1);
+        if (r > 0)
+        {
+            int k = 2 * r + 1;
+            var d = nn.functional.max_pool2d(f, k, 1, r);
+            f = 1 - nn.functional.max_pool2d(1 - d, k, 1, r);
+        }
+        return f.squeeze(1).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Fills holes in place: in each of the n row-major h×w binary maps (&gt; 0 = inside), background pixels not 4-connected to the border become 1.</summary>
+    public static void FillHoles(float[] maps, int n, int h, int w)
+    {
+        var seen = new bool[h * w];
+        var stack = new Stack<int>();
+        for (int m = 0; m < n; m++)
+        {
+            int off = m * h * w;
+            Array.Clear(seen);
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++)
+                    if ((y == 0 || x == 0 || y == h - 1 || x == w - 1) && maps[off + y * w + x] <= 0 && !seen[y * w + x]) { seen[y * w + x] = true; stack.Push(y * w + x); }
+            while (stack.Count > 0)
+            {
+                int i = stack.Pop(), y = i / w, x = i % w;
+                void Visit(int j) { if (!seen[j] && maps[off + j] <= 0) { seen[j] = true; stack.Push(j); } }
+                if (x > 0) Visit(i - 1);
+                if (x + 1 < w) Visit(i + 1);
+                if (y > 0) Visit(i - w);
+                if (y + 1 < h) Visit(i + w);
+            }
+            for (int i = 0; i < h * w; i++)
+                if (!seen[i]) maps[off + i] = 1f;
+        }
+    }
+
     /// <summary>3×3 binary dilation of [N,h,w] (bool or float) as a float map.</summary>
     public static Tensor Dilate3(Tensor m)
     {
@@ -229,7 +280,8 @@ public static class InstanceRefiner
             var overlap = zeros(n, C + 1).scatter_add_(1, labels.unsqueeze(0).expand(n, -1), mBin.flatten(1).to_type(ScalarType.Float32));
             var areas = tensor(cc.Areas.Select(a => (float)a).ToArray());
             areas[0] = tensor(float.PositiveInfinity);
-            var qualifies = (overlap / areas.unsqueeze(0)).ge(o.SplitCoverage);
+            var maskArea = mBin.flatten(1).sum(1).to_type(ScalarType.Float32).clamp_min(1);
+            var qualifies = (overlap / areas.unsqueeze(0)).ge(o.SplitCoverage) & (overlap / maskArea.unsqueeze(1)).ge(o.SplitMinFraction);
             qualifies[TensorIndex.Colon, 0] = tensor(false);
             var qual = qualifies.contiguous().data<bool>().ToArray();
             // a mask with no edge pixel within the RIP radius has no evidence to be refined by: it is kept as it is
@@ -283,15 +335,24 @@ public static class InstanceRefiner
                 // edge pixels never receive propagated mass (their affinity to others is 0): give a seed its own edge pixels that border the result
                 var edgeAdd = seedBin & eBin.unsqueeze(0) & RefineGrid.Dilate3(Pn.ge(o.PropagationThreshold)).gt(0);
                 var F = Pn.maximum(edgeAdd.to_type(ScalarType.Float32));
-                // leak guard: an open contour lets the walk flood the background
+                // leak guard: an open contour lets the walk flood the background; collapse guard: texture edges trap the walk in a corner of the seed
                 var grown = F.ge(o.PropagationThreshold).flatten(1).sum(1).to_type(ScalarType.Float64);
                 var seedArea = seedBin.flatten(1).sum(1).to_type(ScalarType.Float64).clamp_min(1);
-                var leak = grown.gt(seedArea * o.MaxGrowth).data<bool>().ToArray();
+                var kept = (F.ge(o.PropagationThreshold) & seedBin).flatten(1).sum(1).to_type(ScalarType.Float64);
+                var leak = (grown.gt(seedArea * o.MaxGrowth) | kept.lt(seedArea * o.MinKeep)).data<bool>().ToArray();
                 var pk = peak.data<float>().ToArray();
                 var fSeed = seedBin.to_type(ScalarType.Float32);
                 for (int s = 0; s < leak.Length; s++)
                     if (leak[s]) F[s] = fSeed[s];
-                refined = RefineGrid.UpsampleThreshold(F, H, W, o.PropagationThreshold);
+                // clean-up of each refined mask: closing bridges thin texture edges, then holes are filled
+                var B = RefineGrid.Close(F.ge(o.PropagationThreshold), o.CloseRadius);
+                if (o.FillHoles)
+                {
+                    var arr = B.contiguous().data<float>().ToArray();
+                    RefineGrid.FillHoles(arr, (int)B.shape[0], h, w);
+                    B = tensor(arr, B.shape);
+                }
+                refined = RefineGrid.UpsampleThreshold(B, H, W, 0.5f);
                 valid = pk.Select(v => v > 0).ToArray();
                 for (int s = 0; s < leak.Length; s++)
                     if (leak[s] && !seedOf[s].Split) valid[s] = false; // keep the original mask instead

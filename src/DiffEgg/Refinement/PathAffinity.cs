@@ -56,6 +56,8 @@ public sealed class PathAffinity : IDisposable
             : nn.functional.pad(regions.to_type(ScalarType.Float32).unsqueeze(0), new long[] { r, r, r, r }, PaddingModes.Constant, -1.0).squeeze(0);
         var a = new Tensor[offsets.Count];
         a[0] = ones(h, w);
+        var one = tensor(1.0f);
+        var betaT = tensor((float)beta);
         for (int j = 0; j < half.Count; j++)
         {
             var (dy, dx) = half[j];
@@ -74,7 +76,9 @@ public sealed class PathAffinity : IDisposable
                     rmin = rmin is null ? rv.clone() : rmin.minimum(rv);
                 }
             }
-            var aff = (1.0f - emax!).clamp_min(0).pow(beta);
+            // tensor operands only: an implicitly converted Scalar can be finalised by the GC while libtorch still reads it
+            // (seen as a c10 "toFloat" failure in a long refinement run), so the constants live in tensors held by the scope
+            var aff = (one - emax!).relu().pow(betaT);
             if (rp is not null) aff = aff * rmax!.eq(rmin!).to_type(ScalarType.Float32);
             a[1 + 2 * j] = aff; // a(i, i+o)
             // a(i, i-o) = a(i-o, i): the same pair seen from the other end (symmetric A)
@@ -109,7 +113,7 @@ public static class Rip
     public static Tensor Run(PathAffinity affinity, Tensor masks, Tensor edges, int steps, float tolerance = 0, IReadOnlyList<(int Y0, int Y1, int X0, int X1)>? windows = null)
     {
         using var scope = NewDisposeScope();
-        var seeds = masks * (1.0f - edges).unsqueeze(0);
+        var seeds = masks * (tensor(1.0f) - edges).unsqueeze(0); // tensor operand, not an implicit Scalar (see PathAffinity.Build)
         return Propagate(affinity, seeds, steps, tolerance, windows).MoveToOuterDisposeScope();
     }
 

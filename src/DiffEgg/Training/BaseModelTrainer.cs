@@ -33,6 +33,10 @@ public sealed record TrainBaseOptions
     public int Size { get; init; } = 64;
     /// <summary>Random square crops of this size (0 = the whole image).</summary>
     public int Crop { get; init; }
+    /// <summary>Crop curriculum: steps after this one train on whole Size × Size images (0 = crops throughout).</summary>
+    public int FullFrom { get; init; }
+    /// <summary>Micro-batch size of the whole-image phase after <see cref="FullFrom"/> (0 = same as <see cref="Batch"/>).</summary>
+    public int FullBatch { get; init; }
     public long Seed { get; init; }
     public int Threads { get; init; } = 2;
     public double LowTBias { get; init; }
@@ -47,6 +51,9 @@ public sealed record TrainBaseOptions
 
     public string CheckpointPath => CheckpointDir ?? Path.GetFullPath(OutDir).TrimEnd(Path.DirectorySeparatorChar) + ".checkpoint";
     public int CropSize => Crop == 0 ? Size : Crop;
+    /// <summary>(micro-batch size, crop side) of optimizer step <paramref name="step"/> (1-based), following the crop curriculum.</summary>
+    public (int Batch, int Crop) PhaseAt(long step) =>
+        FullFrom > 0 && step > FullFrom ? (FullBatch > 0 ? FullBatch : Batch, Size) : (Batch, CropSize);
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid option.</summary>
     public void Validate()
@@ -58,6 +65,9 @@ public sealed record TrainBaseOptions
         if (WarmupSteps < 0) throw new ArgumentException($"--warmup must be ≥ 0, got {WarmupSteps}");
         if (Size < 8) throw new ArgumentException($"--size must be ≥ 8, got {Size}");
         if (Crop < 0 || Crop > Size) throw new ArgumentException($"--crop must lie in [0, --size {Size}], got {Crop}");
+        if (FullFrom < 0) throw new ArgumentException($"--full-from must be ≥ 0, got {FullFrom}");
+        if (FullBatch < 0) throw new ArgumentException($"--full-batch must be ≥ 0, got {FullBatch}");
+        if (FullFrom > 0 && Crop == 0) throw new ArgumentException("--full-from needs --crop: without crops every step already uses whole images");
         if (Threads < 1) throw new ArgumentException($"--threads must be ≥ 1, got {Threads}");
         if (NullTokens < 1) throw new ArgumentException($"--null-tokens must be ≥ 1, got {NullTokens}");
         if (CheckpointEvery < 1) throw new ArgumentException($"--checkpoint-every must be ≥ 1, got {CheckpointEvery}");
@@ -70,7 +80,7 @@ public sealed record TrainBaseOptions
     public IReadOnlyDictionary<string, string> TrajectoryKey() => new Dictionary<string, string>
     {
         ["config"] = Config, ["batch"] = I(Batch), ["accumulate"] = I(Accumulate), ["lr"] = D(LearningRate), ["warmup"] = I(WarmupSteps),
-        ["weight_decay"] = D(WeightDecay), ["clip"] = D(ClipGradNorm), ["size"] = I(Size), ["crop"] = I(CropSize), ["seed"] = Seed.ToString(CultureInfo.InvariantCulture),
+        ["weight_decay"] = D(WeightDecay), ["clip"] = D(ClipGradNorm), ["size"] = I(Size), ["crop"] = I(CropSize), ["full_from"] = I(FullFrom), ["full_batch"] = I(FullBatch), ["seed"] = Seed.ToString(CultureInfo.InvariantCulture),
         ["low_t_bias"] = D(LowTBias), ["low_t_max"] = I(LowTMax), ["ema"] = D(Ema), ["null_tokens"] = I(NullTokens),
     };
 
@@ -167,6 +177,8 @@ public static class BaseModelTrainer
             double lr = LearningRateAt(o.LearningRate, o.WarmupSteps, step);
             foreach (var g in opt.ParamGroups) g.LearningRate = lr;
             double lossSum = 0;
+            var (batch, crop) = o.PhaseAt(step);
+            if (o.FullFrom > 0 && step == o.FullFrom + 1) status?.Invoke($"step {step}: crop curriculum switches to whole {o.Size}×{o.Size} images, batch {batch}");
             using (var scope = torch.NewDisposeScope())
             {
                 opt.zero_grad();
@@ -174,11 +186,11 @@ public static class BaseModelTrainer
                 {
                     using var inner = torch.NewDisposeScope();
                     using var gen = new torch.Generator(StepSeed(o.Seed, step, micro));
-                    var x0 = data.Batch(o.Batch, o.CropSize, gen);
+                    var x0 = data.Batch(batch, crop, gen);
                     var noise = torch.randn(x0.shape, generator: gen);
-                    var t = sampler.Sample(o.Batch, gen);
+                    var t = sampler.Sample(batch, gen);
                     var xt = sched.AddNoise(x0, noise, t);
-                    var cond = nullEmb.expand(o.Batch, -1, -1);
+                    var cond = nullEmb.expand(batch, -1, -1);
                     var pred = unet.Forward(xt, t, cond);
                     var loss = nn.functional.mse_loss(pred, noise);
                     double lv = loss.item<float>();
@@ -203,7 +215,7 @@ public static class BaseModelTrainer
                 SaveModel(o, unet, ema, sched);
                 Directory.CreateDirectory(trainingDir);
                 log.WriteCsv(csvPath);
-                log.WritePlot(plotPath, $"train-base {o.Config}: batch {o.Batch}×{o.Accumulate}, {o.CropSize}×{o.CropSize}, lr {o.LearningRate.ToString(CultureInfo.InvariantCulture)}, seed {o.Seed}");
+                log.WritePlot(plotPath, $"train-base {o.Config}: batch {o.Batch}×{o.Accumulate}, {o.CropSize}×{o.CropSize}{(o.FullFrom > 0 ? $" then {o.Size}×{o.Size} after step {o.FullFrom}" : "")}, lr {o.LearningRate.ToString(CultureInfo.InvariantCulture)}, seed {o.Seed}");
             }
         }
         var tail = log.Rows.Skip(Math.Max(0, log.Rows.Count - 100)).Select(r => r.Loss).DefaultIfEmpty(double.NaN).Average();

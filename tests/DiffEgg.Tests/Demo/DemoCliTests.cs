@@ -62,6 +62,7 @@ public sealed class DemoCliTests : IDisposable
     {
         Assert.Equal(2, DiffEggApp.Run(new[] { "demo", "--out", _tmp, "--count", "0" }));
         Assert.Equal(2, DiffEggApp.Run(new[] { "demo", "--out", _tmp, "--timesteps", "a,b" }));
+        Assert.Equal(2, DiffEggApp.Run(new[] { "demo", "--out", _tmp, "--edge-input", "bogus" }));
         Assert.Equal(1, DiffEggApp.Run(new[] { "demo", "--out", _tmp, "--count", "1", "--model", Path.Combine(_tmp, "no-model") }));
     }
 }

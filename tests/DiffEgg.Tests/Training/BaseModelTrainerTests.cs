@@ -144,4 +144,27 @@ public class BaseModelTrainerTests
         using var b2 = imgs.Batch(4, 16, g2);
         Assert.True(b1.equal(b2).all().item<bool>());
     }
+
+    [Fact]
+    public void CropCurriculumSwitchesToWholeImagesAfterFullFrom()
+    {
+        var o = Tiny("unused", "unused", 5) with { FullFrom = 2, FullBatch = 1 };
+        Assert.Equal((2, 12), o.PhaseAt(1));
+        Assert.Equal((2, 12), o.PhaseAt(2));
+        Assert.Equal((1, 16), o.PhaseAt(3));
+        Assert.Equal((2, 16), (o with { FullBatch = 0 }).PhaseAt(3));
+        Assert.Equal((2, 12), (o with { FullFrom = 0 }).PhaseAt(5));
+        Assert.Contains("--full-from needs --crop", Assert.Throws<ArgumentException>(() => (o with { Crop = 0 }).Validate()).Message);
+
+        string data = TrainingTestUtil.MakeImageFolder();
+        string root = Directory.CreateTempSubdirectory("diffegg-curriculum").FullName;
+        string a = Path.Combine(root, "a");
+        var statuses = new List<string>();
+        var r = BaseModelTrainer.Run(Tiny(data, a, 2) with { FullFrom = 1, FullBatch = 1 }, status: statuses.Add);
+        Assert.Equal(2, r.StepsDone);
+        Assert.Contains(statuses, m => m.Contains("whole 16×16 images, batch 1"));
+        // the curriculum is part of the trajectory: a resume with another --full-from is refused, naming it
+        var e = Assert.Throws<DiffEggException>(() => BaseModelTrainer.Run(Tiny(data, a, 4) with { FullFrom = 3, FullBatch = 1, Resume = true }));
+        Assert.Contains("options.full_from", e.Message);
+    }
 }

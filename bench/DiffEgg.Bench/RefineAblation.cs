@@ -1,0 +1,64 @@
+using System.Globalization;
+using DiffEgg.Demo;
+using DiffEgg.Evaluation;
+using DiffEgg.Formats;
+using DiffEgg.Refinement;
+
+namespace DiffEgg.Bench;
+
+/// <summary>
+/// Refinement ablation on a <c>diffegg demo</c> output folder: re-runs Alg 4 on the demo's simulated coarse masks with several
+/// <see cref="RefineOptions"/> variants and edge inputs and prints COCO mask AP/AR for each (no edges are recomputed).
+/// <c>dotnet bench/DiffEgg.Bench/bin/Release/net10.0/DiffEgg.Bench.dll refine-ablation DEMO_DIR [ternary|soft|sobel ...]</c>.
+/// </summary>
+public static class RefineAblation
+{
+    public static int Run(string[] args)
+    {
+        string dir = args[1];
+        var inputs = args.Length > 2 ? args[2..] : new[] { "ternary", "soft", "sobel" };
+        var gt = CocoFiles.ReadInstances(Path.Combine(dir, "data", "instances.json"));
+        var coarse = CocoFiles.ReadResults(Path.Combine(dir, "simulated_coarse_instances.json"), gt);
+        var baseline = CocoEvaluator.Evaluate(gt, coarse, CocoIouType.Segm);
+        Console.WriteLine($"{gt.Images.Count} images, {gt.Annotations.Count} GT instances, {coarse.Count} coarse masks");
+        Console.WriteLine($"{"variant",-44} {"AP",6} {"AP50",6} {"AP75",6} {"AR100",6} masks");
+        Print("coarse (no refinement)", baseline, coarse.Count);
+        var d = new RefineOptions();
+        var variants = new List<(string, RefineOptions)> { ("default", d), ("no split", d with { SplitCoverage = 1f, SplitMinFraction = 0.99f }) };
+        foreach (double beta in new[] { 1.0, 2, 3, 5, 10 })
+            foreach (double keep in new[] { 0.5, 0.8 })
+                foreach (float pt in new[] { 0.3f, 0.5f })
+                    variants.Add(($"beta {beta} keep {keep} prop {pt}", d with { Beta = beta, MinKeep = keep, PropagationThreshold = pt }));
+        foreach (var input in inputs)
+        {
+            var demo = new DemoOptions
+            {
+                OutDir = dir,
+                EdgeInput = input switch { "soft" => DemoEdgeInput.Soft, "sobel" => DemoEdgeInput.Sobel, "ternary" => DemoEdgeInput.Ternary, _ => throw new ArgumentException(input) },
+            };
+            var edges = gt.Images.ToDictionary(im => im.Id, im => DemoRunner.ModelEdges(Path.Combine(dir, "edges"), Path.GetFileNameWithoutExtension(im.FileName), demo));
+            foreach (var (name, opt) in variants)
+            {
+                var results = new List<CocoResult>();
+                foreach (var im in gt.Images)
+                {
+                    var masks = coarse.Where(r => r.ImageId == im.Id)
+                        .Select(r => new InstanceMask(im.Width, im.Height, r.Segmentation!.ToRle(im.Height, im.Width).Decode(), (int)r.CategoryId, r.Score)).ToList();
+                    foreach (var m in InstanceRefiner.Refine(edges[im.Id], masks, opt))
+                    {
+                        var rle = Rle.Encode(m.Pixels, im.Height, im.Width);
+                        results.Add(new CocoResult { ImageId = im.Id, CategoryId = m.CategoryId, Score = m.Score, Segmentation = CocoSegmentation.FromRle(rle), Bbox = rle.ToBbox() });
+                    }
+                }
+                Print($"{input}: {name}", CocoEvaluator.Evaluate(gt, results, CocoIouType.Segm), results.Count);
+            }
+        }
+        return 0;
+    }
+
+    static void Print(string name, CocoEvalResult r, int n)
+    {
+        var s = r.StatsByName();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name,-44} {s["AP"],6:F3} {s["AP50"],6:F3} {s["AP75"],6:F3} {s["AR100"],6:F3} {n}"));
+    }
+}
