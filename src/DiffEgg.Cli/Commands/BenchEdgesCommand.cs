@@ -27,7 +27,7 @@ public sealed class BenchEdgesCommand : Command<BenchEdgesCommand.Settings>
         [CommandOption("--match <MODE>")] [Description("Different resolutions: downsample-gt (nearest GT at the edge map's pixel centres) or upsample-edges (bilinear edge map at GT size).")] public string Match { get; init; } = "downsample-gt";
         [CommandOption("--thin")] [Description("One-sided (1 px wide) GT boundaries: only the larger-id side of each contact.")] public bool Thin { get; init; }
         [CommandOption("--limit <N>")] [Description("Score only the first N scenes (0 = all).")] public int Limit { get; init; }
-        [CommandOption("--timesteps <LIST>")] [Description("With --model: decreasing timesteps scanned by PeakKL; 'none' = no PeakKL rows.")] public string Timesteps { get; init; } = "900,800,700,600,500,400,300,200,100";
+        [CommandOption("--timesteps <LIST>")] [Description("With --model: decreasing timesteps scanned by PeakKL; 'none' = no PeakKL rows.")] public string Timesteps { get; init; } = "200,150,100,50,10";
         [CommandOption("--fixed-timesteps <LIST>")] [Description("With --model: single timesteps scored without PeakKL; 'none' = no such rows.")] public string FixedTimesteps { get; init; } = "10,50,100,200";
         [CommandOption("--metrics <LIST>")] [Description("With --model: EdgeKL row divergences, any of kl,jsd,l2,cos.")] public string Metrics { get; init; } = "kl,jsd,l2,cos";
         [CommandOption("--seed <S>")] [Description("With --model: seed of the noise ε (the same ε at every timestep).")] public long Seed { get; init; }

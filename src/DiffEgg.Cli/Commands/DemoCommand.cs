@@ -15,7 +15,7 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
         [CommandOption("--count <N>")] [Description("Number of synthetic test-split scenes (64×64).")] public int Count { get; init; } = 8;
         [CommandOption("--model <DIR>")] [Description("Model folder (default: the embedded model).")] public string? Model { get; init; }
         [CommandOption("--seed <S>")] [Description("Seed of the scenes, the noise and the simulations.")] public long Seed { get; init; }
-        [CommandOption("--timesteps <LIST>")] [Description("Decreasing timesteps scanned by PeakKL (default 400,200,100,50,20).")] public string? Timesteps { get; init; }
+        [CommandOption("--timesteps <LIST>")] [Description("Decreasing timesteps scanned by PeakKL (default 200,150,100,50,10).")] public string? Timesteps { get; init; }
         [CommandOption("--merge-rate <P>")] [Description("Simulated coarse masks: probability that two touching instances are merged.")] public double MergeRate { get; init; } = new CoarseSimulationOptions().MergeRate;
         [CommandOption("--fragment-rate <P>")] [Description("Simulated coarse masks: probability that an instance is cut in two.")] public double FragmentRate { get; init; } = new CoarseSimulationOptions().FragmentRate;
 

@@ -26,8 +26,8 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
         public string Out { get; set; } = "";
 
         [CommandOption("--timesteps <LIST>")]
-        [Description("decreasing timesteps scanned by PeakKL (default 900,800,...,100)")]
-        public string Timesteps { get; set; } = "900,800,700,600,500,400,300,200,100";
+        [Description("decreasing timesteps scanned by PeakKL (default 200,150,100,50,10)")]
+        public string Timesteps { get; set; } = "200,150,100,50,10";
 
         [CommandOption("--fixed-timestep <T>")]
         [Description("use this single timestep instead of PeakKL")]

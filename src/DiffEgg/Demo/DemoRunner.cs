@@ -16,7 +16,7 @@ namespace DiffEgg.Demo;
 public sealed record DemoOptions
 {
     /// <summary>Default PeakKL timesteps of the demo: five low-noise steps (the embedded model was trained with extra weight below t = 100).</summary>
-    public static readonly int[] DefaultTimesteps = { 400, 200, 100, 50, 20 };
+    public static readonly int[] DefaultTimesteps = EdgePipelineOptions.DefaultTimesteps;
 
     public required string OutDir { get; init; }
     /// <summary>Number of test-split synthetic scenes.</summary>

@@ -13,7 +13,13 @@ namespace DiffEgg.Edges;
 public sealed record EdgePipelineOptions
 {
     /// <summary>Timesteps τ₁ &gt; … &gt; τ_N scanned by PeakKL (Alg 1).</summary>
-    public int[] Timesteps { get; init; } = { 900, 800, 700, 600, 500, 400, 300, 200, 100 };
+    public int[] Timesteps { get; init; } = DefaultTimesteps;
+
+    /// <summary>
+    /// Default PeakKL list: evenly spaced low-noise steps ending at t = 10. On the embedded model PeakKL picks the last (least noisy)
+    /// step of any evenly spaced list and t = 10–20 gives its best edges (docs/edge-quality.md); lists starting at 900 stopped at t = 100.
+    /// </summary>
+    public static readonly int[] DefaultTimesteps = { 200, 150, 100, 50, 10 };
     /// <summary>If set, only this timestep is used (no PeakKL).</summary>
     public int? FixedTimestep { get; init; }
     public EdgeMetric Metric { get; init; } = EdgeMetric.KL;

@@ -22,7 +22,7 @@ public sealed record SobelVariant(SobelChannels Channels, double Blur)
 public sealed record EdgeBenchmarkOptions
 {
     /// <summary>Timesteps τ₁ &gt; … &gt; τ_N scanned by PeakKL (Alg 1); empty = no PeakKL rows.</summary>
-    public int[] Timesteps { get; init; } = { 900, 800, 700, 600, 500, 400, 300, 200, 100 };
+    public int[] Timesteps { get; init; } = EdgePipelineOptions.DefaultTimesteps;
     /// <summary>Single timesteps whose accumulated map is scored directly (no PeakKL).</summary>
     public int[] FixedTimesteps { get; init; } = { 10, 50, 100, 200 };
     /// <summary>EdgeKL row divergences (Eq 6 / Table F), each applied to the PeakKL map and to every fixed-timestep map.</summary>

@@ -1,3 +1,6 @@
+using DiffEgg.Data.Synthetic;
+using DiffEgg.Edges;
+using DiffEgg.Evaluation;
 using DiffEgg.Models;
 using TorchSharp;
 
@@ -46,5 +49,34 @@ public class EmbeddedModelTests
         Assert.NotNull(p);
         Assert.True(File.Exists(Path.Combine(p!, "unet", "config.json")));
         Assert.True(File.Exists(Path.Combine(p!, PixelModelFolder.NullEmbeddingFile)));
+    }
+
+    /// <summary>
+    /// The shipped weights' edge quality on fixed scenes: the first 8 scenes of the synthetic test split (seed 0), DiffEGG PeakKL with KL
+    /// (the model card's default row), scored exactly as `diffegg bench-edges` does. The reference is the model card's "fixed-scene check"
+    /// figure (models/embedded/MODEL_CARD.md); the margin absorbs libtorch/CPU floating-point differences that move a few μ+σ pixels.
+    /// </summary>
+    public const double FixedScenesF1 = 0.0, FixedScenesMargin = 0.02;
+
+    [Fact]
+    public void ShippedWeightsGiveTheModelCardsEdgeF1OnFixedScenes()
+    {
+        string data = Directory.CreateTempSubdirectory("diffegg-fixed").FullName;
+        try
+        {
+            var summary = SyntheticDatasetWriter.Write(data, new SceneOptions { Size = 64 }, 0, SyntheticSplit.Test, 0, 8);
+            Assert.Empty(summary.Failed);
+            using var model = DiffusionModelFolder.Load(Path.Combine(RepoRoot(), "models", "embedded"));
+            var report = EdgeBenchmark.RunDiffEgg(model, EdgeBenchmark.Load(data), new EdgeBenchmarkOptions
+            {
+                FixedTimesteps = Array.Empty<int>(), Metrics = new[] { EdgeMetric.KL }, Sobel = Array.Empty<SobelVariant>(),
+            });
+            Assert.Empty(report.Failed);
+            var row = Assert.Single(report.Rows);
+            Assert.True(row.PeakKL);
+            Assert.True(Math.Abs(row.Summary.F1 - FixedScenesF1) <= FixedScenesMargin,
+                $"edge F1 on the 8 fixed scenes is {row.Summary.F1:F4}; the model card says {FixedScenesF1:F4} ± {FixedScenesMargin}");
+        }
+        finally { Directory.Delete(data, true); }
     }
 }
