@@ -9,14 +9,17 @@ namespace DiffEgg.Bench;
 /// <summary>
 /// Refinement ablation on a <c>diffegg demo</c> output folder: re-runs Alg 4 on the demo's simulated coarse masks with several
 /// <see cref="RefineOptions"/> variants and edge inputs and prints COCO mask AP/AR for each (no edges are recomputed).
-/// <c>dotnet bench/DiffEgg.Bench/bin/Release/net10.0/DiffEgg.Bench.dll refine-ablation DEMO_DIR [ternary|soft|sobel ...]</c>.
+/// <c>dotnet bench/DiffEgg.Bench/bin/Release/net10.0/DiffEgg.Bench.dll refine-ablation DEMO_DIR [ternary|soft|sobel ...] [--grid]</c>
+/// (<c>--grid</c> adds β × min-keep × propagation-threshold combinations).
 /// </summary>
 public static class RefineAblation
 {
     public static int Run(string[] args)
     {
         string dir = args[1];
-        var inputs = args.Length > 2 ? args[2..] : new[] { "ternary", "soft", "sobel" };
+        bool grid = args.Contains("--grid");
+        var rest = args.Skip(2).Where(a => a != "--grid").ToArray();
+        var inputs = rest.Length > 0 ? rest : new[] { "ternary", "soft", "sobel" };
         var gt = CocoFiles.ReadInstances(Path.Combine(dir, "data", "instances.json"));
         var coarse = CocoFiles.ReadResults(Path.Combine(dir, "simulated_coarse_instances.json"), gt);
         var baseline = CocoEvaluator.Evaluate(gt, coarse, CocoIouType.Segm);
@@ -24,11 +27,21 @@ public static class RefineAblation
         Console.WriteLine($"{"variant",-44} {"AP",6} {"AP50",6} {"AP75",6} {"AR100",6} masks");
         Print("coarse (no refinement)", baseline, coarse.Count);
         var d = new RefineOptions();
-        var variants = new List<(string, RefineOptions)> { ("default", d), ("no split", d with { SplitCoverage = 1f, SplitMinFraction = 0.99f }) };
-        foreach (double beta in new[] { 1.0, 2, 3, 5, 10 })
-            foreach (double keep in new[] { 0.5, 0.8 })
-                foreach (float pt in new[] { 0.3f, 0.5f })
-                    variants.Add(($"beta {beta} keep {keep} prop {pt}", d with { Beta = beta, MinKeep = keep, PropagationThreshold = pt }));
+        var variants = new List<(string, RefineOptions)>
+        {
+            ("default", d),
+            ("no split", d with { SplitCoverage = 1f, SplitMinFraction = 0.99f }),
+            ("Alg 4 literally (no guards, no clean-up)", d with { SplitMinFraction = 0, MinKeep = 0, CloseRadius = 0, FillHoles = false }),
+            ("split min fraction 0", d with { SplitMinFraction = 0 }),
+            ("min-keep 0 (no collapse guard)", d with { MinKeep = 0 }),
+            ("min-keep 0.5", d with { MinKeep = 0.5 }),
+            ("no closing, no hole filling", d with { CloseRadius = 0, FillHoles = false }),
+        };
+        if (grid)
+            foreach (double beta in new[] { 1.0, 2, 3, 5, 10 })
+                foreach (double keep in new[] { 0.5, 0.8 })
+                    foreach (float pt in new[] { 0.3f, 0.5f })
+                        variants.Add(($"beta {beta} keep {keep} prop {pt}", d with { Beta = beta, MinKeep = keep, PropagationThreshold = pt }));
         foreach (var input in inputs)
         {
             var demo = new DemoOptions
