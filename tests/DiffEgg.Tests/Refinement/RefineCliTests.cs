@@ -77,6 +77,25 @@ public class RefineCliTests
     }
 
     [Fact]
+    public void EdgeScalePicksTheEdgeFile()
+    {
+        // image a gets a second, edge-free float map beside its ternary PNG: ternary (default) reads the PNG and splits the
+        // merged mask; soft and minmax read the float map first, find no edge and keep the mask as it is
+        string dir = MakeRefineDataset(out _, out _, out _);
+        ComponentsAndEdgeReaderTests.WriteSafetensors(Path.Combine(dir, "edges", "a.edges.safetensors"), "edges", new float[W * H], W, H);
+        Assert.Equal(0, DiffEggApp.Run(RefineArgs(dir, "ternary.json")));
+        Assert.Equal(3, CocoFiles.ReadResults(Path.Combine(dir, "ternary.json"), Info(dir)).Count(r => r.ImageId == 1));
+        foreach (var scale in new[] { "soft", "minmax" })
+        {
+            Assert.Equal(0, DiffEggApp.Run(RefineArgs(dir, scale + ".json").Concat(new[] { "--edge-scale", scale }).ToArray()));
+            var img1 = Assert.Single(CocoFiles.ReadResults(Path.Combine(dir, scale + ".json"), Info(dir)), r => r.ImageId == 1);
+            Assert.Equal(0.9, img1.Score, 6);
+        }
+        Assert.Equal(2, DiffEggApp.Run(RefineArgs(dir, "x.json").Concat(new[] { "--edge-scale", "bogus" }).ToArray()));
+        Assert.False(File.Exists(Path.Combine(dir, "x.json")));
+    }
+
+    [Fact]
     public void RefinementRaisesMaskApOnTheTinyDataset()
     {
         string dir = MakeRefineDataset(out var a, out var b, out var c);
