@@ -56,8 +56,8 @@ public class BaseModelTrainerTests
     public void TrainingStepsLeaveNoLiveTensorsBehind()
     {
         // Live tensor wrappers left by a whole run must not grow with the number of steps (every step inside a dispose scope,
-        // EMA/optimizer/data disposed). Building a UNet currently leaves a fixed number of wrappers (norm parameter
-        // initialisation in Models/Layers), the same for every run, so runs of different length are compared.
+        // EMA/optimizer/data disposed). Building a UNet currently leaves a fixed number of wrappers (weight
+        // initialisation inside TorchSharp: nn.Conv2d leaves one extra wrapper per layer), the same for every run, so runs of different length are compared.
         string data = TrainingTestUtil.MakeImageFolder();
         string outDir = Path.Combine(Directory.CreateTempSubdirectory("diffegg-leak").FullName, "m");
         BaseModelTrainer.Run(Tiny(data, outDir, 1)); // warm-up: lazily created native state
