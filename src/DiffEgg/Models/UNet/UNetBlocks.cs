@@ -13,6 +13,11 @@ namespace DiffEgg.Models.UNet;
 public abstract class UNetDownBlock : nn.Module
 {
     protected UNetDownBlock(string name) : base(name) { }
+
+    /// <summary>The block's <c>layers_per_block</c> resnets: the first maps <paramref name="inChannels"/> to <paramref name="outChannels"/>, the rest keep it.</summary>
+    protected static ModuleList<ResnetBlock2D> DownResnets(UNet2DConditionConfig cfg, int inChannels, int outChannels) =>
+        nn.ModuleList(Enumerable.Range(0, cfg.LayersPerBlock).Select(i =>
+            new ResnetBlock2D(i == 0 ? inChannels : outChannels, outChannels, cfg.TimeEmbedDim, cfg.NormNumGroups, cfg.NormEps, cfg.ResnetOutScaleFactor)).ToArray());
     /// <summary>Runs the block (see the class summary).</summary>
     public abstract (Tensor Hidden, List<Tensor> Skips) Forward(Tensor hidden, Tensor temb, Tensor? encoderHiddenStates, IAttentionSink? sink);
 }
@@ -21,6 +26,21 @@ public abstract class UNetDownBlock : nn.Module
 public abstract class UNetUpBlock : nn.Module
 {
     protected UNetUpBlock(string name) : base(name) { }
+
+    /// <summary>
+    /// The block's <c>layers_per_block + 1</c> resnets, each fed the previous output concatenated with one skip: the first takes
+    /// <paramref name="prevOutputChannel"/>, the last skip has <paramref name="inChannels"/> channels, all others <paramref name="outChannels"/>.
+    /// </summary>
+    protected static ModuleList<ResnetBlock2D> UpResnets(UNet2DConditionConfig cfg, int inChannels, int prevOutputChannel, int outChannels)
+    {
+        int n = cfg.LayersPerBlock + 1;
+        return nn.ModuleList(Enumerable.Range(0, n).Select(i =>
+        {
+            int skip = i == n - 1 ? inChannels : outChannels;
+            int rin = i == 0 ? prevOutputChannel : outChannels;
+            return new ResnetBlock2D(rin + skip, outChannels, cfg.TimeEmbedDim, cfg.NormNumGroups, cfg.NormEps, cfg.ResnetOutScaleFactor);
+        }).ToArray());
+    }
     public abstract int NumResnets { get; }
     /// <summary>Runs the block (see the class summary).</summary>
     public abstract Tensor Forward(Tensor hidden, IReadOnlyList<Tensor> skips, Tensor temb, Tensor? encoderHiddenStates, IAttentionSink? sink, long[]? upsampleSize);
@@ -37,8 +57,7 @@ public sealed class CrossAttnDownBlock2D : UNetDownBlock
     public CrossAttnDownBlock2D(UNet2DConditionConfig cfg, int inChannels, int outChannels, int heads, int transformerLayers, bool addDownsample)
         : base(nameof(CrossAttnDownBlock2D))
     {
-        resnets = nn.ModuleList(Enumerable.Range(0, cfg.LayersPerBlock).Select(i =>
-            new ResnetBlock2D(i == 0 ? inChannels : outChannels, outChannels, cfg.TimeEmbedDim, cfg.NormNumGroups, cfg.NormEps, cfg.ResnetOutScaleFactor)).ToArray());
+        resnets = DownResnets(cfg, inChannels, outChannels);
         attentions = nn.ModuleList(Enumerable.Range(0, cfg.LayersPerBlock).Select(_ =>
             new Transformer2DModel(heads, outChannels / heads, outChannels, transformerLayers, cfg.NormNumGroups, cfg.CrossAttentionDim,
                 cfg.UseLinearProjection, cfg.UpcastAttention)).ToArray());
@@ -70,8 +89,7 @@ public sealed class DownBlock2D : UNetDownBlock
     /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public DownBlock2D(UNet2DConditionConfig cfg, int inChannels, int outChannels, bool addDownsample) : base(nameof(DownBlock2D))
     {
-        resnets = nn.ModuleList(Enumerable.Range(0, cfg.LayersPerBlock).Select(i =>
-            new ResnetBlock2D(i == 0 ? inChannels : outChannels, outChannels, cfg.TimeEmbedDim, cfg.NormNumGroups, cfg.NormEps, cfg.ResnetOutScaleFactor)).ToArray());
+        resnets = DownResnets(cfg, inChannels, outChannels);
         if (addDownsample) downsamplers = nn.ModuleList(new Downsample2D(outChannels, outChannels, cfg.DownsamplePadding));
         RegisterComponents();
     }
@@ -127,14 +145,8 @@ public sealed class CrossAttnUpBlock2D : UNetUpBlock
     public CrossAttnUpBlock2D(UNet2DConditionConfig cfg, int inChannels, int prevOutputChannel, int outChannels, int heads, int transformerLayers, bool addUpsample)
         : base(nameof(CrossAttnUpBlock2D))
     {
-        int n = cfg.LayersPerBlock + 1;
-        resnets = nn.ModuleList(Enumerable.Range(0, n).Select(i =>
-        {
-            int skip = i == n - 1 ? inChannels : outChannels;
-            int rin = i == 0 ? prevOutputChannel : outChannels;
-            return new ResnetBlock2D(rin + skip, outChannels, cfg.TimeEmbedDim, cfg.NormNumGroups, cfg.NormEps, cfg.ResnetOutScaleFactor);
-        }).ToArray());
-        attentions = nn.ModuleList(Enumerable.Range(0, n).Select(_ =>
+        resnets = UpResnets(cfg, inChannels, prevOutputChannel, outChannels);
+        attentions = nn.ModuleList(Enumerable.Range(0, cfg.LayersPerBlock + 1).Select(_ =>
             new Transformer2DModel(heads, outChannels / heads, outChannels, transformerLayers, cfg.NormNumGroups, cfg.CrossAttentionDim,
                 cfg.UseLinearProjection, cfg.UpcastAttention)).ToArray());
         if (addUpsample) upsamplers = nn.ModuleList(new Upsample2D(outChannels, outChannels));
@@ -167,13 +179,7 @@ public sealed class UpBlock2D : UNetUpBlock
     /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public UpBlock2D(UNet2DConditionConfig cfg, int inChannels, int prevOutputChannel, int outChannels, bool addUpsample) : base(nameof(UpBlock2D))
     {
-        int n = cfg.LayersPerBlock + 1;
-        resnets = nn.ModuleList(Enumerable.Range(0, n).Select(i =>
-        {
-            int skip = i == n - 1 ? inChannels : outChannels;
-            int rin = i == 0 ? prevOutputChannel : outChannels;
-            return new ResnetBlock2D(rin + skip, outChannels, cfg.TimeEmbedDim, cfg.NormNumGroups, cfg.NormEps, cfg.ResnetOutScaleFactor);
-        }).ToArray());
+        resnets = UpResnets(cfg, inChannels, prevOutputChannel, outChannels);
         if (addUpsample) upsamplers = nn.ModuleList(new Upsample2D(outChannels, outChannels));
         RegisterComponents();
     }
