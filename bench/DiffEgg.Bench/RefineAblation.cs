@@ -42,6 +42,9 @@ public static class RefineAblation
                 foreach (double keep in new[] { 0.5, 0.8 })
                     foreach (float pt in new[] { 0.3f, 0.5f })
                         variants.Add(($"beta {beta} keep {keep} prop {pt}", d with { Beta = beta, MinKeep = keep, PropagationThreshold = pt }));
+        // the coarse masks of each image, decoded once for all variants and edge inputs
+        var masks = gt.Images.ToDictionary(im => im.Id, im => coarse.Where(r => r.ImageId == im.Id)
+            .Select(r => new InstanceMask(im.Width, im.Height, r.Segmentation!.ToRle(im.Height, im.Width).Decode(), (int)r.CategoryId, r.Score)).ToList());
         foreach (var input in inputs)
         {
             var demo = new DemoOptions
@@ -55,9 +58,7 @@ public static class RefineAblation
                 var results = new List<CocoResult>();
                 foreach (var im in gt.Images)
                 {
-                    var masks = coarse.Where(r => r.ImageId == im.Id)
-                        .Select(r => new InstanceMask(im.Width, im.Height, r.Segmentation!.ToRle(im.Height, im.Width).Decode(), (int)r.CategoryId, r.Score)).ToList();
-                    foreach (var m in InstanceRefiner.Refine(edges[im.Id], masks, opt))
+                    foreach (var m in InstanceRefiner.Refine(edges[im.Id], masks[im.Id], opt))
                     {
                         var rle = Rle.Encode(m.Pixels, im.Height, im.Width);
                         results.Add(new CocoResult { ImageId = im.Id, CategoryId = m.CategoryId, Score = m.Score, Segmentation = CocoSegmentation.FromRle(rle), Bbox = rle.ToBbox() });

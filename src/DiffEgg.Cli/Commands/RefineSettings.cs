@@ -33,13 +33,8 @@ public class RefineSettingsBase : CommandSettings
     };
 
     /// <summary>Finds and reads the edge map of <paramref name="stem"/> in --edges as --edge-scale says; throws <see cref="Common.DiffEggException"/> naming the folder when none exists.</summary>
-    public (string Path, EdgeMap Map) ReadEdges(string stem)
-    {
-        bool ternary = EdgeScale == "ternary";
-        string path = EdgeMapReader.Find(Edges!, stem, preferFloat: !ternary)
-            ?? throw new Common.DiffEggException($"{Edges}: no edge map for '{stem}' (looked for {string.Join(", ", EdgeMapReader.Suffixes.Select(x => stem + x))})");
-        return (path, EdgeMapReader.Read(path, Uncertain, EdgeScale == "minmax" ? Refinement.EdgeScale.MinMax : Refinement.EdgeScale.Soft));
-    }
+    public (string Path, EdgeMap Map) ReadEdges(string stem) =>
+        EdgeMapReader.Load(Edges!, stem, EdgeScale switch { "soft" => Refinement.EdgeScale.Soft, "minmax" => Refinement.EdgeScale.MinMax, _ => Refinement.EdgeScale.Ternary }, Uncertain);
 
     public override ValidationResult Validate()
     {

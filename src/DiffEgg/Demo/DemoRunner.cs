@@ -311,25 +311,18 @@ public static class DemoRunner
     /// The raw EdgeKL values in <c>.edges.safetensors</c> are KL magnitudes (≈1e-4 for the embedded model), not [0,1] edge probabilities,
     /// so with refinement's edge threshold 0.5 they would mark no pixel as an edge.
     /// </summary>
-    /// <summary>The model's edge map for Alg 4 as <see cref="DemoOptions.EdgeInput"/> says.</summary>
+    /// <summary>
+    /// The edge map Alg 4 gets, as <see cref="DemoOptions.EdgeInput"/> says: the model's files read as <c>diffegg refine --edge-scale
+    /// ternary|soft</c> reads them (<see cref="EdgeMapReader.Load"/>), or the Sobel baseline on the scene image.
+    /// </summary>
     public static EdgeMap ModelEdges(string edgeDir, string stem, DemoOptions o)
     {
-        if (o.EdgeInput == DemoEdgeInput.Ternary) return ReadTernaryEdges(edgeDir, stem, o.Uncertain);
         if (o.EdgeInput == DemoEdgeInput.Sobel)
         {
             var img = ImageIO.ReadRgb(Path.Combine(o.OutDir, "data", "images", stem + ".png"));
-            return new EdgeMap(img.Width, img.Height, EdgeMapReader.SoftTernary(SobelEdges.Compute(img, 1.5, SobelChannels.MaxChannel)));
+            return new EdgeMap(img.Width, img.Height, TernaryEdges.Soft(SobelEdges.Compute(img, 1.5, SobelChannels.MaxChannel)));
         }
-        string p = Path.Combine(edgeDir, stem + ".edges.safetensors");
-        if (!File.Exists(p)) throw new DiffEggException($"{p}: edge map not found");
-        return EdgeMapReader.Read(p, scale: EdgeScale.Soft);
-    }
-
-    public static EdgeMap ReadTernaryEdges(string edgeDir, string stem, float uncertain = 0.5f)
-    {
-        string p = Path.Combine(edgeDir, stem + ".ternary.png");
-        if (!File.Exists(p)) throw new DiffEggException($"{p}: ternary edge map not found");
-        return EdgeMapReader.Read(p, uncertain);
+        return EdgeMapReader.Load(edgeDir, stem, o.EdgeInput == DemoEdgeInput.Soft ? EdgeScale.Soft : EdgeScale.Ternary, o.Uncertain).Map;
     }
 
     /// <summary>Oracle edge map: 255 on every pixel with a 4-neighbour of another ground-truth segment (both sides of each boundary), else 0.</summary>

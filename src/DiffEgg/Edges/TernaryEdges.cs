@@ -44,7 +44,7 @@ public static class TernaryEdges
 
     /// <summary>
     /// Soft ternary map (a continuous form of Alg 2): (E − (μ−σ)) / 2σ clamped to [0, 1], so pixels Alg 2 calls edges are 1, interior
-    /// pixels 0 and uncertain ones lie in between in proportion to E; a constant map gives zeros.
+    /// pixels 0 and uncertain ones lie in between in proportion to E; a constant map gives zeros. Same shape and dtype as the input.
     /// </summary>
     public static Tensor Soft(Tensor edgeMap)
     {
@@ -52,10 +52,24 @@ public static class TernaryEdges
         TensorChecks.RequireFloat(edgeMap, nameof(edgeMap));
         TensorChecks.RequireFinite(edgeMap, nameof(edgeMap));
         using var scope = NewDisposeScope();
-        var e = edgeMap.to_type(ScalarType.Float64);
-        double mu = e.mean().item<double>(), sigma = e.std(unbiased: false).item<double>();
-        var result = sigma > 0 ? ((e - (mu - sigma)) / (2 * sigma)).clamp(0, 1) : zeros_like(e);
-        return result.to_type(edgeMap.dtype).MoveToOuterDisposeScope();
+        var values = edgeMap.to_type(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
+        return tensor(Soft(values), edgeMap.shape).to_type(edgeMap.dtype).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Soft ternary map of finite values (see <see cref="Soft(Tensor)"/>), μ and σ (population) over all of them.</summary>
+    public static float[] Soft(float[] values)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        double mu = 0;
+        foreach (var x in values) mu += x;
+        mu /= Math.Max(1, values.Length);
+        double var = 0;
+        foreach (var x in values) var += (x - mu) * (x - mu);
+        double sigma = Math.Sqrt(var / Math.Max(1, values.Length));
+        var r = new float[values.Length];
+        if (sigma > 0)
+            for (int i = 0; i < r.Length; i++) r[i] = (float)Math.Clamp((values[i] - (mu - sigma)) / (2 * sigma), 0, 1);
+        return r;
     }
 
     /// <summary>Min-max normalisation of an edge map to [0, 1] for visualisation (a constant map gives zeros).</summary>

@@ -23,9 +23,11 @@ public sealed class EdgeMap
     }
 }
 
-/// <summary>How <see cref="EdgeMapReader"/> scales a float edge map (raw EdgeKL values have an arbitrary scale) into [0, 1].</summary>
+/// <summary>Which edge file of an image <see cref="EdgeMapReader.Load"/> prefers, and how a float edge map (raw EdgeKL values have an arbitrary scale) becomes [0, 1].</summary>
 public enum EdgeScale
 {
+    /// <summary>Prefer the ternary PNG (Alg 2; uncertain pixels get the caller's value); a float map found instead is read as <see cref="Soft"/>.</summary>
+    Ternary,
     /// <summary>Soft ternary (Alg 2 made continuous): (E − (μ−σ)) / 2σ clamped to [0, 1]; Alg 2's edges are 1, its interior 0.</summary>
     Soft,
     /// <summary>Min-max: (E − min) / (max − min).</summary>
@@ -55,6 +57,18 @@ public static class EdgeMapReader
             if (File.Exists(p)) return p;
         }
         return null;
+    }
+
+    /// <summary>
+    /// Finds (<see cref="Find"/>; the float map first unless <paramref name="scale"/> is <see cref="EdgeScale.Ternary"/>) and reads the
+    /// edge map of <paramref name="stem"/> in <paramref name="dir"/>; throws <see cref="DiffEggException"/> naming the folder and the names tried.
+    /// </summary>
+    public static (string Path, EdgeMap Map) Load(string dir, string stem, EdgeScale scale, float uncertainValue = 0.5f)
+    {
+        bool preferFloat = scale != EdgeScale.Ternary;
+        string path = Find(dir, stem, preferFloat)
+            ?? throw new DiffEggException($"{dir}: no edge map for '{stem}' (looked for {string.Join(", ", Suffixes.Select(x => stem + x))})");
+        return (path, Read(path, uncertainValue, scale));
     }
 
     /// <summary>Reads an edge map (PNG or safetensors with tensor <c>edges</c>) into [0,1] values; throws <see cref="DiffEggException"/> naming the file on bad input.</summary>
@@ -100,24 +114,9 @@ public static class EdgeMapReader
             if (x < min) min = x;
             if (x > max) max = x;
         }
-        if (scale == EdgeScale.Soft) return new EdgeMap(w, h, SoftTernary(v));
+        if (scale != EdgeScale.MinMax) return new EdgeMap(w, h, DiffEgg.Edges.TernaryEdges.Soft(v));
         float range = max - min;
         for (int i = 0; i < v.Length; i++) v[i] = range > 0 ? (v[i] - min) / range : 0f;
         return new EdgeMap(w, h, v);
-    }
-
-    /// <summary>Soft ternary scaling of finite values (as <see cref="DiffEgg.Edges.TernaryEdges.Soft"/>): (v − (μ−σ)) / 2σ clamped to [0, 1]; zeros when σ = 0.</summary>
-    public static float[] SoftTernary(float[] values)
-    {
-        double mu = 0;
-        foreach (var x in values) mu += x;
-        mu /= values.Length;
-        double var = 0;
-        foreach (var x in values) var += (x - mu) * (x - mu);
-        double sigma = Math.Sqrt(var / values.Length);
-        var r = new float[values.Length];
-        if (sigma > 0)
-            for (int i = 0; i < r.Length; i++) r[i] = (float)Math.Clamp((values[i] - (mu - sigma)) / (2 * sigma), 0, 1);
-        return r;
     }
 }

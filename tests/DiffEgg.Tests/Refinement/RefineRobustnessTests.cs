@@ -14,7 +14,7 @@ public class RefineRobustnessTests
     {
         // values 0,0,0,4: μ = 1, σ = √3; (v − (μ−σ)) / 2σ → 0 ↦ (√3−1)/(2√3) = 0.2113, 4 ↦ (3+√3)/(2√3) > 1 ↦ 1
         var v = new float[] { 0, 0, 0, 4 };
-        var s = EdgeMapReader.SoftTernary(v);
+        var s = TernaryEdges.Soft(v);
         Assert.Equal((Math.Sqrt(3) - 1) / (2 * Math.Sqrt(3)), s[0], 5);
         Assert.Equal(1f, s[3]);
         // the tensor version agrees, and Alg 2's classes are the soft map's 1s and 0s
@@ -23,14 +23,14 @@ public class RefineRobustnessTests
         using var cls = TernaryEdges.Classify(t);
         var sv = soft.data<float>().ToArray();
         var cv = cls.data<sbyte>().ToArray();
-        Assert.Equal(EdgeMapReader.SoftTernary(t.data<float>().ToArray()), sv, new FloatTolerance(1e-6f));
+        Assert.Equal(TernaryEdges.Soft(t.data<float>().ToArray()), sv, new FloatTolerance(1e-6f));
         for (int i = 0; i < sv.Length; i++)
         {
             if (cv[i] == TernaryEdges.Edge) Assert.Equal(1f, sv[i]);
             if (cv[i] == TernaryEdges.Interior) Assert.Equal(0f, sv[i]);
             if (cv[i] == TernaryEdges.Uncertain) Assert.InRange(sv[i], 0f, 1f);
         }
-        Assert.All(EdgeMapReader.SoftTernary(new float[] { 2, 2, 2 }), x => Assert.Equal(0f, x));
+        Assert.All(TernaryEdges.Soft(new float[] { 2, 2, 2 }), x => Assert.Equal(0f, x));
     }
 
     [Fact]
