@@ -97,61 +97,44 @@ public static partial class EdgeBenchmark
         var failed = new List<(string, string)>();
         var resolutions = new HashSet<string>();
 
-        foreach (var it in items)
+        ForEachScene(items, failed, progress, (it, img, ids, gw, gh) =>
         {
-            string? error = null;
-            try
+            var maps = new float[rows.Count][];
+            int ah = 0, aw = 0, chosen = -1;
+            using (var input = pipeline.Prepare(img))
+            using (var peak = new PeakKL())
             {
-                var img = ImageIO.ReadRgb(it.ImagePath);
-                var ids = PanopticFiles.ReadPng(it.PanopticPath, out int gw, out int gh);
-                var maps = new float[rows.Count][];
-                int ah = 0, aw = 0, chosen = -1;
-                using (var input = pipeline.Prepare(img))
-                using (var peak = new PeakKL())
+                foreach (int t in allTs)
                 {
-                    foreach (int t in allTs)
+                    var (map, h, w) = pipeline.AccumulatedAttention(input, t);
+                    using (map)
                     {
-                        var (map, h, w) = pipeline.AccumulatedAttention(input, t);
-                        using (map)
-                        {
-                            ah = h; aw = w;
-                            if (Array.IndexOf(peakTs, t) >= 0) peak.Add(t, map);
-                            for (int r = 0; r < rows.Count; r++)
-                                if (rows[r].Fixed == t) maps[r] = EdgeMap(map, h, w, rows[r].Metric!.Value);
-                        }
-                    }
-                    if (peakRows)
-                    {
-                        using var res = peak.Result();
-                        chosen = res.PeakTimestep;
+                        ah = h; aw = w;
+                        if (Array.IndexOf(peakTs, t) >= 0) peak.Add(t, map);
                         for (int r = 0; r < rows.Count; r++)
-                            if (rows[r].Peak) maps[r] = EdgeMap(res.PeakMap, ah, aw, rows[r].Metric!.Value);
+                            if (rows[r].Fixed == t) maps[r] = EdgeMap(map, h, w, rows[r].Metric!.Value);
                     }
                 }
-                int th = o.EdgeSize > 0 ? o.EdgeSize : ah, tw = o.EdgeSize > 0 ? o.EdgeSize : aw;
-                if (th == 0) (th, tw) = (img.Height, img.Width); // Sobel rows only
-                int firstSobel = rows.Count - o.Sobel.Length;
-                for (int r = 0; r < rows.Count; r++)
+                if (peakRows)
                 {
-                    if (r >= firstSobel)
-                    {
-                        var sv = o.Sobel[r - firstSobel];
-                        maps[r] = ResampleTo(SobelEdges.Compute(img, sv.Blur, sv.Channels), img.Height, img.Width, th, tw);
-                    }
-                    else maps[r] = ResampleTo(maps[r], ah, aw, th, tw);
+                    using var res = peak.Result();
+                    chosen = res.PeakTimestep;
+                    for (int r = 0; r < rows.Count; r++)
+                        if (rows[r].Peak) maps[r] = EdgeMap(res.PeakMap, ah, aw, rows[r].Metric!.Value);
                 }
-                var sceneScores = maps.Select(m => EdgeQuality.Score(m, th, tw, ids, gh, gw, it.HardPairs, o.Quality)).ToArray();
-                for (int r = 0; r < rows.Count; r++) scores[r].Add(sceneScores[r]);
-                if (chosen >= 0) hist[chosen] = hist.GetValueOrDefault(chosen) + 1;
-                resolutions.Add($"{sceneScores[0].Height}x{sceneScores[0].Width}");
             }
-            catch (Exception e) when (e is DiffEggException or ArgumentException or IOException or InvalidDataException or UnauthorizedAccessException)
+            int th = o.EdgeSize > 0 ? o.EdgeSize : ah, tw = o.EdgeSize > 0 ? o.EdgeSize : aw;
+            if (th == 0) (th, tw) = (img.Height, img.Width); // Sobel rows only
+            int firstSobel = rows.Count - o.Sobel.Length;
+            for (int r = 0; r < rows.Count; r++)
             {
-                error = e.Message;
-                failed.Add((it.Name, e.Message));
+                maps[r] = r >= firstSobel ? SobelAt(img, o.Sobel[r - firstSobel], th, tw) : ResampleTo(maps[r], ah, aw, th, tw);
             }
-            progress?.Invoke(it.Name, error);
-        }
+            var sceneScores = maps.Select(m => EdgeQuality.Score(m, th, tw, ids, gh, gw, it.HardPairs, o.Quality)).ToArray();
+            for (int r = 0; r < rows.Count; r++) scores[r].Add(sceneScores[r]);
+            if (chosen >= 0) hist[chosen] = hist.GetValueOrDefault(chosen) + 1;
+            resolutions.Add($"{sceneScores[0].Height}x{sceneScores[0].Width}");
+        });
         return Report(rows.Select((r, i) => new EdgeBenchmarkRow(r.Method, r.Metric, r.Fixed, r.Peak, EdgeQuality.Aggregate(scores[i]))).ToList(),
             hist, failed, items.Count, resolutions);
     }
@@ -165,6 +148,21 @@ public static partial class EdgeBenchmark
         var scores = o.Sobel.Select(_ => new List<EdgeScores>()).ToArray();
         var failed = new List<(string, string)>();
         var resolutions = new HashSet<string>();
+        ForEachScene(items, failed, progress, (it, img, ids, gw, gh) =>
+        {
+            int th = o.EdgeSize > 0 ? o.EdgeSize : img.Height, tw = o.EdgeSize > 0 ? o.EdgeSize : img.Width;
+            var sceneScores = o.Sobel.Select(sv => EdgeQuality.Score(SobelAt(img, sv, th, tw), th, tw, ids, gh, gw, it.HardPairs, o.Quality)).ToArray();
+            for (int r = 0; r < scores.Length; r++) scores[r].Add(sceneScores[r]);
+            resolutions.Add($"{sceneScores[0].Height}x{sceneScores[0].Width}");
+        });
+        return Report(o.Sobel.Select((sv, i) => new EdgeBenchmarkRow(sv.Label, null, null, false, EdgeQuality.Aggregate(scores[i]))).ToList(),
+            new SortedDictionary<int, int>(), failed, items.Count, resolutions);
+    }
+
+    /// <summary>Reads each scene's image and panoptic ids and scores it; a scene whose input or scoring fails with a user-facing error is recorded in <paramref name="failed"/> and skipped. Reports every scene to <paramref name="progress"/>.</summary>
+    static void ForEachScene(IReadOnlyList<EdgeBenchItem> items, List<(string, string)> failed, Action<string, string?>? progress,
+        Action<EdgeBenchItem, RgbImage, int[], int, int> score)
+    {
         foreach (var it in items)
         {
             string? error = null;
@@ -172,11 +170,7 @@ public static partial class EdgeBenchmark
             {
                 var img = ImageIO.ReadRgb(it.ImagePath);
                 var ids = PanopticFiles.ReadPng(it.PanopticPath, out int gw, out int gh);
-                int th = o.EdgeSize > 0 ? o.EdgeSize : img.Height, tw = o.EdgeSize > 0 ? o.EdgeSize : img.Width;
-                var sceneScores = o.Sobel.Select(sv => EdgeQuality.Score(
-                    ResampleTo(SobelEdges.Compute(img, sv.Blur, sv.Channels), img.Height, img.Width, th, tw), th, tw, ids, gh, gw, it.HardPairs, o.Quality)).ToArray();
-                for (int r = 0; r < scores.Length; r++) scores[r].Add(sceneScores[r]);
-                resolutions.Add($"{sceneScores[0].Height}x{sceneScores[0].Width}");
+                score(it, img, ids, gw, gh);
             }
             catch (Exception e) when (e is DiffEggException or ArgumentException or IOException or InvalidDataException or UnauthorizedAccessException)
             {
@@ -185,9 +179,11 @@ public static partial class EdgeBenchmark
             }
             progress?.Invoke(it.Name, error);
         }
-        return Report(o.Sobel.Select((sv, i) => new EdgeBenchmarkRow(sv.Label, null, null, false, EdgeQuality.Aggregate(scores[i]))).ToList(),
-            new SortedDictionary<int, int>(), failed, items.Count, resolutions);
     }
+
+    /// <summary>A Sobel baseline map of the scene image resampled to th × tw.</summary>
+    static float[] SobelAt(RgbImage img, SobelVariant sv, int th, int tw) =>
+        ResampleTo(SobelEdges.Compute(img, sv.Blur, sv.Channels), img.Height, img.Width, th, tw);
 
     static EdgeBenchmarkReport Report(List<EdgeBenchmarkRow> rows, SortedDictionary<int, int> hist, List<(string, string)> failed, int scenes, HashSet<string> res) =>
         new()
