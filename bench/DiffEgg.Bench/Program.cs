@@ -20,6 +20,7 @@ if (args.Length == 2 && args[0] == "mem" && int.TryParse(args[1], out int r))
     return 0;
 }
 if (args.Length > 0 && args[0] == "refine") return DiffEgg.Bench.RefineBench.Run(args);
+if (args.Length > 0 && args[0] == "refine-stress") return DiffEgg.Bench.RefineStress.Run(args);
 if (args.Length > 1 && args[0] == "refine-ablation") return DiffEgg.Bench.RefineAblation.Run(args);
 if (args.Length > 0 && args[0] == "refine-profile") return DiffEgg.Bench.RefineProfile.Run(args);
 if (args.Length > 0 && args[0] == "coco-eval") return CocoEvalBench.Run(args[1..]);

@@ -81,6 +81,12 @@ public static class EdgeMapReader
     static EdgeMap ReadPng(string path, float uncertainValue)
     {
         byte[] g = ImageIO.ReadGray(path, out int w, out int h, out _);
+        return FromGray(g, w, h, uncertainValue);
+    }
+
+    /// <summary>8-bit grey edge values (row-major) as an edge map, with the PNG convention of this reader: v/255, or ternary (only 0/128/255) with 128 → <paramref name="uncertainValue"/>.</summary>
+    public static EdgeMap FromGray(byte[] g, int w, int h, float uncertainValue = 0.5f)
+    {
         bool ternary = true;
         foreach (byte b in g)
             if (b != 0 && b != 128 && b != 255) { ternary = false; break; }
