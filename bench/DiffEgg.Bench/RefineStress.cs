@@ -30,6 +30,7 @@ public static class RefineStress
         var custom = new StressOptions();
         bool anyKnob = false, near = false;
         string? dump = null;
+        bool panoptic = false;
         for (int i = 1; i < args.Length; i++)
         {
             string a = args[i];
@@ -52,6 +53,7 @@ public static class RefineStress
                 case "--edge-width": custom = custom with { EdgeWidth = int.Parse(V()) }; anyKnob = true; break;
                 case "--near": near = true; anyKnob = true; break;
                 case "--dump": dump = V(); break;
+                case "--panoptic": panoptic = true; break;
                 default: throw new ArgumentException($"unknown option {a}");
             }
         }
@@ -62,6 +64,12 @@ public static class RefineStress
         var variants = variantNames.Select(n => (n, Variants(n))).ToList();
         if (dump is not null) { Dump(StressScenes.Generate(rows[0].Item2 with { Seed = seeds[0] }), dump, variants[0].Item2); return 0; }
 
+        if (panoptic) return RunPanoptic(anyKnob ? rows : new List<(string, StressOptions)>
+            {
+                ("gaps 0 %, clutter 1 %, soft", new StressOptions { Count = count, GapFraction = 0 }),
+                ("gaps 15 %, clutter 1 %, soft", new StressOptions { Count = count }),
+                ("clean edges", new StressOptions { Count = count, GapFraction = 0, ClutterRate = 0 }),
+            }, seeds, variants);
         Console.WriteLine($"refine-stress: {count} images × seeds {string.Join(",", seeds)} per row; mean over seeds (worst seed ΔAP in brackets); objects 'good' at IoU ≥ {Good}");
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"| row | variant | AP coarse → refined (Δ, worst seed) | AP50 | AR100 | merged objects split | fragmented objects joined | correct masks damaged |"));
@@ -76,6 +84,80 @@ public static class RefineStress
                 Print(rowName, vName, acc);
             }
         }
+        return 0;
+    }
+
+    /// <summary>
+    /// Panoptic rows: each scene's weak semantic mask (<see cref="StressScenes.NoisySemantic"/>: one thing class on the objects, one stuff class
+    /// elsewhere, boundary noise and islands) → pseudo-labels by the naive baseline (CCL per thing class) and by <see cref="PanopticBuilder"/>
+    /// per variant; PQ (all, things) against the exact scene, mean over seeds.
+    /// </summary>
+    static int RunPanoptic(List<(string, StressOptions)> rows, List<ulong> seeds, List<(string, RefineOptions)> variants)
+    {
+        var isThing = new Dictionary<int, bool> { [1] = true, [50] = false };
+        var cats = new List<CocoCategory> { new(1, "object", null, 1), new(50, "background", null, 0) };
+        Console.WriteLine($"refine-stress --panoptic: seeds {string.Join(",", seeds)}; PQ / PQ things, mean over seeds (worst seed ΔPQ vs naive in brackets)");
+        Console.WriteLine("| row | method | PQ | PQ things | SQ things | RQ things |");
+        Console.WriteLine("|---|---|---|---|---|---|");
+        string root = Directory.CreateTempSubdirectory("diffegg-pan-stress").FullName;
+        try
+        {
+            foreach (var (rowName, opt) in rows)
+            {
+                var methods = new List<(string Name, Func<byte[], StressScene, PanopticResult> Build)>
+                {
+                    ("naive (CCL per thing class)", (sem, sc) => DiffEgg.Demo.NaivePanoptic.Build(sem, sc.Width, sc.Height, isThing)),
+                };
+                foreach (var (vName, ro) in variants)
+                    methods.Add((vName, (sem, sc) => PanopticBuilder.Build(sem, sc.Width, sc.Height, EdgeMapReader.FromGray(sc.EdgeGray, sc.Width, sc.Height), isThing, ro)));
+                var pq = new double[methods.Count, seeds.Count];
+                var pqt = new double[methods.Count, seeds.Count];
+                var sqt = new double[methods.Count, seeds.Count];
+                var rqt = new double[methods.Count, seeds.Count];
+                for (int si = 0; si < seeds.Count; si++)
+                {
+                    var scenes = StressScenes.Generate(opt with { Seed = seeds[si] });
+                    string gtDir = Path.Combine(root, "gt");
+                    Directory.CreateDirectory(gtDir);
+                    var gt = new PanopticDataset { Categories = cats };
+                    var sems = new List<byte[]>();
+                    for (int k = 0; k < scenes.Count; k++)
+                    {
+                        var sc = scenes[k];
+                        var ids = sc.Labels.Select(l => l == 0 ? sc.ObjectCount + 1 : l).ToArray();
+                        var segs = Enumerable.Range(1, sc.ObjectCount + 1).Select(id => new PseudoSegment(id, id <= sc.ObjectCount ? 1 : 50, ids.LongCount(v => v == id), new[] { 0, 0, 1, 1 })).ToList();
+                        var r = new PanopticResult(sc.Width, sc.Height, ids, segs);
+                        PanopticFiles.WritePng(Path.Combine(gtDir, $"s{k}.png"), r.SegmentIds, r.Width, r.Height);
+                        gt.Images.Add(new CocoImage(k + 1, sc.Width, sc.Height, $"s{k}.png"));
+                        gt.Annotations.Add(r.ToAnnotation(k + 1, $"s{k}.png"));
+                        sems.Add(StressScenes.NoisySemantic(sc, seeds[si] * 1000 + (ulong)k));
+                    }
+                    for (int m = 0; m < methods.Count; m++)
+                    {
+                        string dir = Path.Combine(root, $"m{m}");
+                        Directory.CreateDirectory(dir);
+                        var pred = new PanopticDataset { Categories = cats };
+                        for (int k = 0; k < scenes.Count; k++)
+                        {
+                            var r = methods[m].Build(sems[k], scenes[k]);
+                            PanopticFiles.WritePng(Path.Combine(dir, $"s{k}.png"), r.SegmentIds, r.Width, r.Height);
+                            pred.Images.Add(new CocoImage(k + 1, r.Width, r.Height, $"s{k}.png"));
+                            pred.Annotations.Add(r.ToAnnotation(k + 1, $"s{k}.png"));
+                        }
+                        var e = DiffEgg.Evaluation.PanopticEvaluator.Evaluate(gt, gtDir, pred, dir);
+                        pq[m, si] = e.All.Pq; pqt[m, si] = e.Things.Pq; sqt[m, si] = e.Things.Sq; rqt[m, si] = e.Things.Rq;
+                    }
+                }
+                for (int m = 0; m < methods.Count; m++)
+                {
+                    double Mean(double[,] a) => Enumerable.Range(0, seeds.Count).Average(si => a[m, si]);
+                    double worst = Enumerable.Range(0, seeds.Count).Min(si => pq[m, si] - pq[0, si]);
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"| {rowName} | {methods[m].Name} | {100 * Mean(pq):F1}{(m > 0 ? $" ({100 * worst:+0.0;-0.0})" : "")} | {100 * Mean(pqt):F1} | {100 * Mean(sqt):F1} | {100 * Mean(rqt):F1} |"));
+                }
+            }
+        }
+        finally { Directory.Delete(root, true); }
         return 0;
     }
 

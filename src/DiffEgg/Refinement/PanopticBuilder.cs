@@ -20,6 +20,16 @@ public sealed class PanopticResult
     {
         Width = width; Height = height; SegmentIds = segmentIds; Segments = segments;
     }
+
+    /// <summary>The COCO panoptic annotation of this result for image <paramref name="imageId"/> whose PNG is <paramref name="fileName"/> (segments_info: id, category_id, area, bbox, iscrowd 0).</summary>
+    public DiffEgg.Formats.PanopticAnnotation ToAnnotation(long imageId, string fileName) => new()
+    {
+        ImageId = imageId, FileName = fileName,
+        Segments = Segments.Select(x => new DiffEgg.Formats.PanopticSegment
+        {
+            Id = x.Id, CategoryId = x.CategoryId, Area = x.Area, IsCrowd = x.IsCrowd, Bbox = x.Bbox.Select(b => (double)b).ToArray(),
+        }).ToList(),
+    };
 }
 
 /// <summary>WPS pseudo-labels (Alg 4 applied to a semantic mask): thing classes split into instances by edge CCL seeds + RIP, stuff classes kept whole.</summary>
@@ -29,6 +39,11 @@ public static class PanopticBuilder
     public const float ReachedEpsilon = 1e-6f;
 
     /// <summary>Alg 4 for WPS: semantic class ids [H,W] (<paramref name="ignoreValue"/> = void) + edges → panoptic segments. <paramref name="isThing"/> maps every category id to thing (true) or stuff (false).</summary>
+    /// <remarks>
+    /// With <see cref="RefineOptions.Competition"/> (default) the thing instances are the pieces of each thing class cut by the edge regions
+    /// of <see cref="EdgeRegions.Partition"/> (gap-tolerant cores competing in one RIP); small pieces are islands (<see cref="CleanIslands"/>).
+    /// Without it: per-class CCL seeds of the non-edge pixels propagated by RIP inside their class (Alg 4 read literally).
+    /// </remarks>
     public static PanopticResult Build(byte[] semantic, int width, int height, EdgeMap edges, IReadOnlyDictionary<int, bool> isThing, RefineOptions? options = null, int ignoreValue = 255)
     {
         var o = options ?? new RefineOptions();
@@ -49,7 +64,8 @@ public static class PanopticBuilder
         var label = new int[HW]; // 1-based provisional segment index, 0 = none
         var segClass = new List<int> { -1 };
 
-        if (thingClasses.Count > 0)
+        if (thingClasses.Count > 0 && o.Competition) RegionThings(semantic, W, H, edges, thingClasses, label, segClass, o);
+        else if (thingClasses.Count > 0)
         {
             TorchRuntime.EnsureLoaded();
             var (h, w) = RefineGrid.WorkSize(W, H, edges, o.MaxSide);
@@ -126,6 +142,108 @@ public static class PanopticBuilder
             if (semantic[i] != ignoreValue && stuffIndex.TryGetValue(semantic[i], out int si)) label[i] = si;
 
         return Finish(W, H, label, segClass);
+    }
+
+    /// <summary>
+    /// Thing instances from edge regions: the working-grid partition is brought to the image size (nearest), each thing class is cut into
+    /// its 8-connected pieces within one region, and pieces of at least <see cref="RefineOptions.MinArea"/> working pixels (scaled to the
+    /// image) are instances; the smaller ones are islands for <see cref="CleanIslands"/>.
+    /// </summary>
+    static void RegionThings(byte[] semantic, int W, int H, EdgeMap edges, List<int> thingClasses, int[] label, List<int> segClass, RefineOptions o)
+    {
+        TorchRuntime.EnsureLoaded();
+        var (h, w) = RefineGrid.WorkSize(W, H, edges, o.MaxSide);
+        RegionPartition part;
+        using (NewDisposeScope())
+        {
+            var E = RefineGrid.EdgesAt(edges, h, w);
+            var clean = EdgeRegions.CleanEdges(E.contiguous().data<float>().ToArray(), w, h, o.EdgeThreshold, o.MinEdgeLength);
+            part = EdgeRegions.Partition(E, clean, o.GapTolerance, o);
+        }
+        int HW = W * H;
+        var region = new int[HW];
+        for (int y = 0; y < H; y++)
+        {
+            int yy = Math.Min(h - 1, (int)((y + 0.5) * h / H));
+            for (int x = 0; x < W; x++) region[y * W + x] = part.Labels[yy * w + Math.Min(w - 1, (int)((x + 0.5) * w / W))];
+        }
+        var isThingPx = new bool[256];
+        foreach (int k in thingClasses) isThingPx[k] = true;
+        // pieces: 8-connected pixels of one thing class and one region
+        var piece = new int[HW];
+        var pieceClass = new List<int> { -1 };
+        var pieceArea = new List<int> { 0 };
+        var stack = new Stack<int>();
+        for (int s = 0; s < HW; s++)
+        {
+            if (piece[s] != 0 || !isThingPx[semantic[s]]) continue;
+            int id = pieceClass.Count, k = semantic[s], r = region[s], area = 0;
+            pieceClass.Add(k);
+            piece[s] = id; stack.Push(s);
+            while (stack.Count > 0)
+            {
+                int i = stack.Pop(), y = i / W, x = i % W;
+                area++;
+                for (int dy = -1; dy <= 1; dy++)
+                    for (int dx = -1; dx <= 1; dx++)
+                    {
+                        int yy = y + dy, xx = x + dx;
+                        if ((uint)yy >= (uint)H || (uint)xx >= (uint)W) continue;
+                        int j = yy * W + xx;
+                        if (piece[j] == 0 && semantic[j] == k && region[j] == r) { piece[j] = id; stack.Push(j); }
+                    }
+            }
+            pieceArea.Add(area);
+        }
+        double scale = (double)HW / (h * w);
+        int minPiece = (int)Math.Ceiling(o.MinArea * scale);
+        var segOf = new int[pieceClass.Count];
+        for (int p = 1; p < pieceClass.Count; p++)
+            if (pieceArea[p] >= minPiece) { segOf[p] = segClass.Count; segClass.Add(pieceClass[p]); }
+        for (int i = 0; i < HW; i++) if (piece[i] != 0) label[i] = segOf[piece[i]];
+        CleanIslands(semantic, W, H, label, isThingPx, segClass, minPiece);
+    }
+
+    /// <summary>
+    /// Island clean-up of thing pixels left without a segment (pieces too small to be an instance, noise of the semantic mask): a connected
+    /// island of one class joins the segment of the same class it shares the longest border with; an island that borders no segment of its
+    /// class becomes a segment of its own if it has at least <paramref name="minArea"/> pixels, and void (0) otherwise.
+    /// </summary>
+    public static void CleanIslands(byte[] semantic, int W, int H, int[] label, bool[] isThingPx, List<int> segClass, int minArea)
+    {
+        int HW = W * H;
+        var island = new int[HW];
+        var stack = new Stack<int>();
+        var members = new List<int>();
+        int next = 0;
+        for (int s = 0; s < HW; s++)
+        {
+            if (label[s] != 0 || island[s] != 0 || !isThingPx[semantic[s]]) continue;
+            int k = semantic[s];
+            next++;
+            members.Clear();
+            var border = new Dictionary<int, int>();
+            island[s] = next; stack.Push(s);
+            while (stack.Count > 0)
+            {
+                int i = stack.Pop(), y = i / W, x = i % W;
+                members.Add(i);
+                for (int dy = -1; dy <= 1; dy++)
+                    for (int dx = -1; dx <= 1; dx++)
+                    {
+                        int yy = y + dy, xx = x + dx;
+                        if ((uint)yy >= (uint)H || (uint)xx >= (uint)W) continue;
+                        int j = yy * W + xx;
+                        if (semantic[j] != k) continue;
+                        if (label[j] == 0) { if (island[j] == 0) { island[j] = next; stack.Push(j); } }
+                        else border[label[j]] = border.GetValueOrDefault(label[j]) + 1;
+                    }
+            }
+            int target = border.Count > 0 ? border.OrderByDescending(kv => kv.Value).ThenBy(kv => kv.Key).First().Key
+                : members.Count >= minArea ? segClass.Count : 0;
+            if (target == segClass.Count) segClass.Add(k);
+            foreach (int i in members) label[i] = target;
+        }
     }
 
     /// <summary>Unreached thing pixels take the segment of the geodesically nearest reached pixel of the same class (BFS); what no seed reaches becomes one segment per connected piece.</summary>

@@ -74,14 +74,25 @@ public class PanopticBuilderTests
     }
 
     [Fact]
-    public void TinyThingsBelowMinAreaStillGetASegment()
+    public void IslandsJoinTheirClassSegmentOrAreDroppedBelowMinArea()
     {
+        // class 1: a 10×10 object, a 2-pixel island far from it, a 6×6 island far from it (≥ min-area 16 → kept),
+        // and a 2×2 island of class 1 separated from the object by an edge line but touching it (→ joins the object)
         var sem = new byte[40 * 40];
-        sem[5 * 40 + 5] = 1; sem[5 * 40 + 6] = 1;        // 2-pixel object: no seed at min-area 16
+        var e = new float[40 * 40];
+        sem[5 * 40 + 5] = 1; sem[5 * 40 + 6] = 1;
         for (int y = 20; y < 30; y++) for (int x = 20; x < 30; x++) sem[y * 40 + x] = 1;
+        for (int y = 2; y < 8; y++) for (int x = 30; x < 36; x++) sem[y * 40 + x] = 1;
+        for (int y = 22; y < 24; y++) for (int x = 30; x < 32; x++) sem[y * 40 + x] = 1;
+        VLine(e, 40, 30, 18, 31);
         var cats = new Dictionary<int, bool> { [0] = false, [1] = true };
-        var r = PanopticBuilder.Build(sem, 40, 40, new EdgeMap(40, 40, new float[1600]), cats);
+        var r = PanopticBuilder.Build(sem, 40, 40, new EdgeMap(40, 40, e), cats);
         var things = r.Segments.Where(s => s.CategoryId == 1).OrderBy(s => s.Area).ToList();
-        Assert.Equal(new long[] { 2, 100 }, things.Select(s => s.Area));
+        Assert.Equal(new long[] { 36, 104 }, things.Select(s => s.Area));
+        Assert.Equal(0, r.SegmentIds[5 * 40 + 5]); // the 2-pixel island is void
+        Assert.Equal(r.SegmentIds[25 * 40 + 25], r.SegmentIds[22 * 40 + 31]); // the edge-cut piece joined its object
+        // Alg 4 read literally (no competition) keeps every piece as a segment
+        var literal = PanopticBuilder.Build(sem, 40, 40, new EdgeMap(40, 40, e), cats, new RefineOptions { Competition = false });
+        Assert.Contains(literal.Segments, s => s.CategoryId == 1 && s.Area == 2);
     }
 }

@@ -103,6 +103,38 @@ public static class StressScenes
         return new StressScene(W, H, labels, n, edges, masks, pairs);
     }
 
+    /// <summary>
+    /// A weak semantic mask of a scene (class <paramref name="thing"/> on every object, <paramref name="stuff"/> elsewhere) with noise:
+    /// <paramref name="passes"/> passes in which each pixel next to the other class takes it with probability <paramref name="flip"/>,
+    /// then <paramref name="islands"/> small square islands (2–5 px) of the other class dropped at random.
+    /// </summary>
+    public static byte[] NoisySemantic(StressScene sc, ulong seed, byte thing = 1, byte stuff = 50, double flip = 0.3, int passes = 2, int islands = 6)
+    {
+        int W = sc.Width, H = sc.Height;
+        var rng = new Xoshiro256(Xoshiro256.Mix(seed ^ 0x5E3A17C0FFEEUL));
+        var cur = sc.Labels.Select(l => l != 0 ? thing : stuff).ToArray();
+        for (int pass = 0; pass < passes; pass++)
+        {
+            var next = (byte[])cur.Clone();
+            for (int y = 0; y < H; y++)
+                for (int x = 0; x < W; x++)
+                {
+                    int i = y * W + x;
+                    foreach (int j in Neighbours(i, x, y, W, H))
+                        if (cur[j] != cur[i]) { if (rng.NextDouble() < flip) next[i] = cur[j]; break; }
+                }
+            cur = next;
+        }
+        for (int k = 0; k < islands; k++)
+        {
+            int s = 2 + rng.NextInt(4), y0 = rng.NextInt(H - s), x0 = rng.NextInt(W - s);
+            byte v = cur[(y0 + s / 2) * W + x0 + s / 2] == thing ? stuff : thing;
+            for (int y = y0; y < y0 + s; y++)
+                for (int x = x0; x < x0 + s; x++) cur[y * W + x] = v;
+        }
+        return cur;
+    }
+
     // ---- objects: wobbly ellipses placed to touch an earlier one; later objects occlude earlier ones ----
 
     static (int[] Labels, int N) PlaceObjects(StressOptions o, Xoshiro256 rng, int W, int H)
