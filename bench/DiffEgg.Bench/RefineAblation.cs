@@ -30,8 +30,12 @@ public static class RefineAblation
         var variants = new List<(string, RefineOptions)>
         {
             ("default", d),
+            ("per mask (no competition)", d with { Competition = false }),
+            ("previous default (per mask, no arbiter)", d with { Competition = false, Arbiter = false, MinEdgeLength = 0 }),
+            ("no arbiter", d with { Arbiter = false }),
+            ("paper CCL cores (gap tolerance 0)", d with { GapTolerance = 0 }),
             ("no split", d with { SplitCoverage = 1f, SplitMinFraction = 0.99f }),
-            ("Alg 4 literally (no guards, no clean-up)", d with { SplitMinFraction = 0, MinKeep = 0, CloseRadius = 0, FillHoles = false }),
+            ("Alg 4 literally (no guards, no clean-up)", d with { Competition = false, Arbiter = false, MinEdgeLength = 0, SplitMinFraction = 0, MinKeep = 0, CloseRadius = 0, FillHoles = false }),
             ("split min fraction 0", d with { SplitMinFraction = 0 }),
             ("min-keep 0 (no collapse guard)", d with { MinKeep = 0 }),
             ("min-keep 0.5", d with { MinKeep = 0.5 }),
@@ -42,9 +46,7 @@ public static class RefineAblation
                 foreach (double keep in new[] { 0.5, 0.8 })
                     foreach (float pt in new[] { 0.3f, 0.5f })
                         variants.Add(($"beta {beta} keep {keep} prop {pt}", d with { Beta = beta, MinKeep = keep, PropagationThreshold = pt }));
-        // the coarse masks of each image, decoded once for all variants and edge inputs
-        var masks = gt.Images.ToDictionary(im => im.Id, im => coarse.Where(r => r.ImageId == im.Id)
-            .Select(r => new InstanceMask(im.Width, im.Height, r.Segmentation!.ToRle(im.Height, im.Width).Decode(), (int)r.CategoryId, r.Score)).ToList());
+        var byImage = gt.Images.ToDictionary(im => im.Id, im => coarse.Where(r => r.ImageId == im.Id).ToList());
         foreach (var input in inputs)
         {
             var demo = new DemoOptions
@@ -56,14 +58,7 @@ public static class RefineAblation
             foreach (var (name, opt) in variants)
             {
                 var results = new List<CocoResult>();
-                foreach (var im in gt.Images)
-                {
-                    foreach (var m in InstanceRefiner.Refine(edges[im.Id], masks[im.Id], opt))
-                    {
-                        var rle = Rle.Encode(m.Pixels, im.Height, im.Width);
-                        results.Add(new CocoResult { ImageId = im.Id, CategoryId = m.CategoryId, Score = m.Score, Segmentation = CocoSegmentation.FromRle(rle), Bbox = rle.ToBbox() });
-                    }
-                }
+                foreach (var im in gt.Images) results.AddRange(CocoRefinement.RefineImage(im, byImage[im.Id], edges[im.Id], opt));
                 Print($"{input}: {name}", CocoEvaluator.Evaluate(gt, results, CocoIouType.Segm), results.Count);
             }
         }

@@ -52,6 +52,7 @@ public static class RefineStress
                 case "--similarity": custom = custom with { Similarity = D() }; anyKnob = true; break;
                 case "--edge-width": custom = custom with { EdgeWidth = int.Parse(V()) }; anyKnob = true; break;
                 case "--near": near = true; anyKnob = true; break;
+                case "--score-info": custom = custom with { ScoreInformation = D() }; anyKnob = true; break;
                 case "--dump": dump = V(); break;
                 case "--panoptic": panoptic = true; break;
                 default: throw new ArgumentException($"unknown option {a}");
@@ -187,6 +188,8 @@ public static class RefineStress
             rows.Add(("near-correct, similar objects (0.8), gaps 15 %", b.NearCorrect() with { Similarity = 0.8 }));
             rows.Add(("mixed, jitter 2 px, gaps 15 %", b with { Jitter = 2 }));
             rows.Add(("mixed, edges 4 px thick, gaps 15 %", b with { EdgeWidth = 2 }));
+            rows.Add(("mixed, informative scores (0.8), gaps 15 %", b with { ScoreInformation = 0.8 }));
+            rows.Add(("near-correct, informative scores (0.8), gaps 15 %", b.NearCorrect() with { ScoreInformation = 0.8 }));
         }
         if (rows.Count == 0) throw new ArgumentException($"--rows {set}: expected all, gaps, kinds or quick");
         return rows;
@@ -210,10 +213,12 @@ public static class RefineStress
             "no despeckle" => d with { MinEdgeLength = 0 },
             "vote 0.3" => d with { RegionVote = 0.3f },
             "vote 0.5" => d with { RegionVote = 0.5f },
-            "rescore 0.5" => d with { RescoreWeight = 0.5 },
+            "no rescore" => d with { RescoreWeight = 0 },
             "rescore 1" => d with { RescoreWeight = 1 },
             "margin 0.05" => d with { ArbiterMargin = 0.05 },
             "min-keep 0" => d with { MinKeep = 0 },
+            "steps 64" => d with { Steps = 64 },
+            "steps 128" => d with { Steps = 128 },
             _ => throw new ArgumentException($"unknown variant {name}"),
         };
     }

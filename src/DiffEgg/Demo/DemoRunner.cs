@@ -185,31 +185,31 @@ public static class DemoRunner
             progress?.Invoke(DemoStage.Simulate, i + 1, scenes.Count);
         }
         string coarsePath = Path.Combine(dir, "simulated_coarse_instances.json");
-        CocoFiles.WriteResults(coarsePath, scenes.SelectMany((x, i) => coarse[i].Masks.Select(m => ToResult(x.Id, m.Pixels, x.Scene.Width, x.Scene.Height, m.CategoryId, m.Score))));
+        var coarseResults = scenes.Select((x, i) => coarse[i].Masks.Select(m => CocoRefinement.ToResult(x.Id, new InstanceMask(x.Scene.Width, x.Scene.Height, m.Pixels, m.CategoryId, m.Score))).ToList()).ToList();
+        CocoFiles.WriteResults(coarsePath, coarseResults.SelectMany(r => r));
         Done(DemoStage.Simulate);
 
         // 4. refinement of the simulated coarse masks with the edge maps (Alg 4, as `diffegg refine`)
-        var refined = new List<List<InstanceMask>>();
-        var oracleRefined = new List<List<InstanceMask>>();
+        var refined = new List<List<CocoResult>>();
+        var oracleRefined = new List<List<CocoResult>>();
         for (int i = 0; i < scenes.Count; i++)
         {
             var (stem, id, s) = scenes[i];
-            var masks = coarse[i].Masks.Select(m => new InstanceMask(s.Width, s.Height, m.Pixels, m.CategoryId, m.Score)).ToList();
-            var r = InstanceRefiner.Refine(ModelEdges(edgeDir, stem, o), masks, o.Refine);
+            var image = new CocoImage(id, s.Width, s.Height, stem + ".png");
+            var r = CocoRefinement.RefineImage(image, coarseResults[i], ModelEdges(edgeDir, stem, o), o.Refine);
             refined.Add(r);
             report[i].RefinedMasks = r.Count;
             if (o.Oracle)
             {
-                var ro = InstanceRefiner.Refine(EdgeMapReader.Read(Path.Combine(oracleDir, stem + ".png")), masks, o.Refine);
+                var ro = CocoRefinement.RefineImage(image, coarseResults[i], EdgeMapReader.Read(Path.Combine(oracleDir, stem + ".png")), o.Refine);
                 oracleRefined.Add(ro);
                 report[i].OracleRefinedMasks = ro.Count;
             }
             progress?.Invoke(DemoStage.Refine, i + 1, scenes.Count);
         }
         string refinedPath = Path.Combine(dir, "refined_instances.json"), oracleRefinedPath = Path.Combine(dir, "oracle_refined_instances.json");
-        CocoFiles.WriteResults(refinedPath, scenes.SelectMany((x, i) => refined[i].Select(m => ToResult(x.Id, m.Pixels, x.Scene.Width, x.Scene.Height, m.CategoryId, m.Score))));
-        if (o.Oracle)
-            CocoFiles.WriteResults(oracleRefinedPath, scenes.SelectMany((x, i) => oracleRefined[i].Select(m => ToResult(x.Id, m.Pixels, x.Scene.Width, x.Scene.Height, m.CategoryId, m.Score))));
+        CocoFiles.WriteResults(refinedPath, refined.SelectMany(r => r));
+        if (o.Oracle) CocoFiles.WriteResults(oracleRefinedPath, oracleRefined.SelectMany(r => r));
         Done(DemoStage.Refine);
 
         // 5. panoptic pseudo-labels from the simulated semantic masks (as `diffegg panoptic`) and the naive baseline
@@ -283,8 +283,8 @@ public static class DemoRunner
             Save("edgekl", DemoImages.Heat(edgeValues[i].Edges, w, h));
             Save("ternary", DemoImages.Ternary(edgeValues[i].Ternary, w, h));
             Save("coarse", DemoImages.Overlay(s.Image, coarse[i].Masks.Select(m => m.Pixels).ToList()));
-            Save("refined", DemoImages.Overlay(s.Image, refined[i].Select(m => m.Pixels).ToList()));
-            if (o.Oracle) Save("oracle_refined", DemoImages.Overlay(s.Image, oracleRefined[i].Select(m => m.Pixels).ToList()));
+            Save("refined", DemoImages.Overlay(s.Image, refined[i].Select(m => m.Segmentation!.ToRle(h, w).Decode()).ToList()));
+            if (o.Oracle) Save("oracle_refined", DemoImages.Overlay(s.Image, oracleRefined[i].Select(m => m.Segmentation!.ToRle(h, w).Decode()).ToList()));
             Save("semantic", DemoImages.Classes(semantic[i], w, h, isThing));
             var gtCat = s.Instances.ToDictionary(x => x.SegmentId, x => x.CategoryId);
             foreach (var st in s.Stuff) gtCat[st.SegmentId] = st.CategoryId;
@@ -343,12 +343,6 @@ public static class DemoRunner
     public static ulong StreamSeed(long seed, long imageId, int kind) =>
         Xoshiro256.Mix(Xoshiro256.Mix((ulong)seed * 0x9E3779B97F4A7C15UL ^ (ulong)imageId) + (ulong)kind);
 
-    static CocoResult ToResult(long imageId, byte[] pixels, int w, int h, int cat, double score)
-    {
-        var rle = Rle.Encode(pixels, h, w);
-        return new CocoResult { ImageId = imageId, CategoryId = cat, Score = score, Segmentation = CocoSegmentation.FromRle(rle), Bbox = rle.ToBbox() };
-    }
-
     static void WritePanoptic(string dir, List<(string Stem, long Id)> images, List<PanopticResult> results, List<CocoCategory> cats)
     {
         string png = Path.Combine(dir, "panoptic");
@@ -359,11 +353,7 @@ public static class DemoRunner
             var r = results[i];
             PanopticFiles.WritePng(Path.Combine(png, images[i].Stem + ".png"), r.SegmentIds, r.Width, r.Height);
             ds.Images.Add(new CocoImage(images[i].Id, r.Width, r.Height, images[i].Stem + ".png"));
-            ds.Annotations.Add(new PanopticAnnotation
-            {
-                ImageId = images[i].Id, FileName = images[i].Stem + ".png",
-                Segments = r.Segments.Select(x => new PanopticSegment { Id = x.Id, CategoryId = x.CategoryId, Area = x.Area, IsCrowd = 0, Bbox = x.Bbox.Select(b => (double)b).ToArray() }).ToList(),
-            });
+            ds.Annotations.Add(r.ToAnnotation(images[i].Id, images[i].Stem + ".png"));
         }
         PanopticFiles.WriteJson(Path.Combine(dir, "panoptic.json"), ds);
     }

@@ -368,12 +368,13 @@ public static class EdgeAgreement
 /// Change-level arbiter of robust Alg 4: a proposed mask is applied to the original piece by piece. Thin changes (within one pixel of the
 /// original contour: alignment) are taken as they are. A thick piece the proposal removes is removed only if the new contour it leaves
 /// (its seam with the rest of the mask) lies on edges (≥ half of it); a thick piece it adds is added only if no edge separates it from the
-/// mask (under half of its seam near an edge) and its outer contour is enclosed by edges (≥ 70 % near an edge). Where the edge map has a gap, neither side has evidence and the original stays.
+/// mask (under a tenth of its seam, away from the outline, near an edge: a cut through one object has no edge, a boundary with gaps still has much of its
+/// edge) and its outer contour is enclosed by edges (≥ 70 % near an edge). Where the edge map has a gap, neither side has evidence and the original stays.
 /// </summary>
 public static class EdgeArbiter
 {
     /// <summary>The original with the edge-supported changes of <paramref name="proposed"/> applied (both row-major w×h, true = inside); <paramref name="near"/> = edge pixels dilated by one.</summary>
-    public static bool[] Apply(bool[] original, bool[] proposed, bool[] near, int w, int h, double support = 0.5, double enclosure = 0.7, bool allowRemovals = true)
+    public static bool[] Apply(bool[] original, bool[] proposed, bool[] near, int w, int h, double support = 0.5, double enclosure = 0.7, double joinSeam = 0.1, bool allowRemovals = true)
     {
         int hw = w * h;
         var result = (bool[])original.Clone();
@@ -384,9 +385,10 @@ public static class EdgeArbiter
         foreach (var (blob, isThin) in Pieces(plus, w, h))
         {
             if (isThin) { foreach (int p in blob) result[p] = true; continue; }
-            double seam = Support(blob, p => original[p], near, w, h, out int seamCount);
+            // the seam away from the proposal's own contour (where it meets the outline every seam touches an edge)
+            double seam = Support(blob, p => original[p], near, w, h, out int seamCount, q => Deep(proposed, q, w, h));
             double outer = Support(blob, p => !original[p] && !proposed[p], near, w, h, out _);
-            if ((seamCount == 0 || seam < support) && outer >= enclosure)
+            if ((seamCount == 0 || seam < joinSeam) && outer >= enclosure)
                 foreach (int p in blob) result[p] = true;
         }
         if (!allowRemovals) return result;
@@ -456,11 +458,12 @@ public static class EdgeArbiter
     }
 
     /// <summary>Fraction of the piece's pixels that have a 4-neighbour satisfying <paramref name="across"/> and lie near an edge; <paramref name="count"/> = how many have such a neighbour.</summary>
-    static double Support(List<int> piece, Func<int, bool> across, bool[] near, int w, int h, out int count)
+    static double Support(List<int> piece, Func<int, bool> across, bool[] near, int w, int h, out int count, Func<int, bool>? only = null)
     {
         int n = 0, on = 0;
         foreach (int p in piece)
         {
+            if (only is not null && !only(p)) continue;
             int y = p / w, x = p % w;
             bool border = (x > 0 && across(p - 1)) || (x + 1 < w && across(p + 1)) || (y > 0 && across(p - w)) || (y + 1 < h && across(p + w));
             if (!border) continue;
@@ -469,5 +472,18 @@ public static class EdgeArbiter
         }
         count = n;
         return n == 0 ? 0 : (double)on / n;
+    }
+
+    /// <summary>True when every pixel within Chebyshev distance 2 of p (inside the grid) is in the set.</summary>
+    static bool Deep(bool[] set, int p, int w, int h)
+    {
+        int y = p / w, x = p % w;
+        for (int dy = -2; dy <= 2; dy++)
+            for (int dx = -2; dx <= 2; dx++)
+            {
+                int yy = y + dy, xx = x + dx;
+                if ((uint)yy < (uint)h && (uint)xx < (uint)w && !set[yy * w + xx]) return false;
+            }
+        return true;
     }
 }

@@ -76,7 +76,8 @@ public static class InstanceRefiner
                     Add(final.Full, src, src.Score, EdgeAgreement.Score(final.Low, clean, near, w, h), i, false);
                     continue;
                 }
-                Add((byte[])src.Pixels.Clone(), src, src.Score, qO, i, false);
+                // the edges say nothing about a mask without a proposal (no edge near it): it keeps its score
+                Add((byte[])src.Pixels.Clone(), src, src.Score, pr is null ? double.NaN : qO, i, false);
             }
         }
 
@@ -93,7 +94,7 @@ public static class InstanceRefiner
 
         void Add(byte[] px, InstanceMask src, double score, double q, int fam, bool parent)
         {
-            double s = score * (1 - o.RescoreWeight + o.RescoreWeight * q);
+            double s = double.IsNaN(q) ? score : score * (1 - o.RescoreWeight + o.RescoreWeight * q);
             candidates.Add(new InstanceMask(W, H, px, src.CategoryId, s)); family.Add(fam); isParent.Add(parent);
         }
     }

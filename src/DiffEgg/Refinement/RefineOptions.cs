@@ -51,7 +51,7 @@ public sealed record RefineOptions
     /// <summary>Margin of the arbiter (edge-agreement units, 0..1).</summary>
     public double ArbiterMargin { get; init; } = 0.0;
     /// <summary>Re-score every output mask by its edge agreement Q: score × (1 − w + w·Q) with this weight w (0 = keep the input scores).</summary>
-    public double RescoreWeight { get; init; } = 0.0;
+    public double RescoreWeight { get; init; } = 0.5;
 
     /// <summary>Checks every field; throws <see cref="ArgumentException"/> naming the field.</summary>
     public void Validate()

@@ -8,6 +8,9 @@ namespace DiffEgg.Tests.Refinement;
 
 public class InstanceRefinerTests
 {
+    /// <summary>These tests check which masks come out and which scores they keep: no re-scoring by edge agreement.</summary>
+    static readonly RefineOptions NoRescore = new() { RescoreWeight = 0 };
+
     [Fact]
     public void MergedMaskOverTwoTouchingSquaresIsSplitInTwo()
     {
@@ -18,7 +21,7 @@ public class InstanceRefinerTests
         Ring(e, W, 19, 60, 7, 89);
         VLine(e, W, 48, 19, 60);
         var merged = Or(Or(a, b), Rect(W, H, 20, 59, 48, 48));
-        var result = InstanceRefiner.Refine(new EdgeMap(W, H, e), new[] { new InstanceMask(W, H, merged, 3, 0.9) });
+        var result = InstanceRefiner.Refine(new EdgeMap(W, H, e), new[] { new InstanceMask(W, H, merged, 3, 0.9) }, NoRescore);
 
         var top = result.OrderByDescending(m => m.Score).Take(2).ToList();
         Assert.All(top, m => Assert.Equal(0.9, m.Score, 6));
@@ -42,7 +45,7 @@ public class InstanceRefinerTests
         var left = Rect(W, H, 20, 59, 20, 39);
         var right = Rect(W, H, 20, 59, 40, 59);
         var result = InstanceRefiner.Refine(new EdgeMap(W, H, e),
-            new[] { new InstanceMask(W, H, left, 1, 0.7), new InstanceMask(W, H, right, 1, 0.8) });
+            new[] { new InstanceMask(W, H, left, 1, 0.7), new InstanceMask(W, H, right, 1, 0.8) }, NoRescore);
         var m = Assert.Single(result);
         Assert.True(IoU(m.Pixels, square) > 0.95, $"IoU {IoU(m.Pixels, square)}");
         Assert.Equal(0.8, m.Score, 6);
@@ -86,7 +89,7 @@ public class InstanceRefinerTests
         Ring(e, W, 62, 193, 30, 225);
         VLine(e, W, 128, 62, 193); VLine(e, W, 129, 62, 193);
         var merged = Or(Or(a, b), Rect(W, H, 64, 191, 128, 129));
-        var result = InstanceRefiner.Refine(new EdgeMap(W, H, e), new[] { new InstanceMask(W, H, merged, 1, 1.0) });
+        var result = InstanceRefiner.Refine(new EdgeMap(W, H, e), new[] { new InstanceMask(W, H, merged, 1, 1.0) }, NoRescore);
         var top = result.Where(m => m.Score == 1.0).ToList();
         Assert.Equal(2, top.Count);
         Assert.True(top.Max(m => IoU(m.Pixels, a)) > 0.95);

@@ -25,6 +25,7 @@ public class RobustRefinementTests
     }
 
     static readonly byte[] Left = Rect(W, H, 10, 37, 8, 31), Right = Rect(W, H, 10, 37, 32, 55);
+    static readonly RefineOptions NoRescore = new() { RescoreWeight = 0 };
 
     [Fact]
     public void CorrectMaskNextToAGapStaysCorrect()
@@ -45,7 +46,7 @@ public class RobustRefinementTests
         var merged = Or(Left, Right);
         foreach (int gap in new[] { 0, 6 })
         {
-            var r = InstanceRefiner.Refine(TwoSquares(gap), new List<InstanceMask> { new(W, H, merged, 1, 0.8) });
+            var r = InstanceRefiner.Refine(TwoSquares(gap), new List<InstanceMask> { new(W, H, merged, 1, 0.8) }, NoRescore);
             Assert.True(r.Max(m => IoU(m.Pixels, Left)) > 0.95, $"gap {gap}: left part");
             Assert.True(r.Max(m => IoU(m.Pixels, Right)) > 0.95, $"gap {gap}: right part");
             // the parts keep the mask's score; the original stays with half of it
@@ -69,10 +70,29 @@ public class RobustRefinementTests
     {
         var top = Rect(W, H, 10, 22, 8, 31);
         var bottom = Rect(W, H, 24, 37, 8, 31);
-        var r = InstanceRefiner.Refine(TwoSquares(4), new List<InstanceMask> { new(W, H, top, 1, 0.7), new(W, H, bottom, 1, 0.6) });
+        var r = InstanceRefiner.Refine(TwoSquares(4), new List<InstanceMask> { new(W, H, top, 1, 0.7), new(W, H, bottom, 1, 0.6) }, NoRescore);
         var whole = Assert.Single(r);
         Assert.True(IoU(whole.Pixels, Left) > 0.97);
         Assert.Equal(0.7, whole.Score);
+    }
+
+    [Fact]
+    public void EdgeAgreementRanksCorrectAboveCutAboveMerged()
+    {
+        var e = TwoSquares(0);
+        var edges = e.Values.Select(v => v >= 0.5f).ToArray();
+        var near = EdgeAgreement.Near(edges, W, H);
+        double Q(byte[] m) => EdgeAgreement.Score(m.Select(b => b != 0).ToArray(), edges, near, W, H);
+        double correct = Q(Left), half = Q(Rect(W, H, 10, 23, 8, 31)), merged = Q(Or(Left, Right)), shifted = Q(Rect(W, H, 12, 39, 8, 31));
+        Assert.True(correct > 0.95, $"correct {correct}");
+        Assert.True(half < correct - 0.2, $"half {half}");
+        Assert.True(merged < correct - 0.1, $"merged {merged}");
+        Assert.True(shifted < correct - 0.2, $"shifted {shifted}");
+        // re-scoring: score × (1 − w + w·Q); a mask with no edge near it keeps its score
+        var r = InstanceRefiner.Refine(e, new List<InstanceMask> { new(W, H, Left, 1, 0.8) }, new RefineOptions { RescoreWeight = 1 });
+        Assert.Equal(0.8 * correct, Assert.Single(r).Score, 3);
+        var far = InstanceRefiner.Refine(new EdgeMap(W, H, new float[W * H]), new List<InstanceMask> { new(W, H, Left, 1, 0.8) }, new RefineOptions { RescoreWeight = 1 });
+        Assert.Equal(0.8, Assert.Single(far).Score);
     }
 
     [Fact]

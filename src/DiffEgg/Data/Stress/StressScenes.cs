@@ -39,6 +39,8 @@ public sealed record StressOptions
     public int Jitter { get; init; } = 1;
     /// <summary>Object similarity in [0, 1]: boundaries between two touching objects are weaker (values × (1 − 0.5·s)) and have extra gaps (s × GapFraction more blocks blanked on them), as an edge detector sees two objects of similar appearance.</summary>
     public double Similarity { get; init; }
+    /// <summary>How much the coarse scores know about quality: score = s·IoU(mask, best object) + (1 − s)·uniform(0.05, 1) (0 = random scores, as many UIS methods' are relative to mask quality).</summary>
+    public double ScoreInformation { get; init; }
     /// <summary>Edge thickness: boundary = pixels within this 4-neighbour distance of a label change (1 = the two pixels either side).</summary>
     public int EdgeWidth { get; init; } = 1;
     public ulong Seed { get; init; }
@@ -54,6 +56,7 @@ public sealed record StressOptions
         if (MinObjects < 2 || MaxObjects < MinObjects) throw new ArgumentException($"objects must satisfy 2 ≤ min ≤ max, got {MinObjects}..{MaxObjects}");
         foreach (var (name, v) in new[] { ("gap fraction", GapFraction), ("clutter rate", ClutterRate), ("merge rate", MergeRate), ("fragment rate", FragmentRate), ("similarity", Similarity) })
             if (!(v >= 0 && v <= 1)) throw new ArgumentException($"{name} must be in [0,1], got {v}");
+        if (!(ScoreInformation >= 0 && ScoreInformation <= 1)) throw new ArgumentException($"score information must be in [0,1], got {ScoreInformation}");
         if (GapSize < 1) throw new ArgumentException($"gap size must be ≥ 1, got {GapSize}");
         if (Jitter < 0 || Jitter > 4) throw new ArgumentException($"jitter must be in 0..4, got {Jitter}");
         if (EdgeWidth < 1 || EdgeWidth > 3) throw new ArgumentException($"edge width must be in 1..3, got {EdgeWidth}");
@@ -100,6 +103,8 @@ public static class StressScenes
         var pairs = TouchingPairs(labels, W, H, n);
         var edges = EdgeMap(o, rng, labels, W, H);
         var masks = CoarseMasks(o, rng, labels, W, H, n, pairs);
+        if (o.ScoreInformation > 0)
+            masks = masks.Select(m => m with { Score = o.ScoreInformation * BestIoU(m.Pixels, labels, n) + (1 - o.ScoreInformation) * m.Score }).ToList();
         return new StressScene(W, H, labels, n, edges, masks, pairs);
     }
 
@@ -133,6 +138,20 @@ public static class StressScenes
                 for (int x = x0; x < x0 + s; x++) cur[y * W + x] = v;
         }
         return cur;
+    }
+
+    static double BestIoU(byte[] mask, int[] labels, int n)
+    {
+        var inter = new long[n + 1]; var area = new long[n + 1]; long m = 0;
+        for (int i = 0; i < labels.Length; i++)
+        {
+            area[labels[i]]++;
+            if (mask[i] == 0) continue;
+            m++; inter[labels[i]]++;
+        }
+        double best = 0;
+        for (int k = 1; k <= n; k++) best = Math.Max(best, (double)inter[k] / (area[k] + m - inter[k]));
+        return best;
     }
 
     // ---- objects: wobbly ellipses placed to touch an earlier one; later objects occlude earlier ones ----
