@@ -1,5 +1,6 @@
 using System.Text.Json;
 using DiffEgg.Cli;
+using DiffEgg.Tests.Cli;
 using DiffEgg.Common;
 using DiffEgg.Data;
 using DiffEgg.Edges;
@@ -126,6 +127,90 @@ public class EdgesCommandTests
         ImageIO.WriteRgbPng(dir.File("x.png"), Rectangle(8, 8, 2, 2, 6, 6));
         Assert.Equal(1, DiffEggApp.Run(new[] { "edges", "--model", TestPaths.Sd15Tiny, "--input", dir.Path, "--out", dir.File("o"), "--timesteps", "100,500" }));
         Assert.Equal(1, DiffEggApp.Run(new[] { "edges", "--model", dir.Path, "--input", dir.Path, "--out", dir.File("o") }));
+    }
+    /// <summary>A folder with a.png (40×24) and trunc.png (a truncated PNG).</summary>
+    static (string Input, string A, string Trunc) PhotoFolder(TempDir dir)
+    {
+        string input = dir.File("in");
+        Directory.CreateDirectory(input);
+        string a = Path.Combine(input, "a.png"), trunc = Path.Combine(input, "trunc.png");
+        ImageIO.WriteRgbPng(a, Rectangle(40, 24, 10, 6, 30, 18));
+        var bytes = File.ReadAllBytes(a);
+        File.WriteAllBytes(trunc, bytes[..(bytes.Length - 30)]);
+        return (input, a, trunc);
+    }
+
+    [Fact]
+    public void EdgesCommand_SaysTheProcessingSize_AndReportsFailuresOnStderrNamingThePathOnce()
+    {
+        using var dir = new TempDir();
+        var (input, _, trunc) = PhotoFolder(dir);
+        string output = dir.File("out");
+        var r = CliRun.Capture("edges", "--model", TestPaths.Sd15Tiny, "--input", input, "--out", output, "--timesteps", "500,100", "--size", "32");
+        _out.WriteLine(r.Out + r.Err);
+        Assert.Equal(1, r.Code);
+        Assert.Contains("a.png: 40×24 → processed at 32×16 (--size 32)\n", r.Out.Replace("\r\n", "\n"));
+        Assert.DoesNotContain("trunc", r.Out);
+        Assert.Contains($"error: {trunc}: image is truncated", r.ErrLines);
+        Assert.Contains($"error: {output}: 1 of 2 image(s) failed and have no edges there", r.ErrLines);
+        Assert.All(r.ErrLines, l => Assert.StartsWith("error: ", l));
+        Assert.True(File.Exists(Path.Combine(output, "a.json")));
+    }
+
+    [Fact]
+    public void EdgesCommand_NativeSizeMessage_AndNothingWrittenWhenEveryImageFails()
+    {
+        using var dir = new TempDir();
+        var (input, a, trunc) = PhotoFolder(dir);
+        // the fixture's native size is sample_size 16 × VAE factor 2 = 32
+        var r = CliRun.Capture("edges", "--model", TestPaths.Sd15Tiny, "--input", a, "--out", dir.File("one"), "--fixed-timestep", "100");
+        Assert.Equal(0, r.Code);
+        Assert.Contains("a.png: 40×24 → processed at 32×16 (model native size 32; --size to change)", r.Out);
+
+        string output = dir.File("out");
+        r = CliRun.Capture("edges", "--model", TestPaths.Sd15Tiny, "--input", trunc, "--out", output, "--fixed-timestep", "100");
+        Assert.Equal(1, r.Code);
+        Assert.Contains($"error: {output}: nothing written: all 1 image(s) failed", r.ErrLines);
+        Assert.False(Directory.Exists(output));
+        Assert.DoesNotContain("written to", r.Out);
+    }
+
+    [Fact]
+    public void EdgesCommand_RefusesAnImageWhoseEstimateExceedsTheMemoryBudget()
+    {
+        using var dir = new TempDir();
+        var (_, a, _) = PhotoFolder(dir);
+        string output = dir.File("out");
+        var r = CliRun.Capture("edges", "--model", TestPaths.Sd15Tiny, "--input", a, "--out", output, "--size", "32", "--max-memory", "1MB");
+        Assert.Equal(1, r.Code);
+        var line = Assert.Single(r.ErrLines, l => l.Contains("needs about"));
+        Assert.Matches(@"^error: .*a\.png: processing at 32×16 needs about [0-9.]+ [KMG]B \(estimated peak\), more than the --max-memory budget of 1 MB", line);
+        Assert.False(File.Exists(Path.Combine(output, "a.json")));
+        r = CliRun.Capture("edges", "--model", TestPaths.Sd15Tiny, "--input", a, "--out", output, "--max-memory", "lots");
+        Assert.Equal(2, r.Code);
+        Assert.StartsWith("error: --max-memory lots: expected a size", Assert.Single(r.ErrLines));
+    }
+
+    [Fact]
+    public void EdgesCommand_ChecksTheOutputBeforeLoadingTheModel()
+    {
+        using var dir = new TempDir();
+        var (_, a, _) = PhotoFolder(dir);
+        // the model folder does not exist either: the output is checked first, so the error is about it
+        var r = CliRun.Capture("edges", "--model", dir.File("no-model"), "--input", a, "--out", "/proc/nope");
+        Assert.Equal(1, r.Code);
+        Assert.StartsWith("error: /proc/nope: --out: cannot write there", Assert.Single(r.ErrLines));
+    }
+
+    [Fact]
+    public void Pipeline_ReportsEveryUNetPass()
+    {
+        using var model = DiffusionModelFolder.Load(TestPaths.Sd15Tiny);
+        using var p = new EdgePipeline(model, new EdgePipelineOptions { Timesteps = new[] { 700, 300, 100 }, Size = 32 });
+        Assert.Equal(3, p.Passes);
+        var calls = new List<(int, int)>();
+        using var r = p.Run(Rectangle(24, 16, 6, 4, 18, 12), (done, total) => calls.Add((done, total)));
+        Assert.Equal(new[] { (1, 3), (2, 3), (3, 3) }, calls);
     }
 }
 
