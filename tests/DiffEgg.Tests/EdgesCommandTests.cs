@@ -203,6 +203,49 @@ public class EdgesCommandTests
     }
 
     [Fact]
+    public void EdgesCommand_NotesADroppedAlphaChannel_AndRunsOnTheColours()
+    {
+        using var dir = new TempDir();
+        // 32×16 RGBA: left half opaque red, right half half-transparent blue
+        var samples = new int[32 * 16 * 4];
+        for (int i = 0; i < 32 * 16; i++)
+        {
+            bool left = i % 32 < 16;
+            samples[4 * i] = left ? 220 : 20; samples[4 * i + 1] = 30; samples[4 * i + 2] = left ? 20 : 220; samples[4 * i + 3] = left ? 255 : 128;
+        }
+        string png = dir.File("rgba.png");
+        File.WriteAllBytes(png, TestImages.Png(32, 16, 6, 8, samples));
+        var r = CliRun.Capture("edges", "--model", TestPaths.Sd15Tiny, "--input", png, "--out", dir.File("out"), "--fixed-timestep", "100");
+        Assert.Equal(0, r.Code);
+        Assert.Equal($"note: {png}: has transparent pixels; the alpha channel is dropped (colours used as stored, not composited)", Assert.Single(r.ErrLines));
+        Assert.True(File.Exists(dir.File("out/rgba.json")));
+        Assert.DoesNotContain("processed at", r.Out); // 32×16 is the fixture's native long side and a multiple of 16
+    }
+
+    [Fact]
+    public void EdgesCommand_EstimateOnly_NeedsNoWeights_AndWritesNothing()
+    {
+        using var dir = new TempDir();
+        var (_, a, _) = PhotoFolder(dir);
+        // a weight-less folder: only the fixture's unet/ and vae/ config.json
+        string configs = dir.File("configs");
+        foreach (var part in new[] { "unet", "vae" })
+        {
+            Directory.CreateDirectory(Path.Combine(configs, part));
+            File.Copy(TestPaths.Fixture(part, "config.json"), Path.Combine(configs, part, "config.json"));
+        }
+        string output = dir.File("out");
+        var r = CliRun.Capture("edges", "--model", configs, "--input", a, "--out", output, "--size", "32", "--timesteps", "500,100", "--estimate-only");
+        Assert.Equal(0, r.Code);
+        var line = Assert.Single(r.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        var m = System.Text.RegularExpressions.Regex.Match(line, @"^a\.png: 40×24 → processed at 32×16: estimated peak .* \((\d+) bytes\) on top of the loaded model, 2 UNet pass\(es\)$");
+        Assert.True(m.Success, line);
+        using var model = DiffusionModelFolder.Load(TestPaths.Sd15Tiny);
+        Assert.Equal(EdgeMemory.EstimateBytes(model, 32, 16, 2), long.Parse(m.Groups[1].Value));
+        Assert.False(Directory.Exists(output));
+    }
+
+    [Fact]
     public void Pipeline_ReportsEveryUNetPass()
     {
         using var model = DiffusionModelFolder.Load(TestPaths.Sd15Tiny);

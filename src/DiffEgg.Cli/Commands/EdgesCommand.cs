@@ -45,6 +45,10 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
         [Description("memory budget of the whole process, e.g. 8GB or 512MB (GB = 2^30 bytes): an image whose estimated peak exceeds it is refused before it starts. Default: what the machine has available when the image starts")]
         public string? MaxMemory { get; set; }
 
+        [CommandOption("--estimate-only")]
+        [Description("print each image's processing size and estimated peak memory (read from the model's config.json files; no weights are loaded), write nothing, and stop")]
+        public bool EstimateOnly { get; set; }
+
         [CommandOption("--seed <S>")] [DefaultValue(0L)]
         [Description("seed of the noise")]
         public long Seed { get; set; }
@@ -92,10 +96,11 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
     {
         var images = ImageIO.ListImages(s.Input);
         if (images.Count == 0) throw new DiffEggException($"{s.Input}: no images found ({string.Join(", ", ImageIO.ImageExtensions)})");
-        OutputTarget.CheckFolder(s.Out, "--out");
-        long? budget = s.MaxMemory is null ? null : EdgeMemory.TryParseSize(s.MaxMemory);
-        var device = TorchRuntime.ResolveDevice(s.Device);
         string modelDir = string.IsNullOrWhiteSpace(s.Model) ? EmbeddedModel.DefaultPath : s.Model;
+        long? budget = s.MaxMemory is null ? null : EdgeMemory.TryParseSize(s.MaxMemory);
+        if (s.EstimateOnly) return Estimate(s, images, modelDir, budget);
+        OutputTarget.CheckFolder(s.Out, "--out");
+        var device = TorchRuntime.ResolveDevice(s.Device);
         using var model = DiffusionModelFolder.Load(modelDir, device);
         int nativeSize = model.Unet.Config.SampleSize * (model.Vae?.DownFactor ?? 1);
         var options = new EdgePipelineOptions
@@ -154,6 +159,35 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
             return 1;
         }
         return 0;
+    }
+
+    /// <summary>
+    /// --estimate-only: the processing size and the estimated peak memory of every image from the model's configurations (no weights
+    /// loaded, nothing written); says which images would not fit in --max-memory (the whole process, so the model's weights come on top
+    /// of the estimate) or in the memory available now.
+    /// </summary>
+    static int Estimate(Settings s, IReadOnlyList<string> images, string modelDir, long? budget)
+    {
+        var (unet, vae) = EdgeMemory.ReadConfigs(modelDir);
+        int vaeFactor = vae is null ? 1 : 1 << (vae.BlockOutChannels.Length - 1);
+        int multiple = vaeFactor * (1 << (unet.BlockOutChannels.Length - 1));
+        int size = s.Size ?? unet.SampleSize * vaeFactor;
+        int passes = s.FixedTimestep is null ? ParseTimesteps(s.Timesteps)!.Length : 1;
+        long available = EdgeMemory.AvailableBytes();
+        int failed = 0;
+        foreach (var path in images)
+        {
+            try
+            {
+                var img = ImageIO.ReadRgb(path);
+                var (pw, ph) = EdgePipeline.ProcessedSize(img.Width, img.Height, size, multiple);
+                long need = EdgeMemory.EstimateBytes(unet, vae, pw, ph, passes);
+                string fits = need > (budget ?? available) ? $"; more than {(budget is null ? $"the {EdgeMemory.Format(available)} available now" : "--max-memory")}" : "";
+                Console.WriteLine($"{Path.GetFileName(path)}: {img.Width}×{img.Height} → processed at {pw}×{ph}: estimated peak {EdgeMemory.Format(need)} ({need} bytes) on top of the loaded model, {passes} UNet pass(es){fits}");
+            }
+            catch (DiffEggException e) { CliOutput.Failure(path, e.Message); failed++; }
+        }
+        return failed > 0 ? 1 : 0;
     }
 
     /// <summary>

@@ -76,6 +76,17 @@ public static class EdgeMemory
 
     static double Sq(long x) => (double)x * x;
 
+    /// <summary>The UNet and (when the folder has a vae/) VAE configurations of a diffusers model folder, read without loading any weights.</summary>
+    public static (UNet2DConditionConfig Unet, AutoencoderKLConfig? Vae) ReadConfigs(string modelDir)
+    {
+        if (!Directory.Exists(modelDir)) throw new DiffEggException($"{modelDir}: model folder not found");
+        string unet = Path.Combine(modelDir, "unet", "config.json"), vae = Path.Combine(modelDir, "vae", "config.json");
+        if (!File.Exists(unet)) throw new DiffEggException($"{modelDir}: not a diffusers model folder (no unet/config.json)");
+        var u = UNet2DConditionConfig.FromJson(Models.Config.JsonConfig.Load(unet));
+        var v = Directory.Exists(Path.Combine(modelDir, "vae")) ? AutoencoderKLConfig.FromJson(Models.Config.JsonConfig.Load(vae)) : null;
+        return (u, v);
+    }
+
     /// <summary><see cref="EstimateBytes(UNet2DConditionConfig, AutoencoderKLConfig?, int, int, int)"/> for a loaded model.</summary>
     public static long EstimateBytes(DiffusionModelFolder model, int width, int height, int passes) =>
         EstimateBytes(model.Unet.Config, model.Vae?.Config, width, height, passes);
@@ -129,13 +140,17 @@ public static class EdgeMemory
     }
 
     /// <summary>The largest processing size (long side, a multiple of <paramref name="multiple"/>) of a <paramref name="width"/>×<paramref name="height"/> image whose estimate fits in <paramref name="budget"/> bytes; 0 if none does.</summary>
-    public static int LargestSizeWithin(DiffusionModelFolder model, int width, int height, int multiple, int passes, long budget)
+    public static int LargestSizeWithin(DiffusionModelFolder model, int width, int height, int multiple, int passes, long budget) =>
+        LargestSizeWithin(model.Unet.Config, model.Vae?.Config, width, height, multiple, passes, budget);
+
+    /// <summary>As <see cref="LargestSizeWithin(DiffusionModelFolder, int, int, int, int, long)"/>, from the configurations.</summary>
+    public static int LargestSizeWithin(UNet2DConditionConfig unet, AutoencoderKLConfig? vae, int width, int height, int multiple, int passes, long budget)
     {
         int best = 0;
         for (int size = multiple; size <= 16384; size += multiple)
         {
             var (pw, ph) = EdgePipeline.ProcessedSize(width, height, size, multiple);
-            if (EstimateBytes(model, pw, ph, passes) > budget) break;
+            if (EstimateBytes(unet, vae, pw, ph, passes) > budget) break;
             best = Math.Max(pw, ph);
         }
         return best;
