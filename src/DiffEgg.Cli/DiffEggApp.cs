@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Reflection;
 using System.Text.RegularExpressions;
 using DiffEgg.Cli.Commands;
@@ -292,6 +291,4 @@ public static class DiffEggApp
             }
         return d[a.Length, b.Length];
     }
-
-    internal static string Invariant(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 }

@@ -7,7 +7,7 @@ public static class CliRun
 {
     public sealed record Result(int Code, string Out, string Err)
     {
-        /// <summary>stderr lines (NNPACK-style native lines excluded: libtorch may print them where its C++ log level is not lowered).</summary>
+        /// <summary>The non-empty stderr lines, trimmed.</summary>
         public IReadOnlyList<string> ErrLines => Err.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
     }
 
