@@ -1,5 +1,6 @@
 using System.Text.Json;
 using DiffEgg.Cli;
+using DiffEgg.Tests.Cli;
 using DiffEgg.Common;
 using DiffEgg.Data;
 using DiffEgg.Edges;
@@ -126,6 +127,133 @@ public class EdgesCommandTests
         ImageIO.WriteRgbPng(dir.File("x.png"), Rectangle(8, 8, 2, 2, 6, 6));
         Assert.Equal(1, DiffEggApp.Run(new[] { "edges", "--model", TestPaths.Sd15Tiny, "--input", dir.Path, "--out", dir.File("o"), "--timesteps", "100,500" }));
         Assert.Equal(1, DiffEggApp.Run(new[] { "edges", "--model", dir.Path, "--input", dir.Path, "--out", dir.File("o") }));
+    }
+    /// <summary>A folder with a.png (40×24) and trunc.png (a truncated PNG).</summary>
+    static (string Input, string A, string Trunc) PhotoFolder(TempDir dir)
+    {
+        string input = dir.File("in");
+        Directory.CreateDirectory(input);
+        string a = Path.Combine(input, "a.png"), trunc = Path.Combine(input, "trunc.png");
+        ImageIO.WriteRgbPng(a, Rectangle(40, 24, 10, 6, 30, 18));
+        var bytes = File.ReadAllBytes(a);
+        File.WriteAllBytes(trunc, bytes[..(bytes.Length - 30)]);
+        return (input, a, trunc);
+    }
+
+    [Fact]
+    public void EdgesCommand_SaysTheProcessingSize_AndReportsFailuresOnStderrNamingThePathOnce()
+    {
+        using var dir = new TempDir();
+        var (input, _, trunc) = PhotoFolder(dir);
+        string output = dir.File("out");
+        var r = CliRun.Capture("edges", "--model", TestPaths.Sd15Tiny, "--input", input, "--out", output, "--timesteps", "500,100", "--size", "32");
+        _out.WriteLine(r.Out + r.Err);
+        Assert.Equal(1, r.Code);
+        Assert.Contains("a.png: 40×24 → processed at 32×16 (--size 32)\n", r.Out.Replace("\r\n", "\n"));
+        Assert.DoesNotContain("trunc", r.Out);
+        Assert.Contains($"error: {trunc}: image is truncated", r.ErrLines);
+        Assert.Contains($"error: {output}: 1 of 2 image(s) failed and have no edges there", r.ErrLines);
+        Assert.All(r.ErrLines, l => Assert.StartsWith("error: ", l));
+        Assert.True(File.Exists(Path.Combine(output, "a.json")));
+    }
+
+    [Fact]
+    public void EdgesCommand_NativeSizeMessage_AndNothingWrittenWhenEveryImageFails()
+    {
+        using var dir = new TempDir();
+        var (input, a, trunc) = PhotoFolder(dir);
+        // the fixture's native size is sample_size 16 × VAE factor 2 = 32
+        var r = CliRun.Capture("edges", "--model", TestPaths.Sd15Tiny, "--input", a, "--out", dir.File("one"), "--fixed-timestep", "100");
+        Assert.Equal(0, r.Code);
+        Assert.Contains("a.png: 40×24 → processed at 32×16 (model native size 32; --size to change)", r.Out);
+
+        string output = dir.File("out");
+        r = CliRun.Capture("edges", "--model", TestPaths.Sd15Tiny, "--input", trunc, "--out", output, "--fixed-timestep", "100");
+        Assert.Equal(1, r.Code);
+        Assert.Contains($"error: {output}: nothing written: all 1 image(s) failed", r.ErrLines);
+        Assert.False(Directory.Exists(output));
+        Assert.DoesNotContain("written to", r.Out);
+    }
+
+    [Fact]
+    public void EdgesCommand_RefusesAnImageWhoseEstimateExceedsTheMemoryBudget()
+    {
+        using var dir = new TempDir();
+        var (_, a, _) = PhotoFolder(dir);
+        string output = dir.File("out");
+        var r = CliRun.Capture("edges", "--model", TestPaths.Sd15Tiny, "--input", a, "--out", output, "--size", "32", "--max-memory", "1MB");
+        Assert.Equal(1, r.Code);
+        var line = Assert.Single(r.ErrLines, l => l.Contains("needs about"));
+        Assert.Matches(@"^error: .*a\.png: processing at 32×16 needs about [0-9.]+ [KMG]B \(estimated peak\), more than the --max-memory budget of 1 MB", line);
+        Assert.False(File.Exists(Path.Combine(output, "a.json")));
+        r = CliRun.Capture("edges", "--model", TestPaths.Sd15Tiny, "--input", a, "--out", output, "--max-memory", "lots");
+        Assert.Equal(2, r.Code);
+        Assert.StartsWith("error: --max-memory lots: expected a size", Assert.Single(r.ErrLines));
+    }
+
+    [Fact]
+    public void EdgesCommand_ChecksTheOutputBeforeLoadingTheModel()
+    {
+        using var dir = new TempDir();
+        var (_, a, _) = PhotoFolder(dir);
+        // the model folder does not exist either: the output is checked first, so the error is about it
+        var r = CliRun.Capture("edges", "--model", dir.File("no-model"), "--input", a, "--out", "/proc/nope");
+        Assert.Equal(1, r.Code);
+        Assert.StartsWith("error: /proc/nope: --out: cannot write there", Assert.Single(r.ErrLines));
+    }
+
+    [Fact]
+    public void EdgesCommand_NotesADroppedAlphaChannel_AndRunsOnTheColours()
+    {
+        using var dir = new TempDir();
+        // 32×16 RGBA: left half opaque red, right half half-transparent blue
+        var samples = new int[32 * 16 * 4];
+        for (int i = 0; i < 32 * 16; i++)
+        {
+            bool left = i % 32 < 16;
+            samples[4 * i] = left ? 220 : 20; samples[4 * i + 1] = 30; samples[4 * i + 2] = left ? 20 : 220; samples[4 * i + 3] = left ? 255 : 128;
+        }
+        string png = dir.File("rgba.png");
+        File.WriteAllBytes(png, TestImages.Png(32, 16, 6, 8, samples));
+        var r = CliRun.Capture("edges", "--model", TestPaths.Sd15Tiny, "--input", png, "--out", dir.File("out"), "--fixed-timestep", "100");
+        Assert.Equal(0, r.Code);
+        Assert.Equal($"note: {png}: has transparent pixels; the alpha channel is dropped (colours used as stored, not composited)", Assert.Single(r.ErrLines));
+        Assert.True(File.Exists(dir.File("out/rgba.json")));
+        Assert.DoesNotContain("processed at", r.Out); // 32×16 is the fixture's native long side and a multiple of 16
+    }
+
+    [Fact]
+    public void EdgesCommand_EstimateOnly_NeedsNoWeights_AndWritesNothing()
+    {
+        using var dir = new TempDir();
+        var (_, a, _) = PhotoFolder(dir);
+        // a weight-less folder: only the fixture's unet/ and vae/ config.json
+        string configs = dir.File("configs");
+        foreach (var part in new[] { "unet", "vae" })
+        {
+            Directory.CreateDirectory(Path.Combine(configs, part));
+            File.Copy(TestPaths.Fixture(part, "config.json"), Path.Combine(configs, part, "config.json"));
+        }
+        string output = dir.File("out");
+        var r = CliRun.Capture("edges", "--model", configs, "--input", a, "--out", output, "--size", "32", "--timesteps", "500,100", "--estimate-only");
+        Assert.Equal(0, r.Code);
+        var line = Assert.Single(r.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        var m = System.Text.RegularExpressions.Regex.Match(line, @"^a\.png: 40×24 → processed at 32×16: estimated peak .* \((\d+) bytes\) on top of the loaded model, 2 UNet pass\(es\)$");
+        Assert.True(m.Success, line);
+        using var model = DiffusionModelFolder.Load(TestPaths.Sd15Tiny);
+        Assert.Equal(EdgeMemory.EstimateBytes(model, 32, 16, 2), long.Parse(m.Groups[1].Value));
+        Assert.False(Directory.Exists(output));
+    }
+
+    [Fact]
+    public void Pipeline_ReportsEveryUNetPass()
+    {
+        using var model = DiffusionModelFolder.Load(TestPaths.Sd15Tiny);
+        using var p = new EdgePipeline(model, new EdgePipelineOptions { Timesteps = new[] { 700, 300, 100 }, Size = 32 });
+        Assert.Equal(3, p.Passes);
+        var calls = new List<(int, int)>();
+        using var r = p.Run(Rectangle(24, 16, 6, 4, 18, 12), (done, total) => calls.Add((done, total)));
+        Assert.Equal(new[] { (1, 3), (2, 3), (3, 3) }, calls);
     }
 }
 

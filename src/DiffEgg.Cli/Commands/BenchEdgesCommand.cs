@@ -18,27 +18,27 @@ public sealed class BenchEdgesCommand : Command<BenchEdgesCommand.Settings>
 {
     public sealed class Settings : CommandSettings
     {
-        [CommandOption("--data <DIR>")] [Description("Folder written by `diffegg synth`.")] public string? Data { get; init; }
-        [CommandOption("--model <DIR>")] [Description("Diffusion model folder (pixel-space or diffusers): score DiffEGG edges (PeakKL and fixed timesteps × metrics) plus sobel and sobel-max baselines.")] public string? Model { get; init; }
-        [CommandOption("--baseline <NAME>")] [Description("Without --model: edge method sobel (grey) or sobel-max (per-channel max).")] public string Baseline { get; init; } = "sobel";
+        [CommandOption("--data <DIR>", isRequired: true)] [InputOutput] [Description("Folder written by `diffegg synth`.")] public string? Data { get; init; }
+        [CommandOption("--model <DIR>")] [InputOutput] [Description("Diffusion model folder (pixel-space or diffusers): score DiffEGG edges (PeakKL and fixed timesteps × metrics) plus sobel and sobel-max baselines.")] public string? Model { get; init; }
+        [CommandOption("--baseline <NAME>")] [DefaultValue("sobel")] [Description("Without --model: edge method sobel (grey) or sobel-max (per-channel max).")] public string Baseline { get; init; } = "sobel";
         [CommandOption("--blur <SIGMA>")] [Description("Gaussian blur σ before Sobel (0 = none); default 0 without --model, 1.5 with it.")] public double? Blur { get; init; }
-        [CommandOption("--tolerance <PX>")] [Description("Matching tolerance (Chebyshev, pixels of the compared resolution).")] public int Tolerance { get; init; } = 1;
-        [CommandOption("--edge-size <PX>")] [Description("Resample every edge map to this size before scoring; 0 = the attention grid with --model (e.g. 32 for a 64 px scene), else the image size.")] public int EdgeSize { get; init; }
-        [CommandOption("--match <MODE>")] [Description("Different resolutions: downsample-gt (nearest GT at the edge map's pixel centres) or upsample-edges (bilinear edge map at GT size).")] public string Match { get; init; } = "downsample-gt";
+        [CommandOption("--tolerance <PX>")] [DefaultValue(1)] [Description("Matching tolerance (Chebyshev, pixels of the compared resolution).")] public int Tolerance { get; init; } = 1;
+        [CommandOption("--edge-size <PX>")] [DefaultValue(0)] [Description("Resample every edge map to this size before scoring; 0 = the attention grid with --model (e.g. 32 for a 64 px scene), else the image size.")] public int EdgeSize { get; init; }
+        [CommandOption("--match <MODE>")] [DefaultValue("downsample-gt")] [Description("Different resolutions: downsample-gt (nearest GT at the edge map's pixel centres) or upsample-edges (bilinear edge map at GT size).")] public string Match { get; init; } = "downsample-gt";
         [CommandOption("--thin")] [Description("One-sided (1 px wide) GT boundaries: only the larger-id side of each contact.")] public bool Thin { get; init; }
-        [CommandOption("--limit <N>")] [Description("Score only the first N scenes (0 = all).")] public int Limit { get; init; }
-        [CommandOption("--timesteps <LIST>")] [Description("With --model: decreasing timesteps scanned by PeakKL; 'none' = no PeakKL rows.")] public string Timesteps { get; init; } = "200,150,100,50,10";
-        [CommandOption("--fixed-timesteps <LIST>")] [Description("With --model: single timesteps scored without PeakKL; 'none' = no such rows.")] public string FixedTimesteps { get; init; } = "10,50,100,200";
-        [CommandOption("--metrics <LIST>")] [Description("With --model: EdgeKL row divergences, any of kl,jsd,l2,cos.")] public string Metrics { get; init; } = "kl,jsd,l2,cos";
-        [CommandOption("--seed <S>")] [Description("With --model: seed of the noise ε (the same ε at every timestep).")] public long Seed { get; init; }
-        [CommandOption("--size <N>")] [Description("With --model: long side of the processed image (0 = the scene's own size).")] public int Size { get; init; }
-        [CommandOption("--device <D>")] [Description("With --model: cpu or cuda.")] public string Device { get; init; } = "cpu";
-        [CommandOption("--threads <N>")] [Description("torch CPU threads (0 = libtorch's default).")] public int Threads { get; init; }
-        [CommandOption("--json <FILE>")] [Description("Also write the table as JSON.")] public string? Json { get; init; }
+        [CommandOption("--limit <N>")] [DefaultValue(0)] [Description("Score only the first N scenes (0 = all).")] public int Limit { get; init; }
+        [CommandOption("--timesteps <LIST>")] [DefaultValue("200,150,100,50,10")] [Description("With --model: decreasing timesteps scanned by PeakKL; 'none' = no PeakKL rows.")] public string Timesteps { get; init; } = "200,150,100,50,10";
+        [CommandOption("--fixed-timesteps <LIST>")] [DefaultValue("10,50,100,200")] [Description("With --model: single timesteps scored without PeakKL; 'none' = no such rows.")] public string FixedTimesteps { get; init; } = "10,50,100,200";
+        [CommandOption("--metrics <LIST>")] [DefaultValue("kl,jsd,l2,cos")] [Description("With --model: EdgeKL row divergences, any of kl,jsd,l2,cos.")] public string Metrics { get; init; } = "kl,jsd,l2,cos";
+        [CommandOption("--seed <S>")] [DefaultValue(0L)] [Description("With --model: seed of the noise ε (the same ε at every timestep).")] public long Seed { get; init; }
+        [CommandOption("--size <N>")] [DefaultValue(0)] [Description("With --model: long side of the processed image (0 = the scene's own size).")] public int Size { get; init; }
+        [CommandOption("--device <D>")] [DefaultValue("cpu")] [Description("With --model: cpu or cuda.")] public string Device { get; init; } = "cpu";
+        [CommandOption("--threads <N>")] [DefaultValue(0)] [Description("torch CPU threads (0 = libtorch's default).")] public int Threads { get; init; }
+        [CommandOption("--json <FILE>")] [InputOutput] [Description("Also write the table as JSON.")] public string? Json { get; init; }
 
         public override ValidationResult Validate()
         {
-            if (string.IsNullOrWhiteSpace(Data)) return ValidationResult.Error("--data DIR is required");
+            if (string.IsNullOrWhiteSpace(Data)) return ValidationResult.Error("--data: must not be empty");
             if (Baseline != "sobel" && Baseline != "sobel-max") return ValidationResult.Error($"--baseline '{Baseline}' must be sobel or sobel-max");
             if (Blur is double b && (b < 0 || double.IsNaN(b))) return ValidationResult.Error($"--blur {b} must be >= 0");
             if (Tolerance < 0) return ValidationResult.Error($"--tolerance {Tolerance} must be >= 0");
@@ -78,6 +78,7 @@ public sealed class BenchEdgesCommand : Command<BenchEdgesCommand.Settings>
 
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
+        if (s.Json is not null) OutputTarget.CheckFile(s.Json, "--json");
         TorchRuntime.EnsureLoaded();
         if (s.Threads > 0) TorchSharp.torch.set_num_threads(s.Threads);
         var items = EdgeBenchmark.Load(s.Data!);
@@ -106,6 +107,7 @@ public sealed class BenchEdgesCommand : Command<BenchEdgesCommand.Settings>
 
         DiffusionModelFolder? model = withModel ? DiffusionModelFolder.Load(s.Model!, TorchRuntime.ResolveDevice(s.Device)) : null;
         EdgeBenchmarkReport report;
+        var failed = new List<(string Name, string Error)>();
         try
         {
             report = null!;
@@ -114,7 +116,7 @@ public sealed class BenchEdgesCommand : Command<BenchEdgesCommand.Settings>
                 var task = ctx.AddTask("bench-edges", maxValue: items.Count);
                 void Progress(string name, string? error)
                 {
-                    if (error is not null) AnsiConsole.MarkupLineInterpolated($"[red]{name}: {error}[/]");
+                    if (error is not null) failed.Add((name, error));
                     task.Increment(1);
                 }
                 try
@@ -125,6 +127,12 @@ public sealed class BenchEdgesCommand : Command<BenchEdgesCommand.Settings>
             });
         }
         finally { model?.Dispose(); }
+        foreach (var (name, error) in failed) CliOutput.Failure(name, error);
+        if (report.Scenes > 0 && report.Failed.Count == report.Scenes)
+        {
+            CliOutput.Error($"{s.Data}: all {report.Scenes} scenes failed; nothing to score{(s.Json is null ? "" : $", {s.Json} not written")}");
+            return 1;
+        }
 
         string F(double v) => double.IsNaN(v) ? "-" : v.ToString("0.000", CultureInfo.InvariantCulture);
         Console.WriteLine("| method | images | all P | all R | all F1 | all AUC | hard images | hard P | hard R | hard F1 | hard AUC |");
@@ -159,7 +167,7 @@ public sealed class BenchEdgesCommand : Command<BenchEdgesCommand.Settings>
         }
         if (report.Failed.Count > 0)
         {
-            Console.Error.WriteLine($"error: {report.Failed.Count} of {report.Scenes} scenes failed: {string.Join(", ", report.Failed.Take(10).Select(f => f.Name))}");
+            CliOutput.Error($"{s.Data}: {report.Failed.Count} of {report.Scenes} scenes failed: {string.Join(", ", report.Failed.Take(10).Select(f => f.Name))}");
             return 1;
         }
         return 0;

@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using DiffEgg.Common;
 using DiffEgg.Demo;
 using DiffEgg.Evaluation;
 using Spectre.Console;
@@ -11,17 +12,17 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
 {
     public sealed class Settings : CommandSettings
     {
-        [CommandOption("--out <DIR>")] [Description("Output folder (index.html, metrics.json, data/, edges/, ...).")] public string Out { get; init; } = "demo-out";
-        [CommandOption("--count <N>")] [Description("Number of synthetic test-split scenes (64×64).")] public int Count { get; init; } = 8;
-        [CommandOption("--model <DIR>")] [Description("Model folder (default: the embedded model).")] public string? Model { get; init; }
-        [CommandOption("--seed <S>")] [Description("Seed of the scenes, the noise and the simulations.")] public long Seed { get; init; }
-        [CommandOption("--timesteps <LIST>")] [Description("Decreasing timesteps scanned by PeakKL (default 200,150,100,50,10).")] public string? Timesteps { get; init; }
-        [CommandOption("--merge-rate <P>")] [Description("Simulated coarse masks: probability that two touching instances are merged.")] public double MergeRate { get; init; } = new CoarseSimulationOptions().MergeRate;
-        [CommandOption("--fragment-rate <P>")] [Description("Simulated coarse masks: probability that an instance is cut in two.")] public double FragmentRate { get; init; } = new CoarseSimulationOptions().FragmentRate;
+        [CommandOption("--out <DIR>")] [InputOutput] [DefaultValue("demo-out")] [Description("Output folder (index.html, metrics.json, data/, edges/, ...).")] public string Out { get; init; } = "demo-out";
+        [CommandOption("--count <N>")] [DefaultValue(8)] [Description("Number of synthetic test-split scenes (64×64).")] public int Count { get; init; } = 8;
+        [CommandOption("--model <DIR>")] [InputOutput] [Description("Model folder (default: the embedded model).")] public string? Model { get; init; }
+        [CommandOption("--seed <S>")] [DefaultValue(0L)] [Description("Seed of the scenes, the noise and the simulations.")] public long Seed { get; init; }
+        [CommandOption("--timesteps <LIST>")] [DefaultValue("200,150,100,50,10")] [Description("Decreasing timesteps scanned by PeakKL.")] public string Timesteps { get; init; } = "200,150,100,50,10";
+        [CommandOption("--merge-rate <P>")] [DefaultValue(0.5)] [Description("Simulated coarse masks: probability that two touching instances are merged.")] public double MergeRate { get; init; } = new CoarseSimulationOptions().MergeRate;
+        [CommandOption("--fragment-rate <P>")] [DefaultValue(0.3)] [Description("Simulated coarse masks: probability that an instance is cut in two.")] public double FragmentRate { get; init; } = new CoarseSimulationOptions().FragmentRate;
 
-        [CommandOption("--uncertain <V>")] [Description("Edge value of 'uncertain' ternary pixels for refinement (as diffegg refine).")] public float Uncertain { get; init; } = 0.5f;
-        [CommandOption("--edge-input <KIND>")] [Description("Edge map given to refinement: ternary (Alg 2 PNG), soft (raw EdgeKL scaled by μ±σ) or sobel (image Sobel baseline, no model).")] public string EdgeInput { get; init; } = "ternary";
-        [CommandOption("--threads <N>")] [Description("libtorch CPU threads (default 1: the tensors are tiny, and extra threads slow it down on a busy machine).")] public int Threads { get; init; } = 1;
+        [CommandOption("--uncertain <V>")] [DefaultValue(0.5f)] [Description("Edge value of 'uncertain' ternary pixels for refinement (as diffegg refine).")] public float Uncertain { get; init; } = 0.5f;
+        [CommandOption("--edge-input <KIND>")] [DefaultValue("ternary")] [Description("Edge map given to refinement: ternary (Alg 2 PNG), soft (raw EdgeKL scaled by μ±σ) or sobel (image Sobel baseline, no model).")] public string EdgeInput { get; init; } = "ternary";
+        [CommandOption("--threads <N>")] [DefaultValue(1)] [Description("libtorch CPU threads (1: the tensors are tiny, and extra threads slow it down on a busy machine).")] public int Threads { get; init; } = 1;
         [CommandOption("--no-oracle")] [Description("Skip the oracle rows (refinement with ground-truth boundaries as edges).")] public bool NoOracle { get; init; }
 
         public override ValidationResult Validate()
@@ -31,7 +32,7 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
             if (!(Uncertain >= 0 && Uncertain <= 1)) return ValidationResult.Error($"--uncertain {Uncertain} must be in [0,1]");
             if (EdgeInput is not ("ternary" or "soft" or "sobel")) return ValidationResult.Error($"--edge-input {EdgeInput}: expected ternary, soft or sobel");
             if (Threads is < 1) return ValidationResult.Error($"--threads {Threads} must be ≥ 1");
-            if (Timesteps is not null && EdgesCommand.ParseTimesteps(Timesteps) is null) return ValidationResult.Error($"--timesteps {Timesteps}: expected a comma-separated list of integers");
+            if (EdgesCommand.ParseTimesteps(Timesteps) is null) return ValidationResult.Error($"--timesteps {Timesteps}: expected a comma-separated list of integers");
             try { ToCoarse().Validate(); } catch (ArgumentException e) { return ValidationResult.Error(e.Message); }
             return ValidationResult.Success();
         }
@@ -45,9 +46,10 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
         var options = new DemoOptions
         {
             OutDir = s.Out, Count = s.Count, ModelPath = s.Model, Seed = s.Seed,
-            Timesteps = s.Timesteps is null ? DemoOptions.DefaultTimesteps : EdgesCommand.ParseTimesteps(s.Timesteps)!,
+            Timesteps = EdgesCommand.ParseTimesteps(s.Timesteps)!,
             Coarse = s.ToCoarse(), Uncertain = s.Uncertain, EdgeInput = s.EdgeInput switch { "soft" => DemoEdgeInput.Soft, "sobel" => DemoEdgeInput.Sobel, _ => DemoEdgeInput.Ternary }, Oracle = !s.NoOracle, Threads = s.Threads,
         };
+        OutputTarget.CheckFolder(s.Out, "--out");
         AnsiConsole.MarkupLine($"[bold]DiffEgg demo[/]: {s.Count} synthetic scenes, model {Markup.Escape(s.Model ?? "embedded")}, [yellow]simulated[/] coarse instance masks and weak semantic masks → {Markup.Escape(s.Out)}");
         DemoResult? result = null;
         string[] labels = { "scenes + ground truth", "edges (PeakKL, EdgeKL)", "simulate inputs", "refine (Alg 4)", "panoptic pseudo-labels", "evaluate", "report" };

@@ -13,50 +13,59 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
 {
     public sealed class Settings : CommandSettings
     {
-        [CommandOption("--model <DIR>")]
+        [CommandOption("--model <DIR>")] [InputOutput]
         [Description("diffusers model folder (unet/, vae/, text_encoder/, tokenizer/, scheduler/; no vae/ = pixel space). Default: the embedded model in models/embedded")]
         public string Model { get; set; } = "";
 
-        [CommandOption("--input <PATH>")]
-        [Description("an image or a folder of images")]
+        [CommandOption("--input <PATH>", isRequired: true)] [InputOutput]
+        [Description("an image or a folder of images (PNG, JPEG, BMP, WebP)")]
         public string Input { get; set; } = "";
 
-        [CommandOption("--out <DIR>")]
-        [Description("output folder")]
+        [CommandOption("--out <DIR>", isRequired: true)] [InputOutput]
+        [Description("output folder: <stem>.ternary.png, <stem>.edges.safetensors, <stem>.json per image")]
         public string Out { get; set; } = "";
 
-        [CommandOption("--timesteps <LIST>")]
-        [Description("decreasing timesteps scanned by PeakKL (default 200,150,100,50,10)")]
+        [CommandOption("--timesteps <LIST>")] [DefaultValue("200,150,100,50,10")]
+        [Description("decreasing timesteps scanned by PeakKL")]
         public string Timesteps { get; set; } = "200,150,100,50,10";
 
         [CommandOption("--fixed-timestep <T>")]
         [Description("use this single timestep instead of PeakKL")]
         public int? FixedTimestep { get; set; }
 
-        [CommandOption("--metric <M>")]
-        [Description("row divergence of EdgeKL: kl, jsd, l2 or cos (default kl)")]
+        [CommandOption("--metric <M>")] [DefaultValue("kl")]
+        [Description("row divergence of EdgeKL: kl, jsd, l2 or cos")]
         public string Metric { get; set; } = "kl";
 
         [CommandOption("--size <N>")]
-        [Description("long side of the processed image; sides are rounded to a multiple of VAE factor × UNet factor (64 for SD 1.5). Default: the model's native size, sample_size × VAE factor (512 for SD 1.5, 64 for the embedded model)")]
+        [Description("long side of the processed image; sides are rounded to a multiple of VAE factor × UNet factor (64 for SD 1.5). Default: the model's native size, sample_size × VAE factor (512 for SD 1.5, 64 for the embedded model). Memory grows with the 4th power of the size (docs/edge-quality.md)")]
         public int? Size { get; set; }
 
-        [CommandOption("--seed <S>")]
-        [Description("seed of the noise (default 0)")]
+        [CommandOption("--max-memory <SIZE>")]
+        [Description("memory budget of the whole process, e.g. 8GB or 512MB (GB = 2^30 bytes): an image whose estimated peak exceeds it is refused before it starts. Default: what the machine has available when the image starts")]
+        public string? MaxMemory { get; set; }
+
+        [CommandOption("--estimate-only")]
+        [Description("print each image's processing size and estimated peak memory (read from the model's config.json files; no weights are loaded), write nothing, and stop")]
+        public bool EstimateOnly { get; set; }
+
+        [CommandOption("--seed <S>")] [DefaultValue(0L)]
+        [Description("seed of the noise")]
         public long Seed { get; set; }
 
-        [CommandOption("--device <D>")]
-        [Description("cpu or cuda (default cpu)")]
+        [CommandOption("--device <D>")] [DefaultValue("cpu")]
+        [Description("cpu or cuda")]
         public string Device { get; set; } = "cpu";
 
         /// <summary>Checks the options before anything is loaded.</summary>
         public override ValidationResult Validate()
         {
-            if (string.IsNullOrWhiteSpace(Input)) return ValidationResult.Error("--input is required");
-            if (string.IsNullOrWhiteSpace(Out)) return ValidationResult.Error("--out is required");
+            if (string.IsNullOrWhiteSpace(Input)) return ValidationResult.Error("--input: must not be empty");
+            if (string.IsNullOrWhiteSpace(Out)) return ValidationResult.Error("--out: must not be empty");
             if (Size is < 8) return ValidationResult.Error($"--size {Size}: must be at least 8");
             if (ParseMetric(Metric) is null) return ValidationResult.Error($"--metric {Metric}: use kl, jsd, l2 or cos");
             if (ParseTimesteps(Timesteps) is null) return ValidationResult.Error($"--timesteps {Timesteps}: expected a comma-separated list of integers");
+            if (MaxMemory is not null && EdgeMemory.TryParseSize(MaxMemory) is null) return ValidationResult.Error($"--max-memory {MaxMemory}: expected a size such as 8GB, 512MB or 1.5G");
             return ValidationResult.Success();
         }
     }
@@ -78,55 +87,124 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
         return r.Length == 0 ? null : r;
     }
 
-    /// <summary>Loads the model once, then runs EdgePipeline on every image (PeakKL Alg 1, EdgeKL Eq 6, ternary Alg 2).</summary>
+    /// <summary>
+    /// Checks the input and the output folder, loads the model once, then runs EdgePipeline on every image (PeakKL Alg 1, EdgeKL Eq 6,
+    /// ternary Alg 2): says when the processing size differs from the image's, refuses an image whose estimated peak memory exceeds the
+    /// budget before it starts, shows progress per UNet pass, and reports each failed image on stderr.
+    /// </summary>
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
-        var device = TorchRuntime.ResolveDevice(s.Device);
         var images = ImageIO.ListImages(s.Input);
-        if (images.Count == 0) throw new DiffEggException($"{s.Input}: no images found");
+        if (images.Count == 0) throw new DiffEggException($"{s.Input}: no images found ({string.Join(", ", ImageIO.ImageExtensions)})");
         string modelDir = string.IsNullOrWhiteSpace(s.Model) ? EmbeddedModel.DefaultPath : s.Model;
+        long? budget = s.MaxMemory is null ? null : EdgeMemory.TryParseSize(s.MaxMemory);
+        if (s.EstimateOnly) return Estimate(s, images, modelDir, budget);
+        OutputTarget.CheckFolder(s.Out, "--out");
+        var device = TorchRuntime.ResolveDevice(s.Device);
         using var model = DiffusionModelFolder.Load(modelDir, device);
+        int nativeSize = model.Unet.Config.SampleSize * (model.Vae?.DownFactor ?? 1);
         var options = new EdgePipelineOptions
         {
             Timesteps = ParseTimesteps(s.Timesteps)!,
             FixedTimestep = s.FixedTimestep,
             Metric = ParseMetric(s.Metric)!.Value,
-            Size = s.Size ?? model.Unet.Config.SampleSize * (model.Vae?.DownFactor ?? 1),
+            Size = s.Size ?? nativeSize,
             Seed = s.Seed,
         };
         EdgePipeline pipeline;
         try { pipeline = new EdgePipeline(model, options); }
-        catch (ArgumentException e) { throw new DiffEggException("edges: " + e.Message); }
+        catch (ArgumentException e) { throw new DiffEggException((s.FixedTimestep is null ? "--timesteps " + s.Timesteps : "--fixed-timestep " + s.FixedTimestep) + ": " + e.Message); }
         using var _ = pipeline;
+        string sizeReason = s.Size is null ? $"model native size {nativeSize}; --size to change" : $"--size {s.Size}";
 
-        var failures = new List<string>();
-        AnsiConsole.Progress().AutoClear(false).Start(ctx =>
-        {
-            var task = ctx.AddTask("edges", maxValue: images.Count);
-            foreach (var path in images)
+        var failures = new List<(string Path, string Message)>();
+        int passes = pipeline.Passes;
+        AnsiConsole.Progress().AutoClear(false)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+            .Start(ctx =>
             {
-                if (cancellationToken.IsCancellationRequested) break;
-                string stem = Path.GetFileNameWithoutExtension(path);
-                try
+                var task = ctx.AddTask("edges", maxValue: images.Count * passes);
+                for (int i = 0; i < images.Count; i++)
                 {
-                    var img = ImageIO.ReadRgb(path);
-                    using var r = pipeline.Run(img);
-                    pipeline.Write(r, s.Out, stem, path);
+                    if (cancellationToken.IsCancellationRequested) break;
+                    string path = images[i], name = Path.GetFileName(path), stem = Path.GetFileNameWithoutExtension(path);
+                    task.Description = Markup.Escape($"{name} ({i + 1}/{images.Count})");
+                    try
+                    {
+                        var img = ImageIO.ReadRgb(path, out var info);
+                        if (info.DroppedAlpha) CliOutput.Note(path, "has transparent pixels; the alpha channel is dropped (colours used as stored, not composited)");
+                        var (pw, ph) = pipeline.ProcessedSizeOf(img.Width, img.Height);
+                        if (pw != img.Width || ph != img.Height)
+                            AnsiConsole.WriteLine($"{name}: {img.Width}×{img.Height} → processed at {pw}×{ph} ({sizeReason})");
+                        CheckMemory(model, path, img.Width, img.Height, pw, ph, passes, pipeline.SizeMultiple, budget);
+                        int baseValue = i * passes;
+                        using var r = pipeline.Run(img, (done, total) => task.Value = baseValue + done);
+                        pipeline.Write(r, s.Out, stem, path);
+                    }
+                    catch (Exception e) when (e is DiffEggException or IOException or ArgumentException or UnauthorizedAccessException)
+                    {
+                        failures.Add((path, e.Message));
+                    }
+                    task.Value = (i + 1) * passes;
                 }
-                catch (Exception e) when (e is DiffEggException or IOException or ArgumentException or UnauthorizedAccessException)
-                {
-                    failures.Add($"{path}: {e.Message}");
-                    AnsiConsole.MarkupLineInterpolated($"[red]failed[/] {e.Message}");
-                }
-                task.Increment(1);
-            }
-        });
-        Console.WriteLine($"edges: {images.Count - failures.Count} of {images.Count} image(s) written to {s.Out}");
+            });
+        foreach (var (path, message) in failures) CliOutput.Failure(path, message);
+        int written = images.Count - failures.Count;
+        if (written > 0) Console.WriteLine($"edges: {written} of {images.Count} image(s) written to {s.Out}");
         if (failures.Count > 0)
         {
-            Console.Error.WriteLine($"error: {failures.Count} image(s) failed: " + string.Join("; ", failures));
+            CliOutput.Error(written == 0
+                ? $"{s.Out}: nothing written: all {images.Count} image(s) failed"
+                : $"{s.Out}: {failures.Count} of {images.Count} image(s) failed and have no edges there");
             return 1;
         }
         return 0;
+    }
+
+    /// <summary>
+    /// --estimate-only: the processing size and the estimated peak memory of every image from the model's configurations (no weights
+    /// loaded, nothing written); says which images would not fit in --max-memory (the whole process, so the model's weights come on top
+    /// of the estimate) or in the memory available now.
+    /// </summary>
+    static int Estimate(Settings s, IReadOnlyList<string> images, string modelDir, long? budget)
+    {
+        var (unet, vae) = EdgeMemory.ReadConfigs(modelDir);
+        int vaeFactor = vae is null ? 1 : 1 << (vae.BlockOutChannels.Length - 1);
+        int multiple = vaeFactor * (1 << (unet.BlockOutChannels.Length - 1));
+        int size = s.Size ?? unet.SampleSize * vaeFactor;
+        int passes = s.FixedTimestep is null ? ParseTimesteps(s.Timesteps)!.Length : 1;
+        long available = EdgeMemory.AvailableBytes();
+        int failed = 0;
+        foreach (var path in images)
+        {
+            try
+            {
+                var img = ImageIO.ReadRgb(path);
+                var (pw, ph) = EdgePipeline.ProcessedSize(img.Width, img.Height, size, multiple);
+                long need = EdgeMemory.EstimateBytes(unet, vae, pw, ph, passes);
+                string fits = need > (budget ?? available) ? $"; more than {(budget is null ? $"the {EdgeMemory.Format(available)} available now" : "--max-memory")}" : "";
+                Console.WriteLine($"{Path.GetFileName(path)}: {img.Width}×{img.Height} → processed at {pw}×{ph}: estimated peak {EdgeMemory.Format(need)} ({need} bytes) on top of the loaded model, {passes} UNet pass(es){fits}");
+            }
+            catch (DiffEggException e) { CliOutput.Failure(path, e.Message); failed++; }
+        }
+        return failed > 0 ? 1 : 0;
+    }
+
+    /// <summary>
+    /// Refuses (with a <see cref="DiffEggException"/> naming the image, the size and the estimate) an image whose estimated peak memory
+    /// (<see cref="EdgeMemory"/>) exceeds <paramref name="budget"/> (the whole process) or, without a budget, the memory available now.
+    /// </summary>
+    internal static void CheckMemory(DiffusionModelFolder model, string path, int w, int h, int pw, int ph, int passes, int multiple, long? budget)
+    {
+        long need = EdgeMemory.EstimateBytes(model, pw, ph, passes);
+        long used = EdgeMemory.ProcessBytes();
+        long room = budget is long b ? b - used : EdgeMemory.AvailableBytes();
+        if (need <= room) return;
+        string limit = budget is long bb
+            ? $"the --max-memory budget of {EdgeMemory.Format(bb)} (the process already uses {EdgeMemory.Format(used)})"
+            : $"the {EdgeMemory.Format(room)} this machine has available";
+        int fits = room > 0 ? EdgeMemory.LargestSizeWithin(model, w, h, multiple, passes, room) : 0;
+        string advice = fits > 0 ? $"; --size {fits} or smaller fits" : "";
+        throw new DiffEggException($"{path}: processing at {pw}×{ph} needs about {EdgeMemory.Format(need)} (estimated peak), more than {limit}{advice}");
     }
 }

@@ -12,27 +12,27 @@ public sealed class EvalInstancesCommand : Command<EvalInstancesCommand.Settings
 {
     public sealed class Settings : CommandSettings
     {
-        [CommandOption("--gt <GT_JSON>")]
+        [CommandOption("--gt <GT_JSON>", isRequired: true)] [InputOutput]
         [Description("COCO instances ground truth JSON (images, annotations, categories).")]
         public string Gt { get; init; } = "";
 
-        [CommandOption("--dt <RESULTS_JSON>")]
+        [CommandOption("--dt <RESULTS_JSON>", isRequired: true)] [InputOutput]
         [Description("COCO results JSON: a list of {image_id, category_id, segmentation or bbox, score}.")]
         public string Dt { get; init; } = "";
 
         [CommandOption("--iou-type <TYPE>")]
-        [Description("segm (mask IoU, default) or bbox.")]
+        [Description("segm (mask IoU) or bbox.")]
         [DefaultValue("segm")]
         public string IouType { get; init; } = "segm";
 
-        [CommandOption("--json <OUT_JSON>")]
+        [CommandOption("--json <OUT_JSON>")] [InputOutput]
         [Description("Also write {AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl} (fractions, -1 where undefined).")]
         public string? Json { get; init; }
 
         public override Spectre.Console.ValidationResult Validate()
         {
-            if (string.IsNullOrWhiteSpace(Gt)) return Spectre.Console.ValidationResult.Error("--gt is required");
-            if (string.IsNullOrWhiteSpace(Dt)) return Spectre.Console.ValidationResult.Error("--dt is required");
+            if (string.IsNullOrWhiteSpace(Gt)) return Spectre.Console.ValidationResult.Error("--gt: must not be empty");
+            if (string.IsNullOrWhiteSpace(Dt)) return Spectre.Console.ValidationResult.Error("--dt: must not be empty");
             if (IouType is not ("segm" or "bbox")) return Spectre.Console.ValidationResult.Error($"--iou-type {IouType}: use segm or bbox");
             return Spectre.Console.ValidationResult.Success();
         }
@@ -40,8 +40,9 @@ public sealed class EvalInstancesCommand : Command<EvalInstancesCommand.Settings
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
+        if (settings.Json != null) OutputTarget.CheckFile(settings.Json, "--json");
         var gt = CocoFiles.ReadInstances(settings.Gt);
-        var dt = CocoFiles.ReadResults(settings.Dt, gt);
+        var dt = CocoFiles.ReadResults(settings.Dt, gt, $"the ground truth {settings.Gt}");
         var type = settings.IouType == "bbox" ? CocoIouType.Bbox : CocoIouType.Segm;
         var result = CocoEvaluator.Evaluate(gt, dt, type, gtName: settings.Gt, resultsName: settings.Dt);
         Console.Write(result.Summary());
@@ -62,36 +63,37 @@ public sealed class EvalPanopticCommand : Command<EvalPanopticCommand.Settings>
 {
     public sealed class Settings : CommandSettings
     {
-        [CommandOption("--gt-json <GT_JSON>")]
+        [CommandOption("--gt-json <GT_JSON>", isRequired: true)] [InputOutput]
         [Description("COCO panoptic ground truth JSON.")]
         public string GtJson { get; init; } = "";
 
-        [CommandOption("--gt-dir <GT_DIR>")]
+        [CommandOption("--gt-dir <GT_DIR>", isRequired: true)] [InputOutput]
         [Description("Folder of ground truth panoptic PNGs.")]
         public string GtDir { get; init; } = "";
 
-        [CommandOption("--pred-json <PRED_JSON>")]
+        [CommandOption("--pred-json <PRED_JSON>", isRequired: true)] [InputOutput]
         [Description("COCO panoptic prediction JSON.")]
         public string PredJson { get; init; } = "";
 
-        [CommandOption("--pred-dir <PRED_DIR>")]
+        [CommandOption("--pred-dir <PRED_DIR>", isRequired: true)] [InputOutput]
         [Description("Folder of predicted panoptic PNGs.")]
         public string PredDir { get; init; } = "";
 
-        [CommandOption("--json <OUT_JSON>")]
+        [CommandOption("--json <OUT_JSON>")] [InputOutput]
         [Description("Also write {All, Things, Stuff: {pq, sq, rq, n}, per_class: {id: {pq, sq, rq}}} (fractions; null where undefined).")]
         public string? Json { get; init; }
 
         public override Spectre.Console.ValidationResult Validate()
         {
             foreach (var (v, n) in new[] { (GtJson, "--gt-json"), (GtDir, "--gt-dir"), (PredJson, "--pred-json"), (PredDir, "--pred-dir") })
-                if (string.IsNullOrWhiteSpace(v)) return Spectre.Console.ValidationResult.Error($"{n} is required");
+                if (string.IsNullOrWhiteSpace(v)) return Spectre.Console.ValidationResult.Error($"{n}: must not be empty");
             return Spectre.Console.ValidationResult.Success();
         }
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
+        if (settings.Json != null) OutputTarget.CheckFile(settings.Json, "--json");
         var gt = PanopticFiles.ReadJson(settings.GtJson, groundTruth: true);
         var pred = PanopticFiles.ReadJson(settings.PredJson, groundTruth: false);
         var r = PanopticEvaluator.Evaluate(gt, settings.GtDir, pred, settings.PredDir, settings.GtJson, settings.PredJson);

@@ -13,16 +13,16 @@ public sealed class PanopticCommand : Command<PanopticCommand.Settings>
 {
     public sealed class Settings : RefineSettingsBase
     {
-        [CommandOption("--semantic <DIR>")] [Description("Folder of class-id PNGs <stem>.png (value = category id, 255 = ignore).")] public string? Semantic { get; init; }
-        [CommandOption("--categories <JSON>")] [Description("COCO-style categories (list, or object with 'categories') with id, name, isthing.")] public string? Categories { get; init; }
-        [CommandOption("--image-info <JSON>")] [Description("Optional COCO JSON whose 'images' give the image ids (default: 1, 2, ... in file-name order).")] public string? ImageInfo { get; init; }
-        [CommandOption("--out <DIR>")] [Description("Output folder: panoptic.json and panoptic/<stem>.png.")] public string? Out { get; init; }
+        [CommandOption("--semantic <DIR>", isRequired: true)] [InputOutput] [Description("Folder of class-id PNGs <stem>.png (value = category id, 255 = ignore).")] public string? Semantic { get; init; }
+        [CommandOption("--categories <JSON>", isRequired: true)] [InputOutput] [Description("COCO-style categories (list, or object with 'categories') with id, name, isthing.")] public string? Categories { get; init; }
+        [CommandOption("--image-info <JSON>")] [InputOutput] [Description("Optional COCO JSON whose 'images' give the image ids (default: 1, 2, ... in file-name order).")] public string? ImageInfo { get; init; }
+        [CommandOption("--out <DIR>", isRequired: true)] [InputOutput] [Description("Output folder: panoptic.json and panoptic/<stem>.png, replaced together (no PNG of an earlier run is left), and only when at least one image succeeds.")] public string? Out { get; init; }
 
         public override ValidationResult Validate()
         {
-            if (string.IsNullOrWhiteSpace(Semantic)) return ValidationResult.Error("--semantic DIR is required");
-            if (string.IsNullOrWhiteSpace(Categories)) return ValidationResult.Error("--categories JSON is required");
-            if (string.IsNullOrWhiteSpace(Out)) return ValidationResult.Error("--out DIR is required");
+            if (string.IsNullOrWhiteSpace(Semantic)) return ValidationResult.Error("--semantic: must not be empty");
+            if (string.IsNullOrWhiteSpace(Categories)) return ValidationResult.Error("--categories: must not be empty");
+            if (string.IsNullOrWhiteSpace(Out)) return ValidationResult.Error("--out: must not be empty");
             return base.Validate();
         }
     }
@@ -33,18 +33,22 @@ public sealed class PanopticCommand : Command<PanopticCommand.Settings>
         if (!Directory.Exists(s.Images)) throw new DiffEggException($"--images {s.Images}: no such folder");
         if (!Directory.Exists(s.Edges)) throw new DiffEggException($"--edges {s.Edges}: no such folder");
         if (!Directory.Exists(s.Semantic)) throw new DiffEggException($"--semantic {s.Semantic}: no such folder");
+        OutputTarget.CheckFolder(s.Out!, "--out");
         var cats = RefineInputs.ReadCategories(s.Categories!);
         var isThing = cats.ToDictionary(c => (int)c.Id, c => c.IsThing == 1);
         var files = ImageIO.ListImages(s.Images!);
+        if (files.Count == 0) throw new DiffEggException($"--images {s.Images}: no images found ({string.Join(", ", ImageIO.ImageExtensions)})");
         Dictionary<string, long>? ids = null;
         if (!string.IsNullOrWhiteSpace(s.ImageInfo))
             ids = RefineInputs.ReadImageInfo(s.ImageInfo).GroupBy(i => Path.GetFileName(i.FileName)).ToDictionary(g => g.Key, g => g.First().Id);
-        string pngDir = Path.Combine(s.Out!, "panoptic");
+        // panoptic.json and panoptic/ are written into a stage and replace the old ones together (StagedOutput.Commit)
+        using var stage = StagedOutput.Begin(s.Out!);
+        string pngDir = stage.PathOf("panoptic");
         Directory.CreateDirectory(pngDir);
 
         var done = new Dictionary<string, (CocoImage Image, PanopticAnnotation Ann)>();
         var notes = new List<string>();
-        var failures = BatchRunner.Run("panoptic", files, Path.GetFileName, file =>
+        var failures = BatchRunner.Run("panoptic", files, file => file, file =>
         {
             string name = Path.GetFileName(file), stem = Path.GetFileNameWithoutExtension(file);
             long id = ids is null ? files.ToList().IndexOf(file) + 1
@@ -74,13 +78,19 @@ public sealed class PanopticCommand : Command<PanopticCommand.Settings>
         });
         foreach (var n in notes) Console.Error.WriteLine(n);
         var ok = files.Where(done.ContainsKey).Select(f => done[f]).ToList();
-        var ds = new PanopticDataset { Images = ok.Select(x => x.Image).ToList(), Annotations = ok.Select(x => x.Ann).ToList(), Categories = cats };
         string json = Path.Combine(s.Out!, "panoptic.json");
-        PanopticFiles.WriteJson(json, ds);
-        Console.WriteLine($"wrote {ok.Count} of {files.Count} panoptic pseudo-labels → {json}, {pngDir}");
+        if (ok.Count == 0)
+        {
+            CliOutput.Error($"{s.Out}: not written: all {files.Count} image(s) failed; {json} and {Path.Combine(s.Out!, "panoptic")} are left as they were");
+            return 1;
+        }
+        var ds = new PanopticDataset { Images = ok.Select(x => x.Image).ToList(), Annotations = ok.Select(x => x.Ann).ToList(), Categories = cats };
+        PanopticFiles.WriteJson(stage.PathOf("panoptic.json"), ds);
+        stage.Commit();
+        Console.WriteLine($"wrote {ok.Count} of {files.Count} panoptic pseudo-labels → {json}, {Path.Combine(s.Out!, "panoptic")}");
         if (failures.Count > 0)
         {
-            Console.Error.WriteLine($"{failures.Count} image(s) failed and were left out of {json}");
+            CliOutput.Error($"{json}: {failures.Count} of {files.Count} image(s) failed and were left out");
             return 1;
         }
         return 0;

@@ -13,18 +13,18 @@ public sealed class RefineCommand : Command<RefineCommand.Settings>
 {
     public sealed class Settings : RefineSettingsBase
     {
-        [CommandOption("--image-info <JSON>")] [Description("Any COCO JSON whose 'images' list maps ids to file_name, height, width (only 'images' is read).")] public string? ImageInfo { get; init; }
-        [CommandOption("--masks <JSON>")] [Description("COCO results JSON with the instance masks to refine.")] public string? Masks { get; init; }
-        [CommandOption("--out <JSON>")] [Description("Refined COCO results JSON (written atomically).")] public string? Out { get; init; }
+        [CommandOption("--image-info <JSON>", isRequired: true)] [InputOutput] [Description("Any COCO JSON whose 'images' list maps ids to file_name, height, width (only 'images' is read).")] public string? ImageInfo { get; init; }
+        [CommandOption("--masks <JSON>", isRequired: true)] [InputOutput] [Description("COCO results JSON with the instance masks to refine.")] public string? Masks { get; init; }
+        [CommandOption("--out <JSON>", isRequired: true)] [InputOutput] [Description("Refined COCO results JSON (written atomically, and only when at least one image is refined).")] public string? Out { get; init; }
         [CommandOption("--merge-iou <IOU>")] [Description("Merge same-category masks with IoU above this.")] [DefaultValue(0.5)] public double MergeIoU { get; init; } = 0.5;
 
         public override RefineOptions ToOptions() => base.ToOptions() with { MergeIoU = MergeIoU };
 
         public override ValidationResult Validate()
         {
-            if (string.IsNullOrWhiteSpace(ImageInfo)) return ValidationResult.Error("--image-info JSON is required");
-            if (string.IsNullOrWhiteSpace(Masks)) return ValidationResult.Error("--masks RESULTS.json is required");
-            if (string.IsNullOrWhiteSpace(Out)) return ValidationResult.Error("--out REFINED.json is required");
+            if (string.IsNullOrWhiteSpace(ImageInfo)) return ValidationResult.Error("--image-info: must not be empty");
+            if (string.IsNullOrWhiteSpace(Masks)) return ValidationResult.Error("--masks: must not be empty");
+            if (string.IsNullOrWhiteSpace(Out)) return ValidationResult.Error("--out: must not be empty");
             return base.Validate();
         }
     }
@@ -34,22 +34,28 @@ public sealed class RefineCommand : Command<RefineCommand.Settings>
         var options = s.ToOptions();
         if (!Directory.Exists(s.Images)) throw new DiffEggException($"--images {s.Images}: no such folder");
         if (!Directory.Exists(s.Edges)) throw new DiffEggException($"--edges {s.Edges}: no such folder");
+        OutputTarget.CheckFile(s.Out!, "--out");
         var gt = new CocoDataset { Images = RefineInputs.ReadImageInfo(s.ImageInfo!) };
-        var results = CocoFiles.ReadResults(s.Masks!, gt);
+        var results = CocoFiles.ReadResults(s.Masks!, gt, $"the 'images' of --image-info {s.ImageInfo}");
         var byImage = results.GroupBy(r => r.ImageId).Select(g => (Image: gt.FindImage(g.Key)!, Results: g.ToList())).ToList();
         var output = new Dictionary<long, List<CocoResult>>();
         var notes = new List<string>();
-        var failures = BatchRunner.Run("refine", byImage, x => $"image {x.Image.Id} ({x.Image.FileName})", x =>
+        var failures = BatchRunner.Run("refine", byImage, x => Path.Combine(s.Images!, x.Image.FileName), x =>
         {
             output[x.Image.Id] = RefineImage(s, options, x.Image, x.Results, notes);
-        });
+        }, x => $"image id {x.Image.Id}");
         foreach (var n in notes) Console.Error.WriteLine(n);
+        if (byImage.Count > 0 && output.Count == 0)
+        {
+            CliOutput.Error($"{s.Out}: not written: all {byImage.Count} image(s) failed{(File.Exists(s.Out) ? "; the existing file is left as it was" : "")}");
+            return 1;
+        }
         var all = byImage.Where(x => output.ContainsKey(x.Image.Id)).SelectMany(x => output[x.Image.Id]).ToList();
         CocoFiles.WriteResults(s.Out!, all);
         Console.WriteLine($"refined {output.Count} of {byImage.Count} images: {results.Count} masks in, {all.Count} out → {s.Out}");
         if (failures.Count > 0)
         {
-            Console.Error.WriteLine($"{failures.Count} image(s) failed and were left out of {s.Out}");
+            CliOutput.Error($"{s.Out}: {failures.Count} of {byImage.Count} image(s) failed and were left out");
             return 1;
         }
         return 0;

@@ -8,8 +8,8 @@ namespace DiffEgg.Cli.Commands;
 /// <summary>Options shared by `diffegg refine` and `diffegg panoptic` (Alg 4 parameters, edge-map conventions).</summary>
 public class RefineSettingsBase : CommandSettings
 {
-    [CommandOption("--images <DIR>")] [Description("Folder of the images.")] public string? Images { get; init; }
-    [CommandOption("--edges <DIR>")] [Description("Folder of edge maps as `diffegg edges` writes them (<stem>.edges.safetensors, <stem>.ternary.png) or <stem>.png; --edge-scale picks which.")] public string? Edges { get; init; }
+    [CommandOption("--images <DIR>", isRequired: true)] [InputOutput] [Description("Folder of the images.")] public string? Images { get; init; }
+    [CommandOption("--edges <DIR>", isRequired: true)] [InputOutput] [Description("Folder of edge maps as `diffegg edges` writes them (<stem>.edges.safetensors, <stem>.ternary.png) or <stem>.png; --edge-scale picks which.")] public string? Edges { get; init; }
     [CommandOption("--edge-scale <MODE>")] [Description("ternary: <stem>.ternary.png with --uncertain; soft: <stem>.edges.safetensors scaled by its μ±σ (Alg 2 made continuous); minmax: the same file min-max scaled. Each falls back to the other files.")] [DefaultValue("ternary")] public string EdgeScale { get; init; } = "ternary";
     [CommandOption("--radius <R>")] [Description("RIP affinity radius (working pixels).")] [DefaultValue(5)] public int Radius { get; init; } = 5;
     [CommandOption("--beta <B>")] [Description("RIP affinity exponent β.")] [DefaultValue(10.0)] public double Beta { get; init; } = 10;
@@ -38,8 +38,8 @@ public class RefineSettingsBase : CommandSettings
 
     public override ValidationResult Validate()
     {
-        if (string.IsNullOrWhiteSpace(Images)) return ValidationResult.Error("--images DIR is required");
-        if (string.IsNullOrWhiteSpace(Edges)) return ValidationResult.Error("--edges DIR is required");
+        if (string.IsNullOrWhiteSpace(Images)) return ValidationResult.Error("--images: must not be empty");
+        if (string.IsNullOrWhiteSpace(Edges)) return ValidationResult.Error("--edges: must not be empty");
         if (EdgeScale is not ("soft" or "minmax" or "ternary")) return ValidationResult.Error($"--edge-scale {EdgeScale}: expected soft, minmax or ternary");
         if (!(Uncertain >= 0 && Uncertain <= 1)) return ValidationResult.Error($"--uncertain {Uncertain} must be in [0,1]");
         try { ToOptions().Validate(); }
@@ -51,9 +51,13 @@ public class RefineSettingsBase : CommandSettings
 /// <summary>Per-item failure reporting and the progress bar shared by the refinement commands.</summary>
 internal static class BatchRunner
 {
-    /// <summary>Runs <paramref name="work"/> on every item under a progress bar; a user-facing error fails that item only. Returns the failures (name, message).</summary>
-    public static List<(string Item, string Message)> Run<T>(string title, IReadOnlyList<T> items, Func<T, string> name, Action<T> work)
+    /// <summary>
+    /// Runs <paramref name="work"/> on every item under a progress bar; a user-facing error fails that item only and is reported on stderr
+    /// (<c>error: &lt;item&gt;: &lt;what&gt;</c>) after the run. Returns the failures (name, message).
+    /// </summary>
+    public static List<(string Item, string Message)> Run<T>(string title, IReadOnlyList<T> items, Func<T, string> name, Action<T> work, Func<T, string?>? context = null)
     {
+        var contexts = new List<string?>();
         var failures = new List<(string, string)>();
         AnsiConsole.Progress().Start(ctx =>
         {
@@ -64,12 +68,13 @@ internal static class BatchRunner
                 catch (Exception e) when (e is Common.DiffEggException or ArgumentException or IOException or InvalidDataException or UnauthorizedAccessException)
                 {
                     failures.Add((name(item), e.Message));
+                    contexts.Add(context?.Invoke(item));
                 }
                 task.Increment(1);
             }
             if (items.Count == 0) task.Value = 1;
         });
-        foreach (var (item, msg) in failures) Console.Error.WriteLine($"failed: {item}: {msg}");
+        for (int i = 0; i < failures.Count; i++) CliOutput.Failure(failures[i].Item1, failures[i].Item2, contexts[i]);
         return failures;
     }
 }

@@ -11,18 +11,18 @@ public sealed class SynthCommand : Command<SynthCommand.Settings>
 {
     public sealed class Settings : CommandSettings
     {
-        [CommandOption("--count <N>")] [Description("Number of scenes.")] public int Count { get; init; } = 100;
-        [CommandOption("--size <PX>")] [Description("Scene width = height in pixels.")] public int Size { get; init; } = 64;
-        [CommandOption("--seed <S>")] [Description("Dataset seed.")] public long Seed { get; init; }
-        [CommandOption("--split <SPLIT>")] [Description("train (scene numbers 0..) or test (1,000,000..).")] public string Split { get; init; } = "train";
-        [CommandOption("--start <I>")] [Description("First scene index within the split.")] public int Start { get; init; }
-        [CommandOption("--out <DIR>")] [Description("Output folder.")] public string? Out { get; init; }
+        [CommandOption("--count <N>")] [DefaultValue(100)] [Description("Number of scenes.")] public int Count { get; init; } = 100;
+        [CommandOption("--size <PX>")] [DefaultValue(64)] [Description("Scene width = height in pixels.")] public int Size { get; init; } = 64;
+        [CommandOption("--seed <S>")] [DefaultValue(0L)] [Description("Dataset seed.")] public long Seed { get; init; }
+        [CommandOption("--split <SPLIT>")] [DefaultValue("train")] [Description("train (scene numbers 0..) or test (1,000,000..).")] public string Split { get; init; } = "train";
+        [CommandOption("--start <I>")] [DefaultValue(0)] [Description("First scene index within the split.")] public int Start { get; init; }
+        [CommandOption("--out <DIR>", isRequired: true)] [InputOutput] [Description("Output folder (images/, instances.json, panoptic.json, panoptic/, hard_pairs.json).")] public string? Out { get; init; }
         [CommandOption("--antialias")] [Description("4x4 supersampled colours (ground truth stays pixel-exact at pixel centres).")] public bool Antialias { get; init; }
-        [CommandOption("--hard-prob <P>")] [Description("Probability of a designed hard pair per scene.")] public double HardProb { get; init; } = 0.6;
+        [CommandOption("--hard-prob <P>")] [DefaultValue(0.6)] [Description("Probability of a designed hard pair per scene.")] public double HardProb { get; init; } = 0.6;
 
         public override ValidationResult Validate()
         {
-            if (string.IsNullOrWhiteSpace(Out)) return ValidationResult.Error("--out DIR is required");
+            if (string.IsNullOrWhiteSpace(Out)) return ValidationResult.Error("--out: must not be empty");
             if (Count <= 0) return ValidationResult.Error($"--count {Count} must be positive");
             if (Split != "train" && Split != "test") return ValidationResult.Error($"--split '{Split}' must be train or test");
             if (Start < 0 || (long)Start + Count > SceneGenerator.SplitStride) return ValidationResult.Error($"--start {Start} + --count {Count} must stay within 0..{SceneGenerator.SplitStride}");
@@ -32,6 +32,7 @@ public sealed class SynthCommand : Command<SynthCommand.Settings>
 
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
+        OutputTarget.CheckFolder(s.Out!, "--out");
         var split = s.Split == "test" ? SyntheticSplit.Test : SyntheticSplit.Train;
         var options = new SceneOptions { Size = s.Size, Antialias = s.Antialias, HardPairProbability = s.HardProb };
         SyntheticDatasetWriter.Summary? summary = null;
@@ -40,12 +41,12 @@ public sealed class SynthCommand : Command<SynthCommand.Settings>
             var task = ctx.AddTask($"synth {s.Split}", maxValue: s.Count);
             summary = SyntheticDatasetWriter.Write(s.Out!, options, s.Seed, split, s.Start, s.Count, done => task.Value = done);
         });
-        if (summary!.Scenes == 0) { foreach (var f in summary.Failed.Take(3)) Console.Error.WriteLine("error: " + f); Console.Error.WriteLine($"error: no scene could be written to {s.Out}"); return 1; }
+        if (summary!.Scenes == 0) { foreach (var f in summary.Failed.Take(3)) CliOutput.Error(f); CliOutput.Error($"{s.Out}: no scene could be written; instances.json, panoptic.json and hard_pairs.json are left as they were"); return 1; }
         Console.WriteLine($"wrote {summary.Scenes} scenes to {s.Out}: {summary.Instances} instances, {summary.ScenesWithHardPair} scenes with a hard pair ({100.0 * summary.ScenesWithHardPair / summary.Scenes:F1}%), {summary.HardPairs} hard pairs");
-        foreach (var f in summary.Failed) Console.Error.WriteLine("error: " + f);
+        foreach (var f in summary.Failed) CliOutput.Error(f);
         if (summary.Failed.Count > 0)
         {
-            Console.Error.WriteLine($"error: {summary.Failed.Count} of {s.Count} scenes could not be written");
+            CliOutput.Error($"{s.Out}: {summary.Failed.Count} of {s.Count} scenes could not be written");
             return 1;
         }
         return 0;

@@ -5,15 +5,19 @@ namespace DiffEgg.Common;
 /// <summary>Writes files atomically: the content goes to a temporary file in the same folder, then is renamed over the target.</summary>
 public static class AtomicFile
 {
-    /// <summary>Writes through <paramref name="write"/> into a temp file beside <paramref name="path"/>, then renames it into place.</summary>
+    /// <summary>
+    /// Writes through <paramref name="write"/> into a temp file beside <paramref name="path"/>, then renames it into place. A file-system
+    /// failure becomes a <see cref="DiffEggException"/> that names <paramref name="path"/>, never the temporary file.
+    /// </summary>
     public static void Write(string path, Action<Stream> write)
     {
         string full = Path.GetFullPath(path);
         string dir = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(dir);
         string tmp = Path.Combine(dir, "." + Path.GetFileName(full) + "." + Environment.ProcessId + "." + Guid.NewGuid().ToString("N")[..8] + ".tmp");
         try
         {
+            if (Directory.Exists(full)) throw new DiffEggException($"{path}: is a folder; cannot write a file there");
+            Directory.CreateDirectory(dir);
             using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
             {
                 write(fs);
@@ -21,9 +25,11 @@ public static class AtomicFile
             }
             File.Move(tmp, full, overwrite: true);
         }
-        catch
+        catch (Exception e)
         {
             try { if (File.Exists(tmp)) File.Delete(tmp); } catch { /* best effort */ }
+            if (e is IOException or UnauthorizedAccessException)
+                throw new DiffEggException($"{path}: cannot write: {OutputTarget.Reason(e, tmp, full)}", e);
             throw;
         }
     }

@@ -15,6 +15,7 @@ public static class TorchRuntime
         try
         {
             torch.InitializeDeviceType(DeviceType.CPU);
+            QuietNativeWarnings();
         }
         catch (Exception e)
         {
@@ -22,6 +23,24 @@ public static class TorchRuntime
             throw new DiffEggException(
                 "TorchSharp's native library could not be loaded (" + e.GetBaseException().Message + "). " +
                 "Rebuild with `dotnet build`: the build marks libLibTorchSharp.so's GLIBCXX_3.4.32 requirement weak on systems whose libstdc++ lacks it.", e);
+        }
+    }
+
+    /// <summary>
+    /// Raises libtorch's C++ log threshold (c10's exported <c>FLAGS_caffe2_log_level</c>) from WARNING to ERROR, so that native warnings
+    /// such as "Could not initialize NNPACK! Reason: Unsupported hardware." (printed at every convolution on CPUs without NNPACK support)
+    /// do not flood stderr between DiffEgg's own one-line messages. Set DIFFEGG_TORCH_WARNINGS=1 to keep them. Does nothing where the
+    /// symbol is not found.
+    /// </summary>
+    static void QuietNativeWarnings()
+    {
+        if (Environment.GetEnvironmentVariable("DIFFEGG_TORCH_WARNINGS") == "1") return;
+        foreach (var name in new[] { "libc10.so", "c10.dll", "libc10.dylib" })
+        {
+            if (!System.Runtime.InteropServices.NativeLibrary.TryLoad(name, typeof(torch).Assembly, null, out var lib)) continue;
+            if (System.Runtime.InteropServices.NativeLibrary.TryGetExport(lib, "FLAGS_caffe2_log_level", out var flag))
+                System.Runtime.InteropServices.Marshal.WriteInt32(flag, 2); // c10 severities: 0 INFO, 1 WARNING, 2 ERROR, 3 FATAL
+            return;
         }
     }
 

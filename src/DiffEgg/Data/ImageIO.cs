@@ -36,44 +36,116 @@ public static class ImageIO
         return Directory.EnumerateFiles(fileOrDir).Where(IsImageFile).OrderBy(p => p, StringComparer.Ordinal).ToList();
     }
 
-    static SKBitmap Decode(string path)
+    /// <summary>What <see cref="ReadRgb(string, out ImageReadInfo)"/> did to a file beyond decoding it.</summary>
+    /// <param name="StoredWidth">width as stored in the file (before the EXIF orientation)</param>
+    /// <param name="StoredHeight">height as stored in the file</param>
+    /// <param name="Orientation">EXIF orientation (1 = as stored, 2..8 = mirrored and/or rotated), applied to the pixels</param>
+    /// <param name="DroppedAlpha">the file has pixels that are not fully opaque; their alpha was dropped (colours used as stored, not composited)</param>
+    public sealed record ImageReadInfo(int StoredWidth, int StoredHeight, int Orientation, bool DroppedAlpha);
+
+    static SKBitmap Decode(string path, out int orientation)
     {
         if (!File.Exists(path)) throw new DiffEggException($"{path}: file not found");
-        byte[] data = File.ReadAllBytes(path);
-        using var codec = SKCodec.Create(new SKMemoryStream(data));
-        if (codec == null) throw new DiffEggException($"{path}: not a readable image (corrupt or unsupported format)");
+        byte[] data;
+        try { data = File.ReadAllBytes(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new DiffEggException($"{path}: cannot read ({e.Message})", e); }
+        using var codec = SKCodec.Create(new SKMemoryStream(data), out var created);
+        if (codec == null)
+            throw new DiffEggException($"{path}: {UnsupportedReason(data) ?? (data.Length == 0 ? "empty file" : $"not a readable image (corrupt or unsupported format; decoder: {created})")}");
+        orientation = (int)codec.EncodedOrigin;
+        if (orientation < 1 || orientation > 8) orientation = 1;
         var info = new SKImageInfo(codec.Info.Width, codec.Info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
         var bmp = new SKBitmap(info);
         var result = codec.GetPixels(info, bmp.GetPixels());
-        if (result != SKCodecResult.Success && result != SKCodecResult.IncompleteInput)
-        {
-            bmp.Dispose();
-            throw new DiffEggException($"{path}: image could not be decoded ({result})");
-        }
         if (result == SKCodecResult.IncompleteInput)
         {
             bmp.Dispose();
             throw new DiffEggException($"{path}: image is truncated");
         }
+        if (result != SKCodecResult.Success)
+        {
+            bmp.Dispose();
+            throw new DiffEggException($"{path}: {UnsupportedReason(data) ?? $"image could not be decoded ({result})"}");
+        }
         return bmp;
     }
 
-    /// <summary>Reads an image as 8-bit RGB (alpha is dropped, not composited).</summary>
-    public static RgbImage ReadRgb(string path)
+    /// <summary>
+    /// Why a JPEG the decoder refused is unsupported, read from its frame header (precision, coding process, component count);
+    /// null when nothing specific is found. The decoder reads 8-bit baseline/progressive JPEGs with 1 (grey), 3 (YCbCr/RGB)
+    /// or 4 (CMYK/YCCK, Adobe convention) components.
+    /// </summary>
+    internal static string? UnsupportedReason(byte[] d)
     {
-        using var bmp = Decode(path);
-        int w = bmp.Width, h = bmp.Height;
+        if (d.Length < 4 || d[0] != 0xFF || d[1] != 0xD8) return null;
+        int i = 2;
+        while (i + 4 <= d.Length)
+        {
+            if (d[i] != 0xFF) return null;
+            byte m = d[i + 1];
+            if (m == 0xFF) { i++; continue; }
+            if (m == 0xD9 || m == 0xDA) return null; // no frame header before the scan
+            int len = (d[i + 2] << 8) | d[i + 3];
+            bool sof = m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC;
+            if (sof && i + 10 <= d.Length)
+            {
+                int precision = d[i + 4], comps = d[i + 9];
+                string process = m switch
+                {
+                    0xC3 or 0xC7 or 0xCB or 0xCF => "lossless",
+                    0xC5 or 0xC6 or 0xC7 or 0xCD or 0xCE => "hierarchical",
+                    _ => "",
+                };
+                if (process != "") return $"{process} JPEG (SOF{m - 0xC0}) is not supported; convert it to an 8-bit baseline JPEG or a PNG";
+                if (precision != 8) return $"{precision}-bit JPEG is not supported (8-bit samples only); convert it to an 8-bit JPEG or a PNG";
+                if (comps is not (1 or 3 or 4)) return $"JPEG with {comps} colour components is not supported (1 grey, 3 YCbCr/RGB or 4 CMYK/YCCK)";
+                return null;
+            }
+            i += 2 + len;
+        }
+        return null;
+    }
+
+    /// <summary>Reads an image as 8-bit RGB: EXIF orientation applied (the image as a viewer shows it), alpha dropped (not composited), 16-bit samples reduced to 8 bits.</summary>
+    public static RgbImage ReadRgb(string path) => ReadRgb(path, out _);
+
+    /// <summary>As <see cref="ReadRgb(string)"/>, and says what was done beyond decoding (orientation applied, alpha dropped).</summary>
+    public static RgbImage ReadRgb(string path, out ImageReadInfo info)
+    {
+        using var bmp = Decode(path, out int orientation);
+        int sw = bmp.Width, sh = bmp.Height;
+        bool swap = orientation >= 5; // 5..8 transpose the axes
+        int w = swap ? sh : sw, h = swap ? sw : sh;
         var img = new RgbImage(w, h);
         ReadOnlySpan<byte> src = bmp.GetPixelSpan();
         var dst = img.Pixels;
-        for (int i = 0, n = w * h; i < n; i++)
-        {
-            dst[3 * i] = src[4 * i];
-            dst[3 * i + 1] = src[4 * i + 1];
-            dst[3 * i + 2] = src[4 * i + 2];
-        }
+        bool alpha = false;
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+            {
+                var (sx, sy) = StoredPixel(orientation, x, y, sw, sh);
+                int s = 4 * (sy * sw + sx), t = 3 * (y * w + x);
+                dst[t] = src[s];
+                dst[t + 1] = src[s + 1];
+                dst[t + 2] = src[s + 2];
+                alpha |= src[s + 3] != 255;
+            }
+        info = new ImageReadInfo(sw, sh, orientation, alpha);
         return img;
     }
+
+    /// <summary>The stored pixel shown at (x, y) of the upright image for EXIF orientation 1..8 (TIFF 6.0 tag 274); stored size sw×sh.</summary>
+    static (int X, int Y) StoredPixel(int orientation, int x, int y, int sw, int sh) => orientation switch
+    {
+        2 => (sw - 1 - x, y),                 // mirrored horizontally
+        3 => (sw - 1 - x, sh - 1 - y),        // rotated 180°
+        4 => (x, sh - 1 - y),                 // mirrored vertically
+        5 => (y, x),                          // transposed
+        6 => (y, sh - 1 - x),                 // stored rotated 90° counter-clockwise: turn clockwise
+        7 => (sw - 1 - y, sh - 1 - x),        // transversed
+        8 => (sw - 1 - y, x),                 // stored rotated 90° clockwise: turn counter-clockwise
+        _ => (x, y),
+    };
 
     /// <summary>Reads a single-channel image (e.g. a class-id or edge PNG). For RGB files the red channel is taken; the caller can check <paramref name="wasGray"/>.</summary>
     public static byte[] ReadGray(string path, out int width, out int height, out bool wasGray)

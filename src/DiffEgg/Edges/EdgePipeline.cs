@@ -160,8 +160,11 @@ public sealed class EdgePipeline : IDisposable
         return (map.MoveToOuterDisposeScope(), acc.Height, acc.Width);
     }
 
-    /// <summary>Runs the pipeline on one RGB image (DiffEGG Sec. 3, Alg 1 + Eq 6 + Alg 2).</summary>
-    public EdgePipelineResult Run(RgbImage image)
+    /// <summary>Number of UNet passes per image: one per timestep scanned by PeakKL (one with a fixed timestep).</summary>
+    public int Passes => Options.FixedTimestep is not null ? 1 : Options.Timesteps.Length;
+
+    /// <summary>Runs the pipeline on one RGB image (DiffEGG Sec. 3, Alg 1 + Eq 6 + Alg 2); <paramref name="onPass"/>(done, total) is called after each UNet pass.</summary>
+    public EdgePipelineResult Run(RgbImage image, Action<int, int>? onPass = null)
     {
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
@@ -175,6 +178,7 @@ public sealed class EdgePipeline : IDisposable
             var (map, h, w) = AccumulatedAttention(input, t);
             using (map) peak.Add(t, map);
             ah = h; aw = w;
+            onPass?.Invoke(peak.Count, ts.Length);
         }
         using var chosen = peak.Result();
         var edgesAtt = EdgeKL.Compute(chosen.PeakMap, ah, aw, Options.Metric).to_type(ScalarType.Float32);

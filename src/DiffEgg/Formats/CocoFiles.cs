@@ -228,8 +228,11 @@ public static class CocoFiles
 
     // ------------------------------------------------------------------ results
 
-    /// <summary>Reads a COCO results file (a list of <c>{image_id, category_id, segmentation or bbox, score}</c>); every image id must be in <paramref name="gt"/>.</summary>
-    public static List<CocoResult> ReadResults(string path, CocoDataset gt)
+    /// <summary>
+    /// Reads a COCO results file (a list of <c>{image_id, category_id, segmentation or bbox, score}</c>); every image id must be in
+    /// <paramref name="gt"/>, which errors call <paramref name="imagesName"/> (e.g. "the 'images' of --image-info x.json" where it is not a ground truth).
+    /// </summary>
+    public static List<CocoResult> ReadResults(string path, CocoDataset gt, string imagesName = "the ground truth")
     {
         using var doc = JsonRead.Parse(path);
         var r = new JsonRead(path);
@@ -237,15 +240,15 @@ public static class CocoFiles
         if (root.ValueKind != JsonValueKind.Array) throw new DiffEggException($"{path}: expected a JSON list of results {{image_id, category_id, segmentation or bbox, score}}");
         var list = new List<CocoResult>(root.GetArrayLength());
         int i = 0;
-        foreach (var e in root.EnumerateArray()) list.Add(ReadResult(r, e, i++, gt));
+        foreach (var e in root.EnumerateArray()) list.Add(ReadResult(r, e, i++, gt, imagesName));
         return list;
     }
 
-    static CocoResult ReadResult(JsonRead r, JsonElement e, int i, CocoDataset gt)
+    static CocoResult ReadResult(JsonRead r, JsonElement e, int i, CocoDataset gt, string imagesName)
     {
         string rec = $"result [{i}]";
         long imageId = r.Int64(e, "image_id", rec);
-        var img = gt.FindImage(imageId) ?? throw r.Error(rec, "image_id", $"image id {imageId} is not in the ground truth");
+        var img = gt.FindImage(imageId) ?? throw r.Error(rec, "image_id", $"image id {imageId} is not in {imagesName}");
         long cat = r.Int64(e, "category_id", rec);
         double score = r.Double(e, "score", rec);
         CocoSegmentation? seg = r.TryGet(e, "segmentation", out var s) ? ReadSegmentation(r, s, rec, img) : null;

@@ -3,6 +3,7 @@ using DiffEgg.Cli;
 
 namespace DiffEgg.Tests.Coco;
 
+[Collection("Cli")]
 public class EvalCliTests : IDisposable
 {
     readonly string _dir = Path.Combine(Path.GetTempPath(), "diffegg-cli-" + Guid.NewGuid().ToString("N")[..8]);

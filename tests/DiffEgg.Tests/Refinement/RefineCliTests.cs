@@ -3,6 +3,7 @@ using DiffEgg.Cli;
 using DiffEgg.Data;
 using DiffEgg.Formats;
 using DiffEgg.Refinement;
+using DiffEgg.Tests.Cli;
 using static DiffEgg.Tests.Refinement.Scenes;
 
 namespace DiffEgg.Tests.Refinement;
@@ -218,5 +219,88 @@ public class RefineCliTests
         var ds2 = PanopticFiles.ReadJson(Path.Combine(dir, "out", "panoptic.json"), groundTruth: true);
         Assert.Equal("p.png", Assert.Single(ds2.Annotations).FileName);
         Assert.True(File.Exists(Path.Combine(dir, "out", "panoptic", "p.png")));
+    }
+    [Fact]
+    public void EveryImageFailing_LeavesTheExistingOutputUntouched()
+    {
+        string dir = MakeRefineDataset(out _, out _, out _);
+        string outPath = Path.Combine(dir, "refined.json");
+        File.WriteAllText(outPath, "previous");
+        foreach (var f in Directory.GetFiles(Path.Combine(dir, "edges"))) File.Delete(f); // no image has an edge map
+        var r = CliRun.Capture(RefineArgs(dir));
+        Assert.Equal(1, r.Code);
+        Assert.Equal("previous", File.ReadAllText(outPath));
+        Assert.Contains($"error: {outPath}: not written: all 2 image(s) failed; the existing file is left as it was", r.ErrLines);
+        // one line per failed image, on stderr, naming the image (and its id) once
+        Assert.Equal(2, r.ErrLines.Count(l => l.StartsWith($"error: {Path.Combine(dir, "edges")}: no edge map for ", StringComparison.Ordinal)));
+        Assert.Contains(r.ErrLines, l => l.EndsWith($"({Path.Combine(dir, "images", "a.png")}, image id 1)", StringComparison.Ordinal));
+        Assert.Contains(r.ErrLines, l => l.EndsWith($"({Path.Combine(dir, "images", "b.png")}, image id 2)", StringComparison.Ordinal));
+        Assert.DoesNotContain("refined", r.Out);
+        Assert.Empty(Directory.GetFiles(dir, ".*tmp"));
+    }
+
+    [Fact]
+    public void UnknownImageId_IsNamedAgainstImageInfo_NotAGroundTruth()
+    {
+        string dir = MakeRefineDataset(out _, out _, out _);
+        CocoFiles.WriteResults(Path.Combine(dir, "masks.json"), new[] { Res(7, 1, 0.5, Rect(W, H, 0, 3, 0, 3)) });
+        var r = CliRun.Capture(RefineArgs(dir));
+        Assert.Equal(1, r.Code);
+        string line = Assert.Single(r.ErrLines);
+        Assert.Equal($"error: {Path.Combine(dir, "masks.json")}: result [0]: field 'image_id': image id 7 is not in the 'images' of --image-info {Path.Combine(dir, "info.json")}", line);
+        Assert.DoesNotContain("ground truth", line);
+    }
+
+    [Fact]
+    public void UnwritableOutput_IsReportedBeforeAnyWork_NamingTheOutput()
+    {
+        string dir = MakeRefineDataset(out _, out _, out _);
+        File.WriteAllText(Path.Combine(dir, "masks.json"), "not even JSON"); // would fail later: the output is checked first
+        var args = RefineArgs(dir);
+        args[^1] = "/proc/nope";
+        var r = CliRun.Capture(args);
+        Assert.Equal(1, r.Code);
+        Assert.StartsWith("error: /proc/nope: --out: cannot write there", Assert.Single(r.ErrLines));
+    }
+
+    [Fact]
+    public void Panoptic_ReplacesJsonAndPngsTogether_AndKeepsThemWhenEveryImageFails()
+    {
+        int w = PanopticBuilderTests.W, h = PanopticBuilderTests.H;
+        string dir = Directory.CreateTempSubdirectory("diffegg-panoptic-unit").FullName;
+        foreach (var d in new[] { "images", "edges", "semantic" }) Directory.CreateDirectory(Path.Combine(dir, d));
+        var (sem, e) = PanopticBuilderTests.Scene();
+        foreach (var n in new[] { "p", "q" })
+        {
+            ImageIO.WriteRgbPng(Path.Combine(dir, "images", n + ".png"), new RgbImage(w, h));
+            ImageIO.WriteGrayPng(Path.Combine(dir, "semantic", n + ".png"), sem, w, h);
+            ImageIO.WriteGrayPng(Path.Combine(dir, "edges", n + ".png"), e.Select(v => (byte)(v * 255)).ToArray(), w, h);
+        }
+        File.WriteAllText(Path.Combine(dir, "cats.json"), "[{\"id\":1,\"name\":\"a\",\"isthing\":1},{\"id\":2,\"name\":\"b\",\"isthing\":1},{\"id\":50,\"name\":\"s\",\"isthing\":0},{\"id\":51,\"name\":\"t\",\"isthing\":0}]");
+        string outDir = Path.Combine(dir, "out"), pngDir = Path.Combine(outDir, "panoptic"), json = Path.Combine(outDir, "panoptic.json");
+        string[] args =
+        {
+            "panoptic", "--images", Path.Combine(dir, "images"), "--edges", Path.Combine(dir, "edges"),
+            "--semantic", Path.Combine(dir, "semantic"), "--categories", Path.Combine(dir, "cats.json"), "--out", outDir,
+        };
+        Assert.Equal(0, CliRun.Capture(args).Code);
+        Assert.Equal(new[] { "p.png", "q.png" }, Directory.GetFiles(pngDir).Select(Path.GetFileName).Order());
+
+        // a second run without q: no stale q.png is left beside the new panoptic.json
+        File.Delete(Path.Combine(dir, "images", "q.png"));
+        Assert.Equal(0, CliRun.Capture(args).Code);
+        Assert.Equal(new[] { "p.png" }, Directory.GetFiles(pngDir).Select(Path.GetFileName));
+        Assert.Equal("p.png", Assert.Single(PanopticFiles.ReadJson(json, groundTruth: true).Annotations).FileName);
+
+        // every image failing: panoptic.json and panoptic/ stay as they were, exit 1, and no staging folder is left
+        string before = File.ReadAllText(json);
+        File.WriteAllBytes(Path.Combine(dir, "semantic", "p.png"), new byte[] { 1, 2, 3 });
+        var r = CliRun.Capture(args);
+        Assert.Equal(1, r.Code);
+        Assert.Equal(before, File.ReadAllText(json));
+        Assert.Equal(new[] { "p.png" }, Directory.GetFiles(pngDir).Select(Path.GetFileName));
+        Assert.Contains(r.ErrLines, l => l.StartsWith($"error: {outDir}: not written: all 1 image(s) failed", StringComparison.Ordinal));
+        Assert.Contains(r.ErrLines, l => l.StartsWith($"error: {Path.Combine(dir, "semantic", "p.png")}: ", StringComparison.Ordinal));
+        Assert.Equal(new[] { "panoptic", "panoptic.json" }, Directory.EnumerateFileSystemEntries(outDir).Select(Path.GetFileName).Order());
     }
 }

@@ -30,7 +30,7 @@ public static class SyntheticDatasetWriter
             try { SyntheticDataset.WriteScenePngs(dir, stem, scene); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or DiffEggException)
             {
-                failed.Add($"{stem}: {e.Message}");
+                failed.Add(e.Message.Contains(stem, StringComparison.Ordinal) ? e.Message : $"{stem}: {e.Message}");
                 progress?.Invoke(i + 1);
                 continue;
             }
@@ -40,6 +40,7 @@ public static class SyntheticDatasetWriter
             hardPairs += scene.HardPairs.Count;
             progress?.Invoke(i + 1);
         }
+        if (entries.Count == 0) return new Summary(0, 0, 0, 0, failed); // nothing valid: the JSON files of an earlier run stay as they were
         WriteInstances(Path.Combine(dir, "instances.json"), entries);
         WritePanoptic(Path.Combine(dir, "panoptic.json"), entries);
         WriteHardPairs(Path.Combine(dir, "hard_pairs.json"), entries, seed, split, options);
