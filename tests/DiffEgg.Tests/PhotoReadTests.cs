@@ -48,6 +48,7 @@ public class PhotoReadTests
         Assert.Equal(orientation, info.Orientation);
         Assert.Equal((24, 8), (info.StoredWidth, info.StoredHeight));
         Assert.Equal(orientation >= 5 ? (8, 24) : (24, 8), (img.Width, img.Height));
+        Assert.Equal((img.Width, img.Height), ImageIO.ReadSize(Path.Combine(dir.Path, "photo.jpg"))); // the header alone gives the shown size
         (int, int) Corner(string c) => c switch
         {
             "TL" => (0, 0), "TR" => (img.Width - 1, 0), "BR" => (img.Width - 1, img.Height - 1), _ => (0, img.Height - 1),

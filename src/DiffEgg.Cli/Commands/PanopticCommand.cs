@@ -66,14 +66,7 @@ public sealed class PanopticCommand : Command<PanopticCommand.Settings>
             catch (DiffEggException e) { throw new DiffEggException($"{semPath}: {e.Message}", e); }
             string pngName = stem + ".png";
             PanopticFiles.WritePng(Path.Combine(pngDir, pngName), result.SegmentIds, w, h);
-            var ann = new PanopticAnnotation
-            {
-                ImageId = id, FileName = pngName,
-                Segments = result.Segments.Select(x => new PanopticSegment
-                {
-                    Id = x.Id, CategoryId = x.CategoryId, Area = x.Area, IsCrowd = 0, Bbox = x.Bbox.Select(b => (double)b).ToArray(),
-                }).ToList(),
-            };
+            var ann = result.ToAnnotation(id, pngName);
             done[file] = (new CocoImage(id, w, h, name), ann);
         });
         foreach (var n in notes) Console.Error.WriteLine(n);

@@ -65,34 +65,12 @@ public sealed class RefineCommand : Command<RefineCommand.Settings>
     {
         string imagePath = Path.Combine(s.Images!, img.FileName);
         if (!File.Exists(imagePath)) throw new DiffEggException($"{imagePath}: image file not found in --images (masks refer to image id {img.Id})");
-        var rgb = ImageIO.ReadRgb(imagePath);
-        if (rgb.Width != img.Width || rgb.Height != img.Height)
-            throw new DiffEggException($"{imagePath}: image is {rgb.Width}x{rgb.Height} but --image-info says {img.Width}x{img.Height}");
-        string stem = Path.GetFileNameWithoutExtension(img.FileName);
-        var (edgePath, edges) = s.ReadEdges(stem);
+        var (width, height) = ImageIO.ReadSize(imagePath);
+        if (width != img.Width || height != img.Height)
+            throw new DiffEggException($"{imagePath}: image is {width}x{height} but --image-info says {img.Width}x{img.Height}");
+        var (edgePath, edges) = s.ReadEdges(Path.GetFileNameWithoutExtension(img.FileName));
         if (edges.Width != img.Width || edges.Height != img.Height)
             notes.Add($"note: {edgePath} is {edges.Width}x{edges.Height}, image {img.FileName} is {img.Width}x{img.Height}: edge map resized");
-
-        var masks = new List<InstanceMask>();
-        var passThrough = new List<CocoResult>();
-        foreach (var r in results)
-        {
-            if (r.Segmentation is null) { passThrough.Add(r); continue; } // box-only results cannot be refined
-            if (r.CategoryId < int.MinValue || r.CategoryId > int.MaxValue) throw new DiffEggException($"{s.Masks}: category id {r.CategoryId} is out of range");
-            var px = r.Segmentation.ToRle(img.Height, img.Width).Decode();
-            masks.Add(new InstanceMask(img.Width, img.Height, px, (int)r.CategoryId, r.Score));
-        }
-        var refined = InstanceRefiner.Refine(edges, masks, options);
-        var outList = new List<CocoResult>(passThrough);
-        foreach (var m in refined)
-        {
-            var rle = Rle.Encode(m.Pixels, img.Height, img.Width);
-            outList.Add(new CocoResult
-            {
-                ImageId = img.Id, CategoryId = m.CategoryId, Score = m.Score,
-                Segmentation = CocoSegmentation.FromRle(rle), Bbox = rle.ToBbox(),
-            });
-        }
-        return outList;
+        return CocoRefinement.RefineImage(img, results, edges, options);
     }
 }

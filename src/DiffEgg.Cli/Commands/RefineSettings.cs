@@ -19,17 +19,25 @@ public class RefineSettingsBase : CommandSettings
     [CommandOption("--edge-threshold <V>")] [Description("Edge value at or above which a pixel is an edge for CCL.")] [DefaultValue(0.5f)] public float EdgeThreshold { get; init; } = 0.5f;
     [CommandOption("--uncertain <V>")] [Description("Edge value given to 'uncertain' (128) pixels of a ternary PNG.")] [DefaultValue(0.5f)] public float Uncertain { get; init; } = 0.5f;
     [CommandOption("--tolerance <EPS>")] [Description("RIP early stop: stop a map when 16 steps change no value by more than EPS × its maximum (0 = always all steps).")] [DefaultValue(1e-4f)] public float Tolerance { get; init; } = 1e-4f;
-    [CommandOption("--min-keep <F>")] [Description("A refined mask keeping less than this fraction of its seed is a collapse: the seed is kept (0 = off).")] [DefaultValue(0.8)] public double MinKeep { get; init; } = 0.8;
-    [CommandOption("--split-min-fraction <F>")] [Description("A component splits a mask only if it holds at least this fraction of the mask.")] [DefaultValue(0.15f)] public float SplitMinFraction { get; init; } = 0.15f;
-    [CommandOption("--close-radius <R>")] [Description("Closing radius (working pixels) applied to refined masks (0 = off).")] [DefaultValue(1)] public int CloseRadius { get; init; } = 1;
+    [CommandOption("--min-keep <F>")] [Description("A refined mask keeping less than this fraction of its mask is a collapse: the mask is kept (0 = off).")] [DefaultValue(0.8)] public double MinKeep { get; init; } = 0.8;
+    [CommandOption("--split-min-fraction <F>")] [Description("A region (or component) splits a mask only if it holds at least this fraction of the mask.")] [DefaultValue(0.15f)] public float SplitMinFraction { get; init; } = 0.15f;
+    [CommandOption("--close-radius <R>")] [Description("With --no-competition: closing radius (working pixels) applied to refined masks (0 = off).")] [DefaultValue(1)] public int CloseRadius { get; init; } = 1;
     [CommandOption("--no-fill-holes")] [Description("Do not fill the holes of refined masks.")] public bool NoFillHoles { get; init; }
     [CommandOption("--connectivity <N>")] [Description("CCL connectivity, 4 or 8.")] [DefaultValue(8)] public int Connectivity { get; init; } = 8;
+    [CommandOption("--gap-tolerance <PX>")] [Description("Region cores are distance-to-edge maxima standing this many working pixels above the saddle to a higher one, so edge gaps do not join regions (0 = the paper's CCL of the non-edge pixels).")] [DefaultValue(2)] public int GapTolerance { get; init; } = 2;
+    [CommandOption("--min-edge-length <PX>")] [Description("Edge pieces shorter than this (working pixels, 8-connected) are clutter and ignored (0 = keep all).")] [DefaultValue(8)] public int MinEdgeLength { get; init; } = 8;
+    [CommandOption("--region-vote <F>")] [Description("A region joins a mask when the mask covers at least this fraction of it.")] [DefaultValue(0.4f)] public float RegionVote { get; init; } = 0.4f;
+    [CommandOption("--rescore <W>")] [Description("Re-score each mask by its edge agreement Q: score × (1 − W + W·Q) (0 = keep the input scores).")] [DefaultValue(0.5)] public double Rescore { get; init; } = 0.5;
+    [CommandOption("--no-arbiter")] [Description("Take every proposed change, even where the edges do not support it (ablation).")] public bool NoArbiter { get; init; }
+    [CommandOption("--no-competition")] [Description("Alg 4 read literally: propagate each mask alone from the CCL of the non-edge pixels (ablation).")] public bool NoCompetition { get; init; }
 
     public virtual RefineOptions ToOptions() => new()
     {
         Radius = Radius, Beta = Beta, Steps = Steps, MinArea = MinArea, MaxSide = MaxSide,
         EdgeThreshold = EdgeThreshold, Connectivity = Connectivity, Tolerance = Tolerance,
         MinKeep = MinKeep, SplitMinFraction = SplitMinFraction, CloseRadius = CloseRadius, FillHoles = !NoFillHoles,
+        GapTolerance = GapTolerance, MinEdgeLength = MinEdgeLength, RegionVote = RegionVote, RescoreWeight = Rescore,
+        Arbiter = !NoArbiter, Competition = !NoCompetition,
     };
 
     /// <summary>Finds and reads the edge map of <paramref name="stem"/> in --edges as --edge-scale says; throws <see cref="Common.DiffEggException"/> naming the folder when none exists.</summary>

@@ -43,6 +43,21 @@ public static class ImageIO
     /// <param name="DroppedAlpha">the file has pixels that are not fully opaque; their alpha was dropped (colours used as stored, not composited)</param>
     public sealed record ImageReadInfo(int StoredWidth, int StoredHeight, int Orientation, bool DroppedAlpha);
 
+    /// <summary>The size of an image as shown (EXIF orientation applied) from its header, without decoding the pixels.</summary>
+    public static (int Width, int Height) ReadSize(string path)
+    {
+        if (!File.Exists(path)) throw new DiffEggException($"{path}: file not found");
+        try
+        {
+            long length = new FileInfo(path).Length;
+            using var codec = SKCodec.Create(path, out var created)
+                ?? throw new DiffEggException($"{path}: {(length == 0 ? "empty file" : $"not a readable image (corrupt or unsupported format; decoder: {created})")}");
+            int o = (int)codec.EncodedOrigin;
+            return o >= 5 && o <= 8 ? (codec.Info.Height, codec.Info.Width) : (codec.Info.Width, codec.Info.Height);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new DiffEggException($"{path}: cannot read ({e.Message})", e); }
+    }
+
     static SKBitmap Decode(string path, out int orientation)
     {
         if (!File.Exists(path)) throw new DiffEggException($"{path}: file not found");

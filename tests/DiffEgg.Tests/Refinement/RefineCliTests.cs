@@ -64,7 +64,8 @@ public class RefineCliTests
     public void RefineSplitsMergesAndWritesCocoResults()
     {
         string dir = MakeRefineDataset(out var a, out var b, out var c);
-        Assert.Equal(0, DiffEggApp.Run(RefineArgs(dir)));
+        // scores exactly as given (no re-scoring by edge agreement) to check which mask carries which
+        Assert.Equal(0, DiffEggApp.Run(RefineArgs(dir).Concat(new[] { "--rescore", "0" }).ToArray()));
         var res = CocoFiles.ReadResults(Path.Combine(dir, "refined.json"), Info(dir));
         var img1 = res.Where(r => r.ImageId == 1).OrderByDescending(r => r.Score).ToList();
         Assert.Equal(3, img1.Count); // two squares at 0.9 + the original at 0.45
