@@ -272,7 +272,7 @@ public static class RefineStress
     static void Dump(List<StressScene> scenes, string dir, RefineOptions options)
     {
         Directory.CreateDirectory(dir);
-        for (int s = 0; s < Math.Min(scenes.Count, 12); s++)
+        for (int s = 0; s < Math.Min(scenes.Count, 40); s++)
         {
             var sc = scenes[s];
             int W = sc.Width, H = sc.Height;

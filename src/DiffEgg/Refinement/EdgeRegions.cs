@@ -345,6 +345,27 @@ public static class EdgeAgreement
         return true;
     }
 
+    /// <summary>Edge strength within one pixel (3×3 maximum of E) with the clutter removed (values ≥ <paramref name="threshold"/> that are not clean edge pixels count 0): weak boundaries below the threshold keep their value.</summary>
+    public static float[] NearValues(float[] e, bool[] clean, float threshold, int w, int h)
+    {
+        var v = new float[e.Length];
+        for (int i = 0; i < e.Length; i++) v[i] = e[i] >= threshold && !clean[i] ? 0f : e[i];
+        var r = new float[e.Length];
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+            {
+                float m = 0;
+                for (int dy = -1; dy <= 1; dy++)
+                    for (int dx = -1; dx <= 1; dx++)
+                    {
+                        int yy = y + dy, xx = x + dx;
+                        if ((uint)yy < (uint)h && (uint)xx < (uint)w) m = Math.Max(m, v[yy * w + xx]);
+                    }
+                r[y * w + x] = m;
+            }
+        return r;
+    }
+
     /// <summary>Edge pixels dilated by one pixel (3×3): the tolerance of the contour test.</summary>
     public static bool[] Near(bool[] edges, int w, int h)
     {
@@ -367,14 +388,15 @@ public static class EdgeAgreement
 /// <summary>
 /// Change-level arbiter of robust Alg 4: a proposed mask is applied to the original piece by piece. Thin changes (within one pixel of the
 /// original contour: alignment) are taken as they are. A thick piece the proposal removes is removed only if the new contour it leaves
-/// (its seam with the rest of the mask) lies on edges (≥ half of it); a thick piece it adds is added only if no edge separates it from the
-/// mask (under a tenth of its seam, away from the outline, near an edge: a cut through one object has no edge, a boundary with gaps still has much of its
-/// edge) and its outer contour is enclosed by edges (≥ 70 % near an edge). Where the edge map has a gap, neither side has evidence and the original stays.
+/// (its seam with the rest of the mask) lies on edges (≥ half of it); a thick piece it adds is added only if nothing separates it from the
+/// mask — the mean edge strength within one pixel of its seam (away from the proposal's outline, clutter removed, weak values below the
+/// edge threshold included) is under 0.1: a cut through one object has no edge, a boundary of two objects keeps some edge even with gaps
+/// or low contrast — and its outer contour is enclosed by edges (≥ 70 % near an edge). Where the edge map has a gap, neither side has evidence and the original stays.
 /// </summary>
 public static class EdgeArbiter
 {
     /// <summary>The original with the edge-supported changes of <paramref name="proposed"/> applied (both row-major w×h, true = inside); <paramref name="near"/> = edge pixels dilated by one.</summary>
-    public static bool[] Apply(bool[] original, bool[] proposed, bool[] near, int w, int h, double support = 0.5, double enclosure = 0.7, double joinSeam = 0.1, bool allowRemovals = true)
+    public static bool[] Apply(bool[] original, bool[] proposed, bool[] near, float[] weak, int w, int h, double support = 0.5, double enclosure = 0.7, double joinSeam = 0.1, bool allowRemovals = true)
     {
         int hw = w * h;
         var result = (bool[])original.Clone();
@@ -386,7 +408,7 @@ public static class EdgeArbiter
         {
             if (isThin) { foreach (int p in blob) result[p] = true; continue; }
             // the seam away from the proposal's own contour (where it meets the outline every seam touches an edge)
-            double seam = Support(blob, p => original[p], near, w, h, out int seamCount, q => Deep(proposed, q, w, h));
+            double seam = Strength(blob, p => original[p], weak, w, h, out int seamCount, q => Deep(proposed, q, w, h));
             double outer = Support(blob, p => !original[p] && !proposed[p], near, w, h, out _);
             if ((seamCount == 0 || seam < joinSeam) && outer >= enclosure)
                 foreach (int p in blob) result[p] = true;
@@ -472,6 +494,23 @@ public static class EdgeArbiter
         }
         count = n;
         return n == 0 ? 0 : (double)on / n;
+    }
+
+    /// <summary>Mean of <paramref name="weak"/> over the piece's pixels that have a 4-neighbour satisfying <paramref name="across"/> (and <paramref name="only"/>); <paramref name="count"/> = how many.</summary>
+    static double Strength(List<int> piece, Func<int, bool> across, float[] weak, int w, int h, out int count, Func<int, bool> only)
+    {
+        int n = 0;
+        double sum = 0;
+        foreach (int p in piece)
+        {
+            if (!only(p)) continue;
+            int y = p / w, x = p % w;
+            if (!((x > 0 && across(p - 1)) || (x + 1 < w && across(p + 1)) || (y > 0 && across(p - w)) || (y + 1 < h && across(p + w)))) continue;
+            n++;
+            sum += weak[p];
+        }
+        count = n;
+        return n == 0 ? 0 : sum / n;
     }
 
     /// <summary>True when every pixel within Chebyshev distance 2 of p (inside the grid) is in the set.</summary>

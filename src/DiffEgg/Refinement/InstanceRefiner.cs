@@ -37,6 +37,7 @@ public static class InstanceRefiner
         var family = new List<int>();   // index of the input mask a candidate comes from
         var isParent = new List<bool>(); // the original of a split mask
         bool[]? near = null;
+        float[]? weak = null;
         using (NewDisposeScope())
         {
             var E = RefineGrid.EdgesAt(edges, h, w);
@@ -46,6 +47,8 @@ public static class InstanceRefiner
             // edge pixels with clutter removed: what the regions, the "touches" test and the arbiter see
             var clean = EdgeRegions.CleanEdges(eArr, w, h, o.EdgeThreshold, o.MinEdgeLength);
             near = EdgeAgreement.Near(clean, w, h);
+            // edge strength below the threshold still counts against joining across it (the boundary of two similar objects)
+            weak = EdgeAgreement.NearValues(eArr, clean, o.EdgeThreshold, w, h);
             var proposals = o.Competition
                 ? RegionProposals(E, clean, masks, mLowArr, W, H, h, w, o)
                 : PerMaskProposals(E, masks, mLow, W, H, h, w, o);
@@ -88,7 +91,7 @@ public static class InstanceRefiner
         // the original with the edge-supported changes of a proposal (EdgeArbiter); unchanged proposals keep their full-resolution pixels
         (byte[] Full, bool[] Low) Arbitrate(bool[] baseLow, (byte[] Full, bool[] Low) proposal, byte[] original)
         {
-            var low = EdgeArbiter.Apply(baseLow, proposal.Low, near!, w, h);
+            var low = EdgeArbiter.Apply(baseLow, proposal.Low, near!, weak!, w, h);
             return low.AsSpan().SequenceEqual(proposal.Low) ? proposal : ToFull(low, original, W, H, h, w);
         }
 

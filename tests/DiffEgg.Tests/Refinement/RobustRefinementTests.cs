@@ -108,11 +108,12 @@ public class RobustRefinementTests
         for (int y = 4; y <= 25; y++) { edges[y * w + 4] = true; edges[y * w + 25] = true; }
         for (int x = 4; x <= 25; x++) { edges[4 * w + x] = true; edges[25 * w + x] = true; }
         var near = EdgeAgreement.Near(edges, w, h);
-        var result = EdgeArbiter.Apply(orig, prop, near, w, h);
+        float[] Weak() => EdgeAgreement.NearValues(edges.Select(b => b ? 1f : 0f).ToArray(), edges, 0.5f, w, h);
+        var result = EdgeArbiter.Apply(orig, prop, near, Weak(), w, h);
         Assert.Equal(orig, result);
         // with an edge along the cut the removal is taken
         for (int y = 4; y <= 25; y++) edges[y * w + 17] = true;
-        result = EdgeArbiter.Apply(orig, prop, EdgeAgreement.Near(edges, w, h), w, h);
+        result = EdgeArbiter.Apply(orig, prop, EdgeAgreement.Near(edges, w, h), Weak(), w, h);
         Assert.False(result[10 * w + 20]);
         Assert.True(result[10 * w + 10]);
         Assert.False(result[10 * w + 30]); // the unenclosed addition is still refused
