@@ -15,12 +15,13 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
         [CommandOption("--count <N>")] [Description("Number of synthetic test-split scenes (64×64).")] public int Count { get; init; } = 8;
         [CommandOption("--model <DIR>")] [Description("Model folder (default: the embedded model).")] public string? Model { get; init; }
         [CommandOption("--seed <S>")] [Description("Seed of the scenes, the noise and the simulations.")] public long Seed { get; init; }
-        [CommandOption("--timesteps <LIST>")] [Description("Decreasing timesteps scanned by PeakKL (default 200,150,100,50,10).")] public string? Timesteps { get; init; }
+        [CommandOption("--timesteps <LIST>")] [Description("Decreasing timesteps scanned by PeakKL (default " + DiffEgg.Edges.EdgePipelineOptions.DefaultTimestepList + ").")] public string? Timesteps { get; init; }
         [CommandOption("--merge-rate <P>")] [Description("Simulated coarse masks: probability that two touching instances are merged.")] public double MergeRate { get; init; } = new CoarseSimulationOptions().MergeRate;
         [CommandOption("--fragment-rate <P>")] [Description("Simulated coarse masks: probability that an instance is cut in two.")] public double FragmentRate { get; init; } = new CoarseSimulationOptions().FragmentRate;
 
         [CommandOption("--uncertain <V>")] [Description("Edge value of 'uncertain' ternary pixels for refinement (as diffegg refine).")] public float Uncertain { get; init; } = 0.5f;
         [CommandOption("--edge-input <KIND>")] [Description("Edge map given to refinement: ternary (Alg 2 PNG), soft (raw EdgeKL scaled by μ±σ) or sobel (image Sobel baseline, no model).")] public string EdgeInput { get; init; } = "ternary";
+        [CommandOption("--ternary <RULE>")] [Description("Thresholds of the ternary edge map (Alg 2): log (μ±σ of ln E, default), musigma (the paper's μ±σ), quantile or quantile:LO,HI.")] public string Ternary { get; init; } = DiffEgg.Edges.TernaryRule.Default.Name;
         [CommandOption("--threads <N>")] [Description("libtorch CPU threads (default 1: the tensors are tiny, and extra threads slow it down on a busy machine).")] public int Threads { get; init; } = 1;
         [CommandOption("--no-oracle")] [Description("Skip the oracle rows (refinement with ground-truth boundaries as edges).")] public bool NoOracle { get; init; }
 
@@ -30,6 +31,7 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
             if (Count < 1 || Count > 1000) return ValidationResult.Error($"--count {Count} must be in 1..1000");
             if (!(Uncertain >= 0 && Uncertain <= 1)) return ValidationResult.Error($"--uncertain {Uncertain} must be in [0,1]");
             if (EdgeInput is not ("ternary" or "soft" or "sobel")) return ValidationResult.Error($"--edge-input {EdgeInput}: expected ternary, soft or sobel");
+            if (DiffEgg.Edges.TernaryRule.TryParse(Ternary) is null) return ValidationResult.Error($"--ternary {Ternary}: use {DiffEgg.Edges.TernaryRule.Names}");
             if (Threads is < 1) return ValidationResult.Error($"--threads {Threads} must be ≥ 1");
             if (Timesteps is not null && EdgesCommand.ParseTimesteps(Timesteps) is null) return ValidationResult.Error($"--timesteps {Timesteps}: expected a comma-separated list of integers");
             try { ToCoarse().Validate(); } catch (ArgumentException e) { return ValidationResult.Error(e.Message); }
@@ -45,7 +47,8 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
         var options = new DemoOptions
         {
             OutDir = s.Out, Count = s.Count, ModelPath = s.Model, Seed = s.Seed,
-            Timesteps = s.Timesteps is null ? DemoOptions.DefaultTimesteps : EdgesCommand.ParseTimesteps(s.Timesteps)!,
+            Timesteps = s.Timesteps is null ? DemoOptions.DefaultTimesteps.ToArray() : EdgesCommand.ParseTimesteps(s.Timesteps)!,
+            Ternary = DiffEgg.Edges.TernaryRule.TryParse(s.Ternary)!,
             Coarse = s.ToCoarse(), Uncertain = s.Uncertain, EdgeInput = s.EdgeInput switch { "soft" => DemoEdgeInput.Soft, "sobel" => DemoEdgeInput.Sobel, _ => DemoEdgeInput.Ternary }, Oracle = !s.NoOracle, Threads = s.Threads,
         };
         AnsiConsole.MarkupLine($"[bold]DiffEgg demo[/]: {s.Count} synthetic scenes, model {Markup.Escape(s.Model ?? "embedded")}, [yellow]simulated[/] coarse instance masks and weak semantic masks → {Markup.Escape(s.Out)}");

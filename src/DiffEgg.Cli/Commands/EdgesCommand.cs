@@ -26,8 +26,8 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
         public string Out { get; set; } = "";
 
         [CommandOption("--timesteps <LIST>")]
-        [Description("decreasing timesteps scanned by PeakKL (default 200,150,100,50,10)")]
-        public string Timesteps { get; set; } = "200,150,100,50,10";
+        [Description("decreasing timesteps scanned by PeakKL (default " + EdgePipelineOptions.DefaultTimestepList + ")")]
+        public string Timesteps { get; set; } = EdgePipelineOptions.DefaultTimestepList;
 
         [CommandOption("--fixed-timestep <T>")]
         [Description("use this single timestep instead of PeakKL")]
@@ -40,6 +40,10 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
         [CommandOption("--size <N>")]
         [Description("long side of the processed image; sides are rounded to a multiple of VAE factor × UNet factor (64 for SD 1.5). Default: the model's native size, sample_size × VAE factor (512 for SD 1.5, 64 for the embedded model)")]
         public int? Size { get; set; }
+
+        [CommandOption("--ternary <RULE>")]
+        [Description("thresholds of the ternary map (Alg 2): log (μ±σ of ln E, default), musigma (the paper's μ±σ of E), quantile or quantile:LO,HI; recorded in the JSON as ternary_rule")]
+        public string Ternary { get; set; } = TernaryRule.Default.Name;
 
         [CommandOption("--seed <S>")]
         [Description("seed of the noise (default 0)")]
@@ -56,6 +60,7 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
             if (string.IsNullOrWhiteSpace(Out)) return ValidationResult.Error("--out is required");
             if (Size is < 8) return ValidationResult.Error($"--size {Size}: must be at least 8");
             if (ParseMetric(Metric) is null) return ValidationResult.Error($"--metric {Metric}: use kl, jsd, l2 or cos");
+            if (TernaryRule.TryParse(Ternary) is null) return ValidationResult.Error($"--ternary {Ternary}: use {TernaryRule.Names}");
             if (ParseTimesteps(Timesteps) is null) return ValidationResult.Error($"--timesteps {Timesteps}: expected a comma-separated list of integers");
             return ValidationResult.Success();
         }
@@ -93,6 +98,7 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
             Metric = ParseMetric(s.Metric)!.Value,
             Size = s.Size ?? model.Unet.Config.SampleSize * (model.Vae?.DownFactor ?? 1),
             Seed = s.Seed,
+            Ternary = TernaryRule.TryParse(s.Ternary)!,
         };
         EdgePipeline pipeline;
         try { pipeline = new EdgePipeline(model, options); }

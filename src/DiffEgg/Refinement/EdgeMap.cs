@@ -28,7 +28,7 @@ public enum EdgeScale
 {
     /// <summary>Prefer the ternary PNG (Alg 2; uncertain pixels get the caller's value); a float map found instead is read as <see cref="Soft"/>.</summary>
     Ternary,
-    /// <summary>Soft ternary (Alg 2 made continuous): (E − (μ−σ)) / 2σ clamped to [0, 1]; Alg 2's edges are 1, its interior 0.</summary>
+    /// <summary>Soft ternary (Alg 2 made continuous): (E − lo) / (hi − lo) clamped to [0, 1] with the thresholds of the ternary rule named in the file's metadata (<c>ternary_rule</c>, else the default rule); Alg 2's edges are 1, its interior 0.</summary>
     Soft,
     /// <summary>Min-max: (E − min) / (max − min).</summary>
     MinMax,
@@ -114,7 +114,15 @@ public static class EdgeMapReader
             if (x < min) min = x;
             if (x > max) max = x;
         }
-        if (scale != EdgeScale.MinMax) return new EdgeMap(w, h, DiffEgg.Edges.TernaryEdges.Soft(v));
+        if (scale != EdgeScale.MinMax)
+        {
+            // the same ternary rule as the PNG written next to it (metadata of `diffegg edges`; the default rule for other files)
+            var rule = DiffEgg.Edges.TernaryRule.Default;
+            if (file.Metadata.TryGetValue(DiffEgg.Edges.EdgePipeline.TernaryRuleMetadataKey, out var name))
+                rule = DiffEgg.Edges.TernaryRule.TryParse(name)
+                    ?? throw new DiffEggException($"{path}: metadata '{DiffEgg.Edges.EdgePipeline.TernaryRuleMetadataKey}' = '{name}' is not a ternary rule ({DiffEgg.Edges.TernaryRule.Names})");
+            return new EdgeMap(w, h, DiffEgg.Edges.TernaryEdges.Soft(v, rule));
+        }
         float range = max - min;
         for (int i = 0; i < v.Length; i++) v[i] = range > 0 ? (v[i] - min) / range : 0f;
         return new EdgeMap(w, h, v);
