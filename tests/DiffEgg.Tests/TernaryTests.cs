@@ -99,12 +99,16 @@ public class TernaryTests
     [Fact]
     public void DefaultRule_GivesInteriorPixelsOnTheSkewedMap_TensorAndArrayAgree()
     {
+        // log-interior: the paper's edge test (E > μ + σ = 3.2438: the 10) and the interior test on ln E (E < 0.010920: the six 0.01s)
+        Assert.Same(TernaryRule.LogInterior, TernaryRule.Default);
+        var (lo, hi) = TernaryRule.LogInterior.Thresholds(Skewed);
+        Assert.Equal(0.0109202, lo, 6);
+        Assert.Equal(0.85375 + 2.3900624, hi, 6);
         using var e = tensor(Skewed, new long[] { 4, 4 });
         using var t = TernaryEdges.Classify(e);
         var cls = t.data<sbyte>().ToArray();
         Assert.Equal(TernaryEdges.Classify(Skewed), cls);
-        Assert.Equal(6, cls.Count(c => c == TernaryEdges.Interior));
-        Assert.Equal(4, cls.Count(c => c == TernaryEdges.Edge));
+        Assert.Equal(Expect(0, 6, -1, 6, -1, 3, 1, 1), cls);
     }
 
     [Fact]
@@ -120,7 +124,7 @@ public class TernaryTests
     }
 
     public static IEnumerable<object[]> AllRules() =>
-        new[] { TernaryRule.MuSigma, TernaryRule.Log, TernaryRule.Auto, TernaryRule.Quantile(), TernaryRule.Quantile(0.3, 0.85) }.Select(r => new object[] { r.Name });
+        new[] { TernaryRule.MuSigma, TernaryRule.Log, TernaryRule.LogInterior, TernaryRule.Auto, TernaryRule.Quantile(), TernaryRule.Quantile(0.3, 0.85) }.Select(r => new object[] { r.Name });
 
     [Theory]
     [MemberData(nameof(AllRules))]
@@ -159,7 +163,7 @@ public class TernaryTests
     }
 
     [Fact]
-    public void ExactZeros_LogStaysFinite_AutoFallsBackToMuSigma()
+    public void ExactZeros_LogStaysFinite_AutoFallsBackToMuSigma_LogInteriorKeepsEdges()
     {
         // EdgeKL is 0 where neighbouring attention rows are identical; a few such pixels are far-left outliers of ln(E + δ)
         var v = LogTriangular(400, seed: 5);
@@ -170,12 +174,16 @@ public class TernaryTests
         // the zeros make ln E strongly left-skewed, so auto keeps μ ± σ of E, which still finds edges
         Assert.Same(TernaryRule.MuSigma, TernaryRule.Auto.Resolve(v));
         Assert.Contains(TernaryEdges.Classify(v, TernaryRule.Auto), c => c == TernaryEdges.Edge);
+        // log-interior keeps the paper's edge test on E, so the zeros cost it no edges; they are interior
+        var li = TernaryEdges.Classify(v, TernaryRule.LogInterior);
+        Assert.Equal(TernaryEdges.Classify(v, TernaryRule.MuSigma).Count(c => c == TernaryEdges.Edge), li.Count(c => c == TernaryEdges.Edge));
+        Assert.All(Enumerable.Range(0, v.Length).Where(i => v[i] == 0), i => Assert.Equal(TernaryEdges.Interior, li[i]));
     }
 
     [Fact]
     public void Soft_ConstantMapIsZero_ForEveryRule()
     {
-        foreach (var rule in new[] { TernaryRule.MuSigma, TernaryRule.Log, TernaryRule.Auto, TernaryRule.Quantile() })
+        foreach (var rule in new[] { TernaryRule.MuSigma, TernaryRule.Log, TernaryRule.LogInterior, TernaryRule.Auto, TernaryRule.Quantile() })
         {
             Assert.All(TernaryEdges.Soft(new float[] { 2, 2, 2 }, rule), x => Assert.Equal(0f, x));
             Assert.All(TernaryEdges.Classify(new float[] { 2, 2, 2 }, rule), c => Assert.Equal(TernaryEdges.Uncertain, c));
@@ -187,14 +195,15 @@ public class TernaryTests
     {
         Assert.Same(TernaryRule.MuSigma, TernaryRule.Parse("musigma"));
         Assert.Same(TernaryRule.Log, TernaryRule.Parse(" LOG "));
+        Assert.Same(TernaryRule.LogInterior, TernaryRule.Parse("log-interior"));
         Assert.Equal(TernaryRule.Quantile(0.5, 0.85), TernaryRule.Parse("quantile"));
         Assert.Equal("quantile:0.3,0.9", TernaryRule.Parse("quantile:0.3,0.9").Name);
         Assert.Null(TernaryRule.TryParse("quantile:0.9,0.3"));
         Assert.Null(TernaryRule.TryParse("quantile:0.3"));
         Assert.Null(TernaryRule.TryParse("mu-sigma"));
         Assert.Contains("musigma", Assert.Throws<ArgumentException>(() => TernaryRule.Parse("bogus")).Message);
-        var list = TernaryRule.TryParseList("musigma, log,quantile:0.3,0.85,quantile");
-        Assert.Equal(new[] { "musigma", "log", "quantile:0.3,0.85", "quantile:0.5,0.85" }, list!.Select(r => r.Name));
+        var list = TernaryRule.TryParseList("musigma, log,quantile:0.3,0.85,quantile,log-interior");
+        Assert.Equal(new[] { "musigma", "log", "quantile:0.3,0.85", "quantile:0.5,0.85", "log-interior" }, list!.Select(r => r.Name));
         Assert.Null(TernaryRule.TryParseList("log,log"));
         Assert.Null(TernaryRule.TryParseList("log,0.5"));
         Assert.Null(TernaryRule.TryParseList(""));

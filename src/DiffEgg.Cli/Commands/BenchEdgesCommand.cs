@@ -34,7 +34,7 @@ public sealed class BenchEdgesCommand : Command<BenchEdgesCommand.Settings>
         [CommandOption("--size <N>")] [Description("With --model: long side of the processed image (0 = the scene's own size).")] public int Size { get; init; }
         [CommandOption("--device <D>")] [Description("With --model: cpu or cuda.")] public string Device { get; init; } = "cpu";
         [CommandOption("--threads <N>")] [Description("torch CPU threads (0 = libtorch's default).")] public int Threads { get; init; }
-        [CommandOption("--ternary <LIST>")] [Description("Ternary rule(s) (Alg 2) whose edge class is scored: musigma (the paper's μ±σ), log (μ±σ of ln E, the default), quantile or quantile:LO,HI; several = one row per method and rule.")] public string Ternary { get; init; } = TernaryRule.Default.Name;
+        [CommandOption("--ternary <LIST>")] [Description("Ternary rule(s) (Alg 2) whose edge and interior classes are scored: log-interior (default: the paper's edge test, the interior test on ln E), musigma (the paper's μ±σ), log (μ±σ of ln E), auto, quantile or quantile:LO,HI; several = one row per method and rule.")] public string Ternary { get; init; } = TernaryRule.Default.Name;
         [CommandOption("--json <FILE>")] [Description("Also write the table as JSON.")] public string? Json { get; init; }
 
         public override ValidationResult Validate()

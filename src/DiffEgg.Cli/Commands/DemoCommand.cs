@@ -20,8 +20,8 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
         [CommandOption("--fragment-rate <P>")] [Description("Simulated coarse masks: probability that an instance is cut in two.")] public double FragmentRate { get; init; } = new CoarseSimulationOptions().FragmentRate;
 
         [CommandOption("--uncertain <V>")] [Description("Edge value of 'uncertain' ternary pixels for refinement (as diffegg refine).")] public float Uncertain { get; init; } = 0.5f;
-        [CommandOption("--edge-input <KIND>")] [Description("Edge map given to refinement: ternary (Alg 2 PNG), soft (raw EdgeKL scaled by μ±σ) or sobel (image Sobel baseline, no model).")] public string EdgeInput { get; init; } = "ternary";
-        [CommandOption("--ternary <RULE>")] [Description("Thresholds of the ternary edge map (Alg 2): log (μ±σ of ln E, default), musigma (the paper's μ±σ), quantile or quantile:LO,HI.")] public string Ternary { get; init; } = DiffEgg.Edges.TernaryRule.Default.Name;
+        [CommandOption("--edge-input <KIND>")] [Description("Edge map given to refinement: ternary (Alg 2 PNG), soft (raw EdgeKL scaled by the ternary rule's thresholds) or sobel (image Sobel baseline, no model).")] public string EdgeInput { get; init; } = "ternary";
+        [CommandOption("--ternary <RULE>")] [Description("Thresholds of the ternary edge map (Alg 2): log-interior (default: the paper's edge test, the interior test on ln E), musigma (the paper's μ±σ), log, auto, quantile or quantile:LO,HI.")] public string Ternary { get; init; } = DiffEgg.Edges.TernaryRule.Default.Name;
         [CommandOption("--threads <N>")] [Description("libtorch CPU threads (default 1: the tensors are tiny, and extra threads slow it down on a busy machine).")] public int Threads { get; init; } = 1;
         [CommandOption("--no-oracle")] [Description("Skip the oracle rows (refinement with ground-truth boundaries as edges).")] public bool NoOracle { get; init; }
 

@@ -42,7 +42,7 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
         public int? Size { get; set; }
 
         [CommandOption("--ternary <RULE>")]
-        [Description("thresholds of the ternary map (Alg 2): log (μ±σ of ln E, default), musigma (the paper's μ±σ of E), quantile or quantile:LO,HI; recorded in the JSON as ternary_rule")]
+        [Description("thresholds of the ternary map (Alg 2): log-interior (default: the paper's edge test E > μ+σ, the interior test on ln E), musigma (the paper's μ±σ), log (μ±σ of ln E), auto (musigma or log per map), quantile or quantile:LO,HI; recorded in the JSON as ternary_rule")]
         public string Ternary { get; set; } = TernaryRule.Default.Name;
 
         [CommandOption("--seed <S>")]

@@ -74,7 +74,8 @@ public sealed record EdgeSummary(int Images, double Precision, double Recall, do
 
 /// <summary>
 /// Boundary quality of a continuous edge map against ground-truth segments (things and stuff regions): boundary
-/// precision/recall/F1 at a pixel tolerance after binarising at μ+σ (the DiffEGG ternary rule, Alg 2, edge class),
+/// precision/recall/F1 at a pixel tolerance after binarising at the upper threshold of a ternary rule (Alg 2, edge class; default
+/// <see cref="TernaryRule.Default"/>), the rule's interior class against the pixels far from every boundary,
 /// a threshold-free ROC AUC, and both restricted to hard-pair boundaries.
 /// </summary>
 public static class EdgeQuality

@@ -104,7 +104,7 @@ public static class EdgeMapReader
         int h = (int)shape[^2], w = (int)shape[^1];
         var v = t.data<float>().ToArray();
         // A float map has an arbitrary scale (raw EdgeKL values from `diffegg edges` are ~1e-4..1e-2), so it is
-        // scaled to [0,1]: soft ternary (μ±σ) or min-max (a map already spanning 0..1 is then unchanged).
+        // scaled to [0,1]: soft ternary (the thresholds of its ternary rule) or min-max (a map already spanning 0..1 is then unchanged).
         float min = float.PositiveInfinity, max = float.NegativeInfinity;
         for (int i = 0; i < v.Length; i++)
         {
