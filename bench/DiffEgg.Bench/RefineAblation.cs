@@ -9,8 +9,9 @@ namespace DiffEgg.Bench;
 /// <summary>
 /// Refinement ablation on a <c>diffegg demo</c> output folder: re-runs Alg 4 on the demo's simulated coarse masks with several
 /// <see cref="RefineOptions"/> variants and edge inputs and prints COCO mask AP/AR for each (no edges are recomputed).
-/// <c>dotnet bench/DiffEgg.Bench/bin/Release/net10.0/DiffEgg.Bench.dll refine-ablation DEMO_DIR [ternary|soft|sobel ...] [--grid]</c>
-/// (<c>--grid</c> adds β × min-keep × propagation-threshold combinations).
+/// <c>dotnet bench/DiffEgg.Bench/bin/Release/net10.0/DiffEgg.Bench.dll refine-ablation DEMO_DIR [ternary|soft|sobel ...] [--grid] [--uncertain V,V,...]</c>
+/// (<c>--grid</c> adds β × min-keep × propagation-threshold combinations; <c>--uncertain</c> runs the ternary input once per edge value of
+/// its uncertain pixels, as <c>diffegg refine --uncertain</c>, default 0.5).
 /// </summary>
 public static class RefineAblation
 {
@@ -18,8 +19,16 @@ public static class RefineAblation
     {
         string dir = args[1];
         bool grid = args.Contains("--grid");
-        var rest = args.Skip(2).Where(a => a != "--grid").ToArray();
-        var inputs = rest.Length > 0 ? rest : new[] { "ternary", "soft", "sobel" };
+        var rest = args.Skip(2).Where(a => a != "--grid").ToList();
+        var uncertain = new[] { new DemoOptions { OutDir = dir }.Uncertain };
+        int ui = rest.IndexOf("--uncertain");
+        if (ui >= 0)
+        {
+            if (ui + 1 >= rest.Count) throw new ArgumentException("--uncertain needs a comma-separated list of values in [0, 1]");
+            uncertain = rest[ui + 1].Split(',').Select(v => float.Parse(v, CultureInfo.InvariantCulture)).ToArray();
+            rest.RemoveRange(ui, 2);
+        }
+        var inputs = rest.Count > 0 ? rest.ToArray() : new[] { "ternary", "soft", "sobel" };
         var gt = CocoFiles.ReadInstances(Path.Combine(dir, "data", "instances.json"));
         var coarse = CocoFiles.ReadResults(Path.Combine(dir, "simulated_coarse_instances.json"), gt);
         var baseline = CocoEvaluator.Evaluate(gt, coarse, CocoIouType.Segm);
@@ -47,19 +56,21 @@ public static class RefineAblation
                     foreach (float pt in new[] { 0.3f, 0.5f })
                         variants.Add(($"beta {beta} keep {keep} prop {pt}", d with { Beta = beta, MinKeep = keep, PropagationThreshold = pt }));
         var byImage = gt.Images.ToDictionary(im => im.Id, im => coarse.Where(r => r.ImageId == im.Id).ToList());
-        foreach (var input in inputs)
+        foreach (var (input, u) in inputs.SelectMany(i => i == "ternary" ? uncertain.Select(u => (i, u)) : new[] { (i, 0.5f) }))
         {
             var demo = new DemoOptions
             {
                 OutDir = dir,
+                Uncertain = u,
                 EdgeInput = input switch { "soft" => DemoEdgeInput.Soft, "sobel" => DemoEdgeInput.Sobel, "ternary" => DemoEdgeInput.Ternary, _ => throw new ArgumentException(input) },
             };
+            string label = input == "ternary" && uncertain.Length > 1 ? string.Create(CultureInfo.InvariantCulture, $"ternary u={u:0.##}") : input;
             var edges = gt.Images.ToDictionary(im => im.Id, im => DemoRunner.ModelEdges(Path.Combine(dir, "edges"), Path.GetFileNameWithoutExtension(im.FileName), demo));
             foreach (var (name, opt) in variants)
             {
                 var results = new List<CocoResult>();
                 foreach (var im in gt.Images) results.AddRange(CocoRefinement.RefineImage(im, byImage[im.Id], edges[im.Id], opt));
-                Print($"{input}: {name}", CocoEvaluator.Evaluate(gt, results, CocoIouType.Segm), results.Count);
+                Print($"{label}: {name}", CocoEvaluator.Evaluate(gt, results, CocoIouType.Segm), results.Count);
             }
         }
         return 0;

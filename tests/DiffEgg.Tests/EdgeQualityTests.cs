@@ -1,4 +1,5 @@
 using DiffEgg.Common;
+using DiffEgg.Edges;
 using DiffEgg.Evaluation;
 
 namespace DiffEgg.Tests;
@@ -119,6 +120,40 @@ public class EdgeQualityTests
         var neg = new[] { false, false, true, true };
         Assert.Equal(0.625, EdgeQuality.RocAuc(scores, pos, neg), 12);
         Assert.True(double.IsNaN(EdgeQuality.RocAuc(scores, new bool[4], neg)));
+    }
+
+    [Fact]
+    public void InteriorClassIsScoredAgainstPixelsFarFromEveryBoundary()
+    {
+        // Two squares: 68 GT boundary pixels, 64 more within 1 px of one (the tolerance band), 124 true interior pixels.
+        var ids = TwoSquares();
+        var gt = EdgeQuality.Boundary(ids, H, W);
+        var near = EdgeQuality.Dilate(gt, H, W, 1);
+        Assert.Equal((68, 124), (gt.Count(b => b), near.Count(b => !b)));
+        // Map: boundary 1, band 0.1, true interior 0.001 + 1e-6·k (distinct, increasing in row-major order), and one boundary pixel
+        // (A|B contact at (5, 7)) at 0.0005, the lowest value. Quantile rule 0.3 / 0.7 over the 256 sorted values: lo at position 76.5
+        // (between the 76th and 77th lowest) → 77 interior-class pixels: the low boundary pixel and the 76 lowest true interior ones;
+        // hi at position 178.5 (inside the band block, 125..188) = 0.1 → the 67 other boundary pixels are edges.
+        var map = new float[H * W];
+        int k = 0;
+        for (int i = 0; i < map.Length; i++) map[i] = gt[i] ? 1f : near[i] ? 0.1f : 0.001f + 1e-6f * k++;
+        map[5 * W + 7] = 0.0005f;
+        var s = EdgeQuality.Score(map, H, W, ids, H, W, null, new EdgeQualityOptions { Ternary = TernaryRule.Quantile(0.3, 0.7) });
+        Assert.Equal(0.1f, (float)s.Threshold);
+        Assert.Equal(67, s.Predicted);
+        Assert.Equal(1.0, s.Precision);
+        Assert.Equal(1.0, s.Recall);                       // (5, 7) is within 1 px of predicted boundary pixels
+        Assert.Equal((124, 77, 76, 1), (s.TrueInterior, s.InteriorPredicted, s.InteriorPredictedCorrect, s.BoundaryAsInterior));
+        Assert.Equal(76.0 / 77, s.InteriorPrecision, 12);
+        Assert.Equal(76.0 / 124, s.InteriorRecall, 12);
+        var sum = EdgeQuality.Aggregate(new[] { s, s });
+        Assert.Equal(76.0 / 77, sum.InteriorPrecision, 12);
+        Assert.Equal(76.0 / 124, sum.InteriorRecall, 12);
+        Assert.Equal(1.0 / 68, sum.BoundaryAsInterior, 12);
+        // the paper's μ ± σ on this map: μ − σ < 0, so no interior class (precision undefined, recall 0)
+        var ms = EdgeQuality.Aggregate(new[] { EdgeQuality.Score(map, H, W, ids, H, W, null, new EdgeQualityOptions { Ternary = TernaryRule.MuSigma }) });
+        Assert.True(double.IsNaN(ms.InteriorPrecision));
+        Assert.Equal(0.0, ms.InteriorRecall);
     }
 
     [Fact]

@@ -120,6 +120,19 @@ public class EdgesCommandTests
     }
 
     [Fact]
+    public void DefaultTimesteps_AreReadOnly_AndEveryOptionsObjectGetsItsOwnCopy()
+    {
+        Assert.Throws<NotSupportedException>(() => ((IList<int>)EdgePipelineOptions.DefaultTimesteps)[0] = 999);
+        Assert.Equal(EdgePipelineOptions.DefaultTimestepList, string.Join(",", EdgePipelineOptions.DefaultTimesteps));
+        var a = new EdgePipelineOptions();
+        a.Timesteps[0] = 999;
+        Assert.NotEqual(999, new EdgePipelineOptions().Timesteps[0]);
+        Assert.NotEqual(999, EdgePipelineOptions.DefaultTimesteps[0]);
+        Assert.Equal(EdgePipelineOptions.DefaultTimesteps, new DiffEgg.Demo.DemoOptions { OutDir = "x" }.Timesteps);
+        Assert.Equal(EdgePipelineOptions.DefaultTimesteps, new DiffEgg.Evaluation.EdgeBenchmarkOptions().Timesteps);
+    }
+
+    [Fact]
     public void EdgesCommand_BadOptions_AreOneLineErrors()
     {
         Assert.Equal(2, DiffEggApp.Run(new[] { "edges", "--model", TestPaths.Sd15Tiny, "--input", ".", "--out", ".", "--metric", "foo" }));

@@ -27,13 +27,14 @@ public sealed class BenchEdgesCommand : Command<BenchEdgesCommand.Settings>
         [CommandOption("--match <MODE>")] [DefaultValue("downsample-gt")] [Description("Different resolutions: downsample-gt (nearest GT at the edge map's pixel centres) or upsample-edges (bilinear edge map at GT size).")] public string Match { get; init; } = "downsample-gt";
         [CommandOption("--thin")] [Description("One-sided (1 px wide) GT boundaries: only the larger-id side of each contact.")] public bool Thin { get; init; }
         [CommandOption("--limit <N>")] [DefaultValue(0)] [Description("Score only the first N scenes (0 = all).")] public int Limit { get; init; }
-        [CommandOption("--timesteps <LIST>")] [DefaultValue("200,150,100,50,10")] [Description("With --model: decreasing timesteps scanned by PeakKL; 'none' = no PeakKL rows.")] public string Timesteps { get; init; } = "200,150,100,50,10";
+        [CommandOption("--timesteps <LIST>")] [DefaultValue(EdgePipelineOptions.DefaultTimestepList)] [Description("With --model: decreasing timesteps scanned by PeakKL; 'none' = no PeakKL rows.")] public string Timesteps { get; init; } = EdgePipelineOptions.DefaultTimestepList;
         [CommandOption("--fixed-timesteps <LIST>")] [DefaultValue("10,50,100,200")] [Description("With --model: single timesteps scored without PeakKL; 'none' = no such rows.")] public string FixedTimesteps { get; init; } = "10,50,100,200";
         [CommandOption("--metrics <LIST>")] [DefaultValue("kl,jsd,l2,cos")] [Description("With --model: EdgeKL row divergences, any of kl,jsd,l2,cos.")] public string Metrics { get; init; } = "kl,jsd,l2,cos";
         [CommandOption("--seed <S>")] [DefaultValue(0L)] [Description("With --model: seed of the noise ε (the same ε at every timestep).")] public long Seed { get; init; }
         [CommandOption("--size <N>")] [DefaultValue(0)] [Description("With --model: long side of the processed image (0 = the scene's own size).")] public int Size { get; init; }
         [CommandOption("--device <D>")] [DefaultValue("cpu")] [Description("With --model: cpu or cuda.")] public string Device { get; init; } = "cpu";
         [CommandOption("--threads <N>")] [DefaultValue(0)] [Description("torch CPU threads (0 = libtorch's default).")] public int Threads { get; init; }
+        [CommandOption("--ternary <LIST>")] [DefaultValue(TernaryRule.DefaultName)] [Description("Ternary rule(s) (Alg 2) whose edge and interior classes are scored: log-interior (the paper's edge test, the interior test on ln E), musigma (the paper's μ±σ), log (μ±σ of ln E), auto, quantile or quantile:LO,HI; several = one row per method and rule.")] public string Ternary { get; init; } = TernaryRule.DefaultName;
         [CommandOption("--json <FILE>")] [InputOutput] [Description("Also write the table as JSON.")] public string? Json { get; init; }
 
         public override ValidationResult Validate()
@@ -49,6 +50,7 @@ public sealed class BenchEdgesCommand : Command<BenchEdgesCommand.Settings>
             if (Size < 0) return ValidationResult.Error($"--size {Size} must be >= 0");
             if (ParseList(Timesteps) is null) return ValidationResult.Error($"--timesteps '{Timesteps}': expected a comma-separated list of integers or 'none'");
             if (ParseList(FixedTimesteps) is null) return ValidationResult.Error($"--fixed-timesteps '{FixedTimesteps}': expected a comma-separated list of integers or 'none'");
+            if (TernaryRule.TryParseList(Ternary) is null) return ValidationResult.Error($"--ternary '{Ternary}': expected a comma-separated list of {TernaryRule.Names} (each once)");
             if (ParseMetrics(Metrics) is null) return ValidationResult.Error($"--metrics '{Metrics}': expected a comma-separated list of kl, jsd, l2, cos");
             return ValidationResult.Success();
         }
@@ -103,6 +105,7 @@ public sealed class BenchEdgesCommand : Command<BenchEdgesCommand.Settings>
             Size = s.Size,
             EdgeSize = s.EdgeSize,
             Quality = quality,
+            Rules = TernaryRule.TryParseList(s.Ternary)!,
         };
 
         DiffusionModelFolder? model = withModel ? DiffusionModelFolder.Load(s.Model!, TorchRuntime.ResolveDevice(s.Device)) : null;
@@ -135,14 +138,16 @@ public sealed class BenchEdgesCommand : Command<BenchEdgesCommand.Settings>
         }
 
         string F(double v) => double.IsNaN(v) ? "-" : v.ToString("0.000", CultureInfo.InvariantCulture);
-        Console.WriteLine("| method | images | all P | all R | all F1 | all AUC | hard images | hard P | hard R | hard F1 | hard AUC |");
-        Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|");
+        Console.WriteLine("| method | images | all P | all R | all F1 | all AUC | hard images | hard P | hard R | hard F1 | hard AUC | int P | int R | bnd→int |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         foreach (var r in report.Rows)
         {
             var m = r.Summary;
-            Console.WriteLine($"| {r.Method} | {m.Images} | {F(m.Precision)} | {F(m.Recall)} | {F(m.F1)} | {F(m.Auc)} | {m.HardImages} | {F(m.HardPrecision)} | {F(m.HardRecall)} | {F(m.HardF1)} | {F(m.HardAuc)} |");
+            Console.WriteLine($"| {r.Method} | {m.Images} | {F(m.Precision)} | {F(m.Recall)} | {F(m.F1)} | {F(m.Auc)} | {m.HardImages} | {F(m.HardPrecision)} | {F(m.HardRecall)} | {F(m.HardF1)} | {F(m.HardAuc)} | {F(m.InteriorPrecision)} | {F(m.InteriorRecall)} | {F(m.BoundaryAsInterior)} |");
         }
-        Console.WriteLine($"scored at {report.Resolution}, {(s.Thin ? "one-sided" : "two-sided")} GT boundaries, tolerance {s.Tolerance} px (Chebyshev), threshold μ+σ per image; P/R pooled over pixels, AUC mean over images");
+        string rules = string.Join(", ", options.Rules.Select(r => r.Name));
+        Console.WriteLine($"scored at {report.Resolution}, {(s.Thin ? "one-sided" : "two-sided")} GT boundaries, tolerance {s.Tolerance} px (Chebyshev), edge = above the upper threshold of ternary rule {rules} per image; P/R pooled over pixels, AUC mean over images; int P/R = interior class vs pixels farther than the tolerance from every boundary, bnd→int = GT boundary pixels called interior");
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{report.Scenes - report.Failed.Count} scenes in {report.Seconds:F1} s ({report.Seconds / Math.Max(1, report.Scenes):F3} s per scene; model loading not included)"));
         if (report.ChosenTimesteps.Count > 0)
             Console.WriteLine("PeakKL chosen timestep (scenes): " + string.Join(", ", report.ChosenTimesteps.Select(kv => $"t={kv.Key}: {kv.Value}")));
         if (s.Json is not null)
@@ -162,6 +167,8 @@ public sealed class BenchEdgesCommand : Command<BenchEdgesCommand.Settings>
                 ["match"] = s.Match,
                 ["boundary"] = s.Thin ? "one-sided" : "two-sided",
                 ["limit"] = s.Limit.ToString(CultureInfo.InvariantCulture),
+                ["ternary"] = rules,
+                ["threads"] = s.Threads.ToString(CultureInfo.InvariantCulture),
             };
             EdgeBenchmark.WriteJson(s.Json, report, settings);
         }

@@ -16,12 +16,13 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
         [CommandOption("--count <N>")] [DefaultValue(8)] [Description("Number of synthetic test-split scenes (64×64).")] public int Count { get; init; } = 8;
         [CommandOption("--model <DIR>")] [InputOutput] [Description("Model folder (default: the embedded model).")] public string? Model { get; init; }
         [CommandOption("--seed <S>")] [DefaultValue(0L)] [Description("Seed of the scenes, the noise and the simulations.")] public long Seed { get; init; }
-        [CommandOption("--timesteps <LIST>")] [DefaultValue("200,150,100,50,10")] [Description("Decreasing timesteps scanned by PeakKL.")] public string Timesteps { get; init; } = "200,150,100,50,10";
+        [CommandOption("--timesteps <LIST>")] [DefaultValue(DiffEgg.Edges.EdgePipelineOptions.DefaultTimestepList)] [Description("Decreasing timesteps scanned by PeakKL.")] public string Timesteps { get; init; } = DiffEgg.Edges.EdgePipelineOptions.DefaultTimestepList;
         [CommandOption("--merge-rate <P>")] [DefaultValue(0.5)] [Description("Simulated coarse masks: probability that two touching instances are merged.")] public double MergeRate { get; init; } = new CoarseSimulationOptions().MergeRate;
         [CommandOption("--fragment-rate <P>")] [DefaultValue(0.3)] [Description("Simulated coarse masks: probability that an instance is cut in two.")] public double FragmentRate { get; init; } = new CoarseSimulationOptions().FragmentRate;
 
         [CommandOption("--uncertain <V>")] [DefaultValue(0.5f)] [Description("Edge value of 'uncertain' ternary pixels for refinement (as diffegg refine).")] public float Uncertain { get; init; } = 0.5f;
-        [CommandOption("--edge-input <KIND>")] [DefaultValue("ternary")] [Description("Edge map given to refinement: ternary (Alg 2 PNG), soft (raw EdgeKL scaled by μ±σ) or sobel (image Sobel baseline, no model).")] public string EdgeInput { get; init; } = "ternary";
+        [CommandOption("--edge-input <KIND>")] [DefaultValue("ternary")] [Description("Edge map given to refinement: ternary (Alg 2 PNG), soft (raw EdgeKL scaled by the ternary rule's thresholds) or sobel (image Sobel baseline, no model).")] public string EdgeInput { get; init; } = "ternary";
+        [CommandOption("--ternary <RULE>")] [DefaultValue(DiffEgg.Edges.TernaryRule.DefaultName)] [Description("Thresholds of the ternary edge map (Alg 2): log-interior (the paper's edge test, the interior test on ln E), musigma (the paper's μ±σ), log, auto, quantile or quantile:LO,HI.")] public string Ternary { get; init; } = DiffEgg.Edges.TernaryRule.DefaultName;
         [CommandOption("--threads <N>")] [DefaultValue(1)] [Description("libtorch CPU threads (1: the tensors are tiny, and extra threads slow it down on a busy machine).")] public int Threads { get; init; } = 1;
         [CommandOption("--no-oracle")] [Description("Skip the oracle rows (refinement with ground-truth boundaries as edges).")] public bool NoOracle { get; init; }
 
@@ -31,6 +32,7 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
             if (Count < 1 || Count > 1000) return ValidationResult.Error($"--count {Count} must be in 1..1000");
             if (!(Uncertain >= 0 && Uncertain <= 1)) return ValidationResult.Error($"--uncertain {Uncertain} must be in [0,1]");
             if (EdgeInput is not ("ternary" or "soft" or "sobel")) return ValidationResult.Error($"--edge-input {EdgeInput}: expected ternary, soft or sobel");
+            if (DiffEgg.Edges.TernaryRule.TryParse(Ternary) is null) return ValidationResult.Error($"--ternary {Ternary}: use {DiffEgg.Edges.TernaryRule.Names}");
             if (Threads is < 1) return ValidationResult.Error($"--threads {Threads} must be ≥ 1");
             if (EdgesCommand.ParseTimesteps(Timesteps) is null) return ValidationResult.Error($"--timesteps {Timesteps}: expected a comma-separated list of integers");
             try { ToCoarse().Validate(); } catch (ArgumentException e) { return ValidationResult.Error(e.Message); }
@@ -47,6 +49,7 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
         {
             OutDir = s.Out, Count = s.Count, ModelPath = s.Model, Seed = s.Seed,
             Timesteps = EdgesCommand.ParseTimesteps(s.Timesteps)!,
+            Ternary = DiffEgg.Edges.TernaryRule.TryParse(s.Ternary)!,
             Coarse = s.ToCoarse(), Uncertain = s.Uncertain, EdgeInput = s.EdgeInput switch { "soft" => DemoEdgeInput.Soft, "sobel" => DemoEdgeInput.Sobel, _ => DemoEdgeInput.Ternary }, Oracle = !s.NoOracle, Threads = s.Threads,
         };
         OutputTarget.CheckFolder(s.Out, "--out");

@@ -25,9 +25,9 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
         [Description("output folder: <stem>.ternary.png, <stem>.edges.safetensors, <stem>.json per image")]
         public string Out { get; set; } = "";
 
-        [CommandOption("--timesteps <LIST>")] [DefaultValue("200,150,100,50,10")]
+        [CommandOption("--timesteps <LIST>")] [DefaultValue(EdgePipelineOptions.DefaultTimestepList)]
         [Description("decreasing timesteps scanned by PeakKL")]
-        public string Timesteps { get; set; } = "200,150,100,50,10";
+        public string Timesteps { get; set; } = EdgePipelineOptions.DefaultTimestepList;
 
         [CommandOption("--fixed-timestep <T>")]
         [Description("use this single timestep instead of PeakKL")]
@@ -49,6 +49,10 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
         [Description("print each image's processing size and estimated peak memory (read from the model's config.json files; no weights are loaded), write nothing, and stop")]
         public bool EstimateOnly { get; set; }
 
+        [CommandOption("--ternary <RULE>")] [DefaultValue(TernaryRule.DefaultName)]
+        [Description("thresholds of the ternary map (Alg 2): log-interior (the paper's edge test E > μ+σ, the interior test on ln E), musigma (the paper's μ±σ), log (μ±σ of ln E), auto (musigma or log per map), quantile or quantile:LO,HI; recorded in the JSON as ternary_rule")]
+        public string Ternary { get; set; } = TernaryRule.DefaultName;
+
         [CommandOption("--seed <S>")] [DefaultValue(0L)]
         [Description("seed of the noise")]
         public long Seed { get; set; }
@@ -64,6 +68,7 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
             if (string.IsNullOrWhiteSpace(Out)) return ValidationResult.Error("--out: must not be empty");
             if (Size is < 8) return ValidationResult.Error($"--size {Size}: must be at least 8");
             if (ParseMetric(Metric) is null) return ValidationResult.Error($"--metric {Metric}: use kl, jsd, l2 or cos");
+            if (TernaryRule.TryParse(Ternary) is null) return ValidationResult.Error($"--ternary {Ternary}: use {TernaryRule.Names}");
             if (ParseTimesteps(Timesteps) is null) return ValidationResult.Error($"--timesteps {Timesteps}: expected a comma-separated list of integers");
             if (MaxMemory is not null && EdgeMemory.TryParseSize(MaxMemory) is null) return ValidationResult.Error($"--max-memory {MaxMemory}: expected a size such as 8GB, 512MB or 1.5G");
             return ValidationResult.Success();
@@ -110,6 +115,7 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
             Metric = ParseMetric(s.Metric)!.Value,
             Size = s.Size ?? nativeSize,
             Seed = s.Seed,
+            Ternary = TernaryRule.TryParse(s.Ternary)!,
         };
         EdgePipeline pipeline;
         try { pipeline = new EdgePipeline(model, options); }

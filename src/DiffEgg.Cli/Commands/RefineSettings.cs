@@ -10,7 +10,7 @@ public class RefineSettingsBase : CommandSettings
 {
     [CommandOption("--images <DIR>", isRequired: true)] [InputOutput] [Description("Folder of the images.")] public string? Images { get; init; }
     [CommandOption("--edges <DIR>", isRequired: true)] [InputOutput] [Description("Folder of edge maps as `diffegg edges` writes them (<stem>.edges.safetensors, <stem>.ternary.png) or <stem>.png; --edge-scale picks which.")] public string? Edges { get; init; }
-    [CommandOption("--edge-scale <MODE>")] [Description("ternary: <stem>.ternary.png with --uncertain; soft: <stem>.edges.safetensors scaled by its μ±σ (Alg 2 made continuous); minmax: the same file min-max scaled. Each falls back to the other files.")] [DefaultValue("ternary")] public string EdgeScale { get; init; } = "ternary";
+    [CommandOption("--edge-scale <MODE>")] [Description("ternary: <stem>.ternary.png with --uncertain; soft: <stem>.edges.safetensors scaled by the thresholds of its ternary rule (Alg 2 made continuous; the rule `edges` recorded in the file); minmax: the same file min-max scaled. Each falls back to the other files.")] [DefaultValue("ternary")] public string EdgeScale { get; init; } = "ternary";
     [CommandOption("--radius <R>")] [Description("RIP affinity radius (working pixels).")] [DefaultValue(5)] public int Radius { get; init; } = 5;
     [CommandOption("--beta <B>")] [Description("RIP affinity exponent β.")] [DefaultValue(10.0)] public double Beta { get; init; } = 10;
     [CommandOption("--steps <T>")] [Description("RIP random-walk steps t.")] [DefaultValue(256)] public int Steps { get; init; } = 256;

@@ -15,8 +15,8 @@ namespace DiffEgg.Demo;
 /// <summary>Options of the out-of-the-box demo (<c>diffegg demo</c>).</summary>
 public sealed record DemoOptions
 {
-    /// <summary>Default PeakKL timesteps of the demo: five low-noise steps (the embedded model was trained with extra weight below t = 100).</summary>
-    public static readonly int[] DefaultTimesteps = EdgePipelineOptions.DefaultTimesteps;
+    /// <summary>Default timesteps of the demo: <see cref="EdgePipelineOptions.DefaultTimesteps"/> (the single step t = 10).</summary>
+    public static IReadOnlyList<int> DefaultTimesteps => EdgePipelineOptions.DefaultTimesteps;
 
     public required string OutDir { get; init; }
     /// <summary>Number of test-split synthetic scenes.</summary>
@@ -26,7 +26,9 @@ public sealed record DemoOptions
     /// <summary>Seed of the scenes, the edge noise ε and the simulations.</summary>
     public long Seed { get; init; }
     /// <summary>Timesteps scanned by PeakKL (Alg 1), strictly decreasing.</summary>
-    public int[] Timesteps { get; init; } = DefaultTimesteps;
+    public int[] Timesteps { get; init; } = DefaultTimesteps.ToArray();
+    /// <summary>Thresholding rule of the ternary map (Alg 2), used for the written edges and for the soft scaling of the Sobel baseline.</summary>
+    public TernaryRule Ternary { get; init; } = TernaryRule.Default;
     /// <summary>Scene side in pixels.</summary>
     public int Size { get; init; } = 64;
     public CoarseSimulationOptions Coarse { get; init; } = new();
@@ -145,7 +147,7 @@ public static class DemoRunner
         var edgeValues = new List<(float[] Edges, sbyte[] Ternary)>();
         using (var model = DiffusionModelFolder.Load(modelPath, CPU))
         {
-            var po = new EdgePipelineOptions { Timesteps = o.Timesteps, Size = o.Size, Seed = o.Seed };
+            var po = new EdgePipelineOptions { Timesteps = o.Timesteps, Size = o.Size, Seed = o.Seed, Ternary = o.Ternary };
             EdgePipeline pipeline;
             try { pipeline = new EdgePipeline(model, po); }
             catch (ArgumentException e) { throw new DiffEggException($"demo edges ({modelPath}): {e.Message}"); }
@@ -307,11 +309,6 @@ public static class DemoRunner
     }
 
     /// <summary>
-    /// The edge map Alg 4 gets: the ternary PNG of Alg 2 as <c>diffegg refine --edges</c> reads it (edge 1, uncertain 0.5, interior 0).
-    /// The raw EdgeKL values in <c>.edges.safetensors</c> are KL magnitudes (≈1e-4 for the embedded model), not [0,1] edge probabilities,
-    /// so with refinement's edge threshold 0.5 they would mark no pixel as an edge.
-    /// </summary>
-    /// <summary>
     /// The edge map Alg 4 gets, as <see cref="DemoOptions.EdgeInput"/> says: the model's files read as <c>diffegg refine --edge-scale
     /// ternary|soft</c> reads them (<see cref="EdgeMapReader.Load"/>), or the Sobel baseline on the scene image.
     /// </summary>
@@ -320,7 +317,7 @@ public static class DemoRunner
         if (o.EdgeInput == DemoEdgeInput.Sobel)
         {
             var img = ImageIO.ReadRgb(Path.Combine(o.OutDir, "data", "images", stem + ".png"));
-            return new EdgeMap(img.Width, img.Height, TernaryEdges.Soft(SobelEdges.Compute(img, 1.5, SobelChannels.MaxChannel)));
+            return new EdgeMap(img.Width, img.Height, TernaryEdges.Soft(SobelEdges.Compute(img, 1.5, SobelChannels.MaxChannel), o.Ternary));
         }
         return EdgeMapReader.Load(edgeDir, stem, o.EdgeInput == DemoEdgeInput.Soft ? EdgeScale.Soft : EdgeScale.Ternary, o.Uncertain).Map;
     }

@@ -47,6 +47,7 @@ public static class HtmlReport
             w.WriteNumber("refined_masks", r.Scenes.Sum(s => s.RefinedMasks));
             w.WriteEndObject();
             w.WriteNumber("uncertain_edge_value", o.Uncertain);
+            w.WriteString("ternary_rule", o.Ternary.Name);
             w.WriteString("edge_input", o.EdgeInput.ToString().ToLowerInvariant());
             w.WriteStartObject("weak_semantic");
             w.WriteNumber("boundary_noise", o.Semantic.BoundaryNoise);
@@ -182,7 +183,7 @@ img.px{width:128px;height:128px;image-rendering:pixelated;image-rendering:crisp-
         sb.Append("</style></head><body>\n");
         sb.Append("<h1>DiffEgg demo: DiffEGG edges, refinement and panoptic pseudo-labels</h1>\n");
         sb.Append(Inv, $"<p>{o.Count} synthetic test-split scenes ({o.Size}×{o.Size}, seed {o.Seed}) with exact ground truth. Edges: model <code>{H(r.ModelPath)}</code>{(r.EmbeddedModel ? " (the embedded model shipped with DiffEgg: 1.66 M parameters trained for 88 minutes on 2 CPU cores, see its MODEL_CARD.md)" : "")}, ");
-        sb.Append(Inv, $"PeakKL (Alg 1) over timesteps {string.Join(", ", o.Timesteps)}, EdgeKL (Eq 6), ternary edges (Alg 2).</p>\n");
+        sb.Append(Inv, $"PeakKL (Alg 1) over timesteps {string.Join(", ", o.Timesteps)}, EdgeKL (Eq 6), ternary edges (Alg 2, rule {o.Ternary.Name}).</p>\n");
         sb.Append("<p><span class=\"sim\">Simulated inputs.</span> The method refines rough masks from other models; here those inputs are <b>simulated</b> from the ground truth, not predicted:</p><ul>\n");
         sb.Append(Inv, $"<li><span class=\"sim\">simulated coarse instance masks</span>: each pair of touching instances (≥ {o.Coarse.MinContact} pixel contacts) is merged into one mask with probability {o.Coarse.MergeRate:0.##}; each other instance is cut along a random line into two masks with probability {o.Coarse.FragmentRate:0.##}; every boundary pixel is flipped with probability {o.Coarse.BoundaryNoise:0.##}; random scores in [0.5, 1]. ");
         sb.Append(Inv, $"Here: {r.Scenes.Sum(s => s.GtInstances)} GT instances, {r.Scenes.Sum(s => s.TouchingPairs)} touching pairs, {r.Scenes.Sum(s => s.Merges)} merged, {r.Scenes.Sum(s => s.Fragmented)} fragmented → {r.Scenes.Sum(s => s.CoarseMasks)} coarse masks; refinement (Alg 4) returned {r.Scenes.Sum(s => s.RefinedMasks)} masks.</li>\n");
@@ -190,8 +191,8 @@ img.px{width:128px;height:128px;image-rendering:pixelated;image-rendering:crisp-
         sb.Append(o.EdgeInput switch
         {
             DemoEdgeInput.Ternary => string.Create(Inv, $"<p>Refinement (Alg 4) reads the model's ternary edge map (edge = 1, uncertain = {o.Uncertain:0.##}, interior = 0), as <code>diffegg refine --edge-scale ternary</code> reads <code>edges/&lt;stem&gt;.ternary.png</code>."),
-            DemoEdgeInput.Soft => "<p>Refinement (Alg 4) reads the model's EdgeKL map scaled by its own μ±σ (soft ternary: Alg 2's edges 1, its interior 0, uncertain pixels in between), as <code>diffegg refine</code> reads <code>edges/&lt;stem&gt;.edges.safetensors</code>.",
-            _ => "<p><b>Baseline run without the model's edges:</b> refinement (Alg 4) reads a Sobel edge map of the image (per-channel maximum, blur σ 1.5, scaled by its μ±σ); the rows labelled \"model edges\" hold this baseline.",
+            DemoEdgeInput.Soft => "<p>Refinement (Alg 4) reads the model's EdgeKL map scaled by the thresholds of its ternary rule (soft ternary: Alg 2's edges 1, its interior 0, uncertain pixels in between), as <code>diffegg refine</code> reads <code>edges/&lt;stem&gt;.edges.safetensors</code>.",
+            _ => "<p><b>Baseline run without the model's edges:</b> refinement (Alg 4) reads a Sobel edge map of the image (per-channel maximum, blur σ 1.5, soft-scaled by the ternary rule's thresholds); the rows labelled \"model edges\" hold this baseline.",
         });
         if (o.Oracle) sb.Append(" The <b>oracle</b> rows run the same refinement with the ground-truth boundaries as edges (<code>oracle_edges/</code>): an upper bound that separates the quality of the model's edges from what the refinement can do.");
         sb.Append("</p>\n");

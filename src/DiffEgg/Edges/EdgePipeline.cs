@@ -13,13 +13,17 @@ namespace DiffEgg.Edges;
 public sealed record EdgePipelineOptions
 {
     /// <summary>Timesteps τ₁ &gt; … &gt; τ_N scanned by PeakKL (Alg 1).</summary>
-    public int[] Timesteps { get; init; } = DefaultTimesteps;
+    public int[] Timesteps { get; init; } = DefaultTimesteps.ToArray();
 
     /// <summary>
-    /// Default PeakKL list: evenly spaced low-noise steps ending at t = 10. On the embedded model PeakKL picks the last (least noisy)
-    /// step of any evenly spaced list and t = 10–20 gives its best edges (docs/edge-quality.md); lists starting at 900 stopped at t = 100.
+    /// Default timesteps: the single step t = 10 (one UNet pass; PeakKL over one map returns it). On the embedded model PeakKL picked the
+    /// last, least noisy step of every low-noise list on all 200 benchmark scenes (200,150,100,50,10 → t = 10), and fixed t = 1…20 give
+    /// the same edges within 0.001 F1, so the other passes changed nothing (docs/method-edges.md, "Default timesteps"). Give a list to scan.
     /// </summary>
-    public static readonly int[] DefaultTimesteps = { 200, 150, 100, 50, 10 };
+    public static IReadOnlyList<int> DefaultTimesteps { get; } = Array.AsReadOnly(DefaultTimestepList.Split(',').Select(int.Parse).ToArray());
+
+    /// <summary><see cref="DefaultTimesteps"/> as the command line writes it (for option defaults and help texts).</summary>
+    public const string DefaultTimestepList = "10";
     /// <summary>If set, only this timestep is used (no PeakKL).</summary>
     public int? FixedTimestep { get; init; }
     public EdgeMetric Metric { get; init; } = EdgeMetric.KL;
@@ -27,6 +31,8 @@ public sealed record EdgePipelineOptions
     public int Size { get; init; } = 512;
     /// <summary>Seed of the noise ε (the same ε at every timestep).</summary>
     public long Seed { get; init; }
+    /// <summary>Thresholding rule of the ternary map (Alg 2); recorded in the written JSON and safetensors metadata.</summary>
+    public TernaryRule Ternary { get; init; } = TernaryRule.Default;
 }
 
 /// <summary>Model input of one image (DiffEGG Sec. 3): x₀ <c>[1, C, h, w]</c> and the shared noise ε of the same shape, on the model's device.</summary>
@@ -61,6 +67,10 @@ public sealed class EdgePipelineResult : IDisposable
     public required Tensor Edges { get; init; }
     /// <summary>Ternary classes (Alg 2) of <see cref="Edges"/>, int8 [H, W].</summary>
     public required Tensor Ternary { get; init; }
+    /// <summary>The ternary rule applied to <see cref="Edges"/> (<see cref="TernaryRule.Auto"/> resolved to μ ± σ of E or of ln E).</summary>
+    public TernaryRule TernaryApplied { get; init; } = TernaryRule.MuSigma;
+    /// <summary>Its thresholds (lo, hi) in EdgeKL units: interior E &lt; lo, edge E &gt; hi.</summary>
+    public (double Low, double High) TernaryThresholds { get; init; }
 
     /// <summary>Releases the tensors/modules owned by this object.</summary>
     public void Dispose() { EdgesAttention.Dispose(); Edges.Dispose(); Ternary.Dispose(); }
@@ -184,7 +194,9 @@ public sealed class EdgePipeline : IDisposable
         var edgesAtt = EdgeKL.Compute(chosen.PeakMap, ah, aw, Options.Metric).to_type(ScalarType.Float32);
         var edges = nn.functional.interpolate(edgesAtt.reshape(1, 1, ah, aw), size: new long[] { image.Height, image.Width },
             mode: InterpolationMode.Bilinear, align_corners: false).reshape(image.Height, image.Width);
-        var ternary = TernaryEdges.Classify(edges);
+        var values = edges.cpu().contiguous().data<float>().ToArray();
+        var applied = Options.Ternary.Resolve(values);
+        var ternary = TernaryEdges.Classify(edges, applied);
         return new EdgePipelineResult
         {
             ChosenTimestep = chosen.PeakTimestep,
@@ -196,8 +208,13 @@ public sealed class EdgePipeline : IDisposable
             EdgesAttention = edgesAtt.MoveToOuterDisposeScope(),
             Edges = edges.MoveToOuterDisposeScope(),
             Ternary = ternary.MoveToOuterDisposeScope(),
+            TernaryApplied = applied,
+            TernaryThresholds = applied.Thresholds(values),
         };
     }
+
+    /// <summary>Metadata key of <c>stem.edges.safetensors</c> naming the ternary rule (<see cref="TernaryRule.Name"/>) the PNG was made with.</summary>
+    public const string TernaryRuleMetadataKey = "ternary_rule";
 
     /// <summary>Writes <c>stem.ternary.png</c>, <c>stem.edges.safetensors</c> (float32 <c>edges</c> [H, W]) and <c>stem.json</c> atomically.</summary>
     public void Write(EdgePipelineResult r, string outDir, string stem, string? sourcePath = null)
@@ -206,7 +223,7 @@ public sealed class EdgePipeline : IDisposable
         TernaryEdges.WritePng(Path.Combine(outDir, stem + ".ternary.png"), r.Ternary);
         SafeTensorsWriter.Save(Path.Combine(outDir, stem + ".edges.safetensors"),
             new Dictionary<string, Tensor> { ["edges"] = r.Edges },
-            metadata: new Dictionary<string, string> { ["format"] = "pt", ["chosen_timestep"] = r.ChosenTimestep.ToString() });
+            metadata: new Dictionary<string, string> { ["format"] = "pt", ["chosen_timestep"] = r.ChosenTimestep.ToString(), [TernaryRuleMetadataKey] = Options.Ternary.Name });
         using var ms = new MemoryStream();
         using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
         {
@@ -227,6 +244,9 @@ public sealed class EdgePipeline : IDisposable
             w.WriteEndArray();
             w.WriteString("metric", Options.Metric.ToString().ToLowerInvariant());
             w.WriteNumber("seed", Options.Seed);
+            w.WriteString("ternary_rule", Options.Ternary.Name);
+            w.WriteString("ternary_applied", r.TernaryApplied.Name);
+            w.WriteStartArray("ternary_thresholds"); w.WriteNumberValue(r.TernaryThresholds.Low); w.WriteNumberValue(r.TernaryThresholds.High); w.WriteEndArray();
             w.WriteEndObject();
         }
         AtomicFile.WriteAllBytes(Path.Combine(outDir, stem + ".json"), ms.ToArray());

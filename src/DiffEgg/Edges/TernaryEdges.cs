@@ -6,8 +6,9 @@ using static TorchSharp.torch;
 namespace DiffEgg.Edges;
 
 /// <summary>
-/// Ternary edges (DiffEGG Alg 2): with μ and σ the mean and the population standard deviation (divide by H·W, not H·W−1)
-/// of the edge map E, a pixel is an edge (1) where E &gt; μ+σ, interior (0) where E &lt; μ−σ and uncertain (−1) otherwise.
+/// Ternary edges (DiffEGG Alg 2): a pixel of the edge map E is an edge (1) where E &gt; hi, interior (0) where E &lt; lo and uncertain (−1)
+/// otherwise, with the thresholds (lo, hi) of a <see cref="TernaryRule"/>: the paper's μ ± σ (population σ, <see cref="TernaryRule.MuSigma"/>),
+/// μ ± σ of ln E (<see cref="TernaryRule.Log"/>, the default) or quantiles. The soft ternary map uses the same thresholds.
 /// </summary>
 public static class TernaryEdges
 {
@@ -25,51 +26,68 @@ public static class TernaryEdges
     /// <summary>Grey level of interior pixels in <see cref="ToPng8"/>.</summary>
     public const byte InteriorGray = 0;
 
-    /// <summary>Alg 2: classifies an edge map <c>[H, W]</c> into an int8 tensor <c>[H, W]</c> of 1 (edge, E &gt; μ+σ), 0 (interior, E &lt; μ−σ), −1 (uncertain).</summary>
-    public static Tensor Classify(Tensor edgeMap)
+    /// <summary>
+    /// Alg 2: classifies an edge map <c>[H, W]</c> into an int8 tensor <c>[H, W]</c> of 1 (edge, E &gt; hi), 0 (interior, E &lt; lo), −1 (uncertain),
+    /// (lo, hi) the thresholds of <paramref name="rule"/> (null = <see cref="TernaryRule.Default"/>) over the whole map.
+    /// </summary>
+    public static Tensor Classify(Tensor edgeMap, TernaryRule? rule = null)
     {
         ArgumentNullException.ThrowIfNull(edgeMap);
         if (edgeMap.dim() != 2) throw new ArgumentException($"edgeMap {TensorChecks.Shape(edgeMap)}: expected [H, W]", nameof(edgeMap));
         TensorChecks.RequireFloat(edgeMap, nameof(edgeMap));
         TensorChecks.RequireFinite(edgeMap, nameof(edgeMap));
         using var scope = NewDisposeScope();
+        var (lo, hi) = (rule ?? TernaryRule.Default).Thresholds(Values(edgeMap));
         var e = edgeMap.to_type(ScalarType.Float64);
-        var mu = e.mean();
-        var sigma = e.std(unbiased: false);
         var result = full_like(e, (double)Uncertain, dtype: ScalarType.Int8);
-        result.masked_fill_(e.gt(mu + sigma), Edge);
-        result.masked_fill_(e.lt(mu - sigma), Interior);
+        result.masked_fill_(e.gt(hi), Edge);
+        result.masked_fill_(e.lt(lo), Interior);
         return result.MoveToOuterDisposeScope();
     }
 
+    /// <summary>Alg 2 on a row-major float map: int8 classes (1 edge, 0 interior, −1 uncertain) with the thresholds of <paramref name="rule"/> (null = default).</summary>
+    public static sbyte[] Classify(float[] values, TernaryRule? rule = null)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        var (lo, hi) = (rule ?? TernaryRule.Default).Thresholds(values);
+        var r = new sbyte[values.Length];
+        for (int i = 0; i < r.Length; i++) r[i] = values[i] > hi ? Edge : values[i] < lo ? Interior : Uncertain;
+        return r;
+    }
+
     /// <summary>
-    /// Soft ternary map (a continuous form of Alg 2): (E − (μ−σ)) / 2σ clamped to [0, 1], so pixels Alg 2 calls edges are 1, interior
-    /// pixels 0 and uncertain ones lie in between in proportion to E; a constant map gives zeros. Same shape and dtype as the input.
+    /// Soft ternary map (a continuous form of Alg 2): (E − lo) / (hi − lo) clamped to [0, 1], (lo, hi) the thresholds of <paramref name="rule"/>
+    /// (null = <see cref="TernaryRule.Default"/>; with <see cref="TernaryRule.MuSigma"/> this is (E − (μ−σ)) / 2σ), so pixels Alg 2 calls edges
+    /// are 1, interior pixels 0 and uncertain ones lie in between in proportion to E (with lo = hi, e.g. a constant map, only E &gt; hi is 1). Same shape and dtype as the input.
     /// </summary>
-    public static Tensor Soft(Tensor edgeMap)
+    public static Tensor Soft(Tensor edgeMap, TernaryRule? rule = null)
     {
         ArgumentNullException.ThrowIfNull(edgeMap);
         TensorChecks.RequireFloat(edgeMap, nameof(edgeMap));
         TensorChecks.RequireFinite(edgeMap, nameof(edgeMap));
         using var scope = NewDisposeScope();
-        var values = edgeMap.to_type(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
-        return tensor(Soft(values), edgeMap.shape).to_type(edgeMap.dtype).MoveToOuterDisposeScope();
+        return tensor(Soft(Values(edgeMap), rule), edgeMap.shape).to_type(edgeMap.dtype).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Soft ternary map of finite values (see <see cref="Soft(Tensor)"/>), μ and σ (population) over all of them.</summary>
-    public static float[] Soft(float[] values)
+    /// <summary>Soft ternary map of finite values (see <see cref="Soft(Tensor, TernaryRule?)"/>), thresholds over all of them.</summary>
+    public static float[] Soft(float[] values, TernaryRule? rule = null)
     {
         ArgumentNullException.ThrowIfNull(values);
-        double mu = 0;
-        foreach (var x in values) mu += x;
-        mu /= Math.Max(1, values.Length);
-        double var = 0;
-        foreach (var x in values) var += (x - mu) * (x - mu);
-        double sigma = Math.Sqrt(var / Math.Max(1, values.Length));
+        var (lo, hi) = (rule ?? TernaryRule.Default).Thresholds(values);
         var r = new float[values.Length];
-        if (sigma > 0)
-            for (int i = 0; i < r.Length; i++) r[i] = (float)Math.Clamp((values[i] - (mu - sigma)) / (2 * sigma), 0, 1);
+        for (int i = 0; i < r.Length; i++)
+        {
+            // Written so that E > hi gives exactly 1 and E < lo exactly 0, matching Classify (also when lo = hi).
+            double v = values[i];
+            r[i] = v > hi ? 1f : v < lo || hi <= lo ? 0f : (float)Math.Clamp((v - lo) / (hi - lo), 0, 1);
+        }
         return r;
+    }
+
+    static float[] Values(Tensor t)
+    {
+        using var scope = NewDisposeScope();
+        return t.to_type(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
     }
 
     /// <summary>Min-max normalisation of an edge map to [0, 1] for visualisation (a constant map gives zeros).</summary>

@@ -22,7 +22,7 @@ public sealed record SobelVariant(SobelChannels Channels, double Blur)
 public sealed record EdgeBenchmarkOptions
 {
     /// <summary>Timesteps τ₁ &gt; … &gt; τ_N scanned by PeakKL (Alg 1); empty = no PeakKL rows.</summary>
-    public int[] Timesteps { get; init; } = EdgePipelineOptions.DefaultTimesteps;
+    public int[] Timesteps { get; init; } = EdgePipelineOptions.DefaultTimesteps.ToArray();
     /// <summary>Single timesteps whose accumulated map is scored directly (no PeakKL).</summary>
     public int[] FixedTimesteps { get; init; } = { 10, 50, 100, 200 };
     /// <summary>EdgeKL row divergences (Eq 6 / Table F), each applied to the PeakKL map and to every fixed-timestep map.</summary>
@@ -35,11 +35,18 @@ public sealed record EdgeBenchmarkOptions
     public int Size { get; init; }
     /// <summary>Every map is resampled (bilinear) to EdgeSize × EdgeSize before scoring; 0 = the attention grid (DiffEGG runs) or the image size (Sobel-only runs).</summary>
     public int EdgeSize { get; init; }
+    /// <summary>Scoring options; its <see cref="EdgeQualityOptions.Ternary"/> is replaced by each of <see cref="Rules"/>.</summary>
     public EdgeQualityOptions Quality { get; init; } = new();
+    /// <summary>Ternary rules (Alg 2) whose edge class binarises every map; each method gets one row per rule (labelled with the rule when there are several).</summary>
+    public TernaryRule[] Rules { get; init; } = { TernaryRule.Default };
 }
 
 /// <summary>One row of an edge benchmark: a method (EdgeKL variant or Sobel baseline) and its dataset-level scores.</summary>
-public sealed record EdgeBenchmarkRow(string Method, EdgeMetric? Metric, int? FixedTimestep, bool PeakKL, EdgeSummary Summary);
+public sealed record EdgeBenchmarkRow(string Method, EdgeMetric? Metric, int? FixedTimestep, bool PeakKL, EdgeSummary Summary)
+{
+    /// <summary>Ternary rule whose edge class was scored.</summary>
+    public TernaryRule Ternary { get; init; } = TernaryRule.Default;
+}
 
 /// <summary>Result of an edge benchmark run: one row per method, PeakKL's chosen-timestep histogram and the failed scenes.</summary>
 public sealed class EdgeBenchmarkReport
@@ -52,6 +59,8 @@ public sealed class EdgeBenchmarkReport
     public required int Scenes { get; init; }
     /// <summary>Compared resolution ("32x32"; "mixed" if the scenes differ; "-" if none was scored).</summary>
     public required string Resolution { get; init; }
+    /// <summary>Wall-clock seconds of the scene loop (reading, model passes, edge maps, scoring), without loading the model.</summary>
+    public double Seconds { get; init; }
 }
 
 public static partial class EdgeBenchmark
@@ -74,6 +83,7 @@ public static partial class EdgeBenchmark
             if (t < 0 || t >= T) throw new ArgumentException($"fixed timestep {t} is outside [0, {T})");
         if (o.FixedTimesteps.Distinct().Count() != o.FixedTimesteps.Length) throw new ArgumentException($"fixed timesteps {string.Join(",", o.FixedTimesteps)} contain a duplicate");
         if (o.EdgeSize < 0) throw new ArgumentException($"edge size {o.EdgeSize} must be >= 0");
+        CheckRules(o);
         bool peakRows = o.Timesteps.Length > 0 && o.Metrics.Length > 0;
 
         // The pipeline validates the PeakKL list (range, strictly decreasing) and computes the null conditioning once.
@@ -92,11 +102,12 @@ public static partial class EdgeBenchmark
         if (peakRows) foreach (var m in o.Metrics) rows.Add(($"DiffEGG PeakKL, {MetricName(m)}", m, null, true));
         foreach (int t in fixedTs) foreach (var m in o.Metrics) rows.Add(($"DiffEGG t = {t}, {MetricName(m)}", m, t, false));
         foreach (var sv in o.Sobel) rows.Add((sv.Label, null, null, false));
-        var scores = rows.Select(_ => new List<EdgeScores>()).ToArray();
+        var scores = rows.Select(_ => o.Rules.Select(_ => new List<EdgeScores>()).ToArray()).ToArray();
         var hist = new SortedDictionary<int, int>();
         var failed = new List<(string, string)>();
         var resolutions = new HashSet<string>();
 
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         ForEachScene(items, failed, progress, (it, img, ids, gw, gh) =>
         {
             var maps = new float[rows.Count][];
@@ -130,13 +141,13 @@ public static partial class EdgeBenchmark
             {
                 maps[r] = r >= firstSobel ? SobelAt(img, o.Sobel[r - firstSobel], th, tw) : ResampleTo(maps[r], ah, aw, th, tw);
             }
-            var sceneScores = maps.Select(m => EdgeQuality.Score(m, th, tw, ids, gh, gw, it.HardPairs, o.Quality)).ToArray();
-            for (int r = 0; r < rows.Count; r++) scores[r].Add(sceneScores[r]);
+            var sceneScores = ScoreAll(maps, th, tw, ids, gh, gw, it.HardPairs, o);
+            for (int r = 0; r < rows.Count; r++) for (int k = 0; k < o.Rules.Length; k++) scores[r][k].Add(sceneScores[r][k]);
             if (chosen >= 0) hist[chosen] = hist.GetValueOrDefault(chosen) + 1;
-            resolutions.Add($"{sceneScores[0].Height}x{sceneScores[0].Width}");
+            resolutions.Add($"{sceneScores[0][0].Height}x{sceneScores[0][0].Width}");
         });
-        return Report(rows.Select((r, i) => new EdgeBenchmarkRow(r.Method, r.Metric, r.Fixed, r.Peak, EdgeQuality.Aggregate(scores[i]))).ToList(),
-            hist, failed, items.Count, resolutions);
+        return Report(Rows(rows.Select(r => (r.Method, r.Metric, r.Fixed, r.Peak)).ToList(), scores, o),
+            hist, failed, items.Count, resolutions, clock.Elapsed.TotalSeconds);
     }
 
     /// <summary>Scores Sobel baselines only (no model): each map is computed on the scene image and resampled to <see cref="EdgeBenchmarkOptions.EdgeSize"/> (0 = image size).</summary>
@@ -145,18 +156,20 @@ public static partial class EdgeBenchmark
         var o = options;
         if (o.Sobel.Length == 0) throw new ArgumentException("no Sobel variant to score");
         if (o.EdgeSize < 0) throw new ArgumentException($"edge size {o.EdgeSize} must be >= 0");
-        var scores = o.Sobel.Select(_ => new List<EdgeScores>()).ToArray();
+        CheckRules(o);
+        var scores = o.Sobel.Select(_ => o.Rules.Select(_ => new List<EdgeScores>()).ToArray()).ToArray();
         var failed = new List<(string, string)>();
         var resolutions = new HashSet<string>();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         ForEachScene(items, failed, progress, (it, img, ids, gw, gh) =>
         {
             int th = o.EdgeSize > 0 ? o.EdgeSize : img.Height, tw = o.EdgeSize > 0 ? o.EdgeSize : img.Width;
-            var sceneScores = o.Sobel.Select(sv => EdgeQuality.Score(SobelAt(img, sv, th, tw), th, tw, ids, gh, gw, it.HardPairs, o.Quality)).ToArray();
-            for (int r = 0; r < scores.Length; r++) scores[r].Add(sceneScores[r]);
-            resolutions.Add($"{sceneScores[0].Height}x{sceneScores[0].Width}");
+            var sceneScores = ScoreAll(o.Sobel.Select(sv => SobelAt(img, sv, th, tw)).ToArray(), th, tw, ids, gh, gw, it.HardPairs, o);
+            for (int r = 0; r < scores.Length; r++) for (int k = 0; k < o.Rules.Length; k++) scores[r][k].Add(sceneScores[r][k]);
+            resolutions.Add($"{sceneScores[0][0].Height}x{sceneScores[0][0].Width}");
         });
-        return Report(o.Sobel.Select((sv, i) => new EdgeBenchmarkRow(sv.Label, null, null, false, EdgeQuality.Aggregate(scores[i]))).ToList(),
-            new SortedDictionary<int, int>(), failed, items.Count, resolutions);
+        return Report(Rows(o.Sobel.Select(sv => (sv.Label, (EdgeMetric?)null, (int?)null, false)).ToList(), scores, o),
+            new SortedDictionary<int, int>(), failed, items.Count, resolutions, clock.Elapsed.TotalSeconds);
     }
 
     /// <summary>Reads each scene's image and panoptic ids and scores it; a scene whose input or scoring fails with a user-facing error is recorded in <paramref name="failed"/> and skipped. Reports every scene to <paramref name="progress"/>.</summary>
@@ -185,12 +198,38 @@ public static partial class EdgeBenchmark
     static float[] SobelAt(RgbImage img, SobelVariant sv, int th, int tw) =>
         ResampleTo(SobelEdges.Compute(img, sv.Blur, sv.Channels), img.Height, img.Width, th, tw);
 
-    static EdgeBenchmarkReport Report(List<EdgeBenchmarkRow> rows, SortedDictionary<int, int> hist, List<(string, string)> failed, int scenes, HashSet<string> res) =>
+    static EdgeBenchmarkReport Report(List<EdgeBenchmarkRow> rows, SortedDictionary<int, int> hist, List<(string, string)> failed, int scenes, HashSet<string> res,
+        double seconds) =>
         new()
         {
             Rows = rows, ChosenTimesteps = hist, Failed = failed, Scenes = scenes,
             Resolution = res.Count == 0 ? "-" : res.Count == 1 ? res.First() : "mixed",
+            Seconds = seconds,
         };
+
+    static void CheckRules(EdgeBenchmarkOptions o)
+    {
+        if (o.Rules.Length == 0) throw new ArgumentException("no ternary rule to score");
+        if (o.Rules.Distinct().Count() != o.Rules.Length) throw new ArgumentException($"ternary rules {string.Join(",", o.Rules.Select(r => r.Name))} contain a duplicate");
+    }
+
+    // Scores of every map (index r) under every ternary rule (index k) of the options.
+    static EdgeScores[][] ScoreAll(float[][] maps, int th, int tw, int[] ids, int gh, int gw, IReadOnlyList<(int A, int B)> hard, EdgeBenchmarkOptions o) =>
+        maps.Select(m => o.Rules.Select(rule => EdgeQuality.Score(m, th, tw, ids, gh, gw, hard, o.Quality with { Ternary = rule })).ToArray()).ToArray();
+
+    // One row per method and rule (method-major); the rule is named in the label only when several rules are scored.
+    static List<EdgeBenchmarkRow> Rows(List<(string Method, EdgeMetric? Metric, int? Fixed, bool Peak)> methods, List<EdgeScores>[][] scores, EdgeBenchmarkOptions o)
+    {
+        var rows = new List<EdgeBenchmarkRow>();
+        for (int r = 0; r < methods.Count; r++)
+            for (int k = 0; k < o.Rules.Length; k++)
+            {
+                var (method, metric, fixedT, peak) = methods[r];
+                string label = o.Rules.Length > 1 ? $"{method}, ternary {o.Rules[k].Name}" : method;
+                rows.Add(new EdgeBenchmarkRow(label, metric, fixedT, peak, EdgeQuality.Aggregate(scores[r][k])) { Ternary = o.Rules[k] });
+            }
+        return rows;
+    }
 
     /// <summary>Lower-case metric name as used on the command line (kl, jsd, l2, cos).</summary>
     public static string MetricName(EdgeMetric m) => m switch
@@ -223,6 +262,7 @@ public static partial class EdgeBenchmark
             foreach (var (k, v) in settings) w.WriteString(k, v);
             w.WriteEndObject();
             w.WriteNumber("scenes", report.Scenes);
+            w.WriteNumber("seconds", Math.Round(report.Seconds, 3));
             w.WriteString("resolution", report.Resolution);
             w.WriteStartArray("rows");
             foreach (var r in report.Rows)
@@ -233,10 +273,12 @@ public static partial class EdgeBenchmark
                 if (r.Metric is { } m) w.WriteString("metric", MetricName(m)); else w.WriteNull("metric");
                 if (r.FixedTimestep is { } t) w.WriteNumber("timestep", t); else w.WriteNull("timestep");
                 w.WriteBoolean("peakkl", r.PeakKL);
+                w.WriteString("ternary", r.Ternary.Name);
                 w.WriteNumber("images", s.Images);
                 Num(w, "all_precision", s.Precision); Num(w, "all_recall", s.Recall); Num(w, "all_f1", s.F1); Num(w, "all_auc", s.Auc);
                 w.WriteNumber("hard_images", s.HardImages);
                 Num(w, "hard_precision", s.HardPrecision); Num(w, "hard_recall", s.HardRecall); Num(w, "hard_f1", s.HardF1); Num(w, "hard_auc", s.HardAuc);
+                Num(w, "interior_precision", s.InteriorPrecision); Num(w, "interior_recall", s.InteriorRecall); Num(w, "boundary_as_interior", s.BoundaryAsInterior);
                 w.WriteEndObject();
             }
             w.WriteEndArray();

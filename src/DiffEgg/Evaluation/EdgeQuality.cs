@@ -1,4 +1,5 @@
 using DiffEgg.Common;
+using DiffEgg.Edges;
 
 namespace DiffEgg.Evaluation;
 
@@ -19,6 +20,8 @@ public sealed record EdgeQualityOptions
     public EdgeResolutionMatch Match { get; init; } = EdgeResolutionMatch.DownsampleGroundTruth;
     /// <summary>One-sided (1 px wide) GT boundaries: of each pair of 4-adjacent pixels with different ids only the one with the larger id is a boundary pixel.</summary>
     public bool ThinBoundary { get; init; }
+    /// <summary>Ternary rule (Alg 2) that binarises the map: edge = value &gt; its upper threshold, interior = value &lt; its lower one.</summary>
+    public TernaryRule Ternary { get; init; } = TernaryRule.Default;
 }
 
 /// <summary>Scores of one edge map against one ground-truth segment map (counts, so they can be pooled over images).</summary>
@@ -26,12 +29,22 @@ public sealed record EdgeScores
 {
     public int Width { get; init; }
     public int Height { get; init; }
-    /// <summary>The μ+σ threshold the map was binarised at (edge = value &gt; threshold).</summary>
+    /// <summary>The ternary rule's upper threshold the map was binarised at (edge = value &gt; threshold).</summary>
     public double Threshold { get; init; }
+    /// <summary>The ternary rule's lower threshold (interior = value &lt; it).</summary>
+    public double LowThreshold { get; init; }
     public int Predicted { get; init; }
     public int PredictedCorrect { get; init; }
     public int Boundary { get; init; }
     public int BoundaryRecalled { get; init; }
+    /// <summary>True interior pixels: farther than the tolerance from every GT boundary pixel.</summary>
+    public int TrueInterior { get; init; }
+    /// <summary>Pixels the ternary rule calls interior.</summary>
+    public int InteriorPredicted { get; init; }
+    /// <summary>Pixels the ternary rule calls interior that are true interior pixels.</summary>
+    public int InteriorPredictedCorrect { get; init; }
+    /// <summary>GT boundary pixels the ternary rule calls interior (the error that stops refinement from splitting along that boundary).</summary>
+    public int BoundaryAsInterior { get; init; }
     /// <summary>ROC AUC of GT boundary pixels vs interior pixels (farther than the tolerance from any boundary); NaN if either set is empty.</summary>
     public double Auc { get; init; }
     public int HardBoundary { get; init; }
@@ -47,15 +60,22 @@ public sealed record EdgeScores
     public double HardPrecision => EdgeQuality.Ratio(HardPredictedCorrect, HardPredicted);
     public double HardRecall => EdgeQuality.Ratio(HardBoundaryRecalled, HardBoundary);
     public double HardF1 => EdgeQuality.F1(HardPrecision, HardRecall);
+    public double InteriorPrecision => EdgeQuality.Ratio(InteriorPredictedCorrect, InteriorPredicted);
+    public double InteriorRecall => EdgeQuality.Ratio(InteriorPredictedCorrect, TrueInterior);
 }
 
 /// <summary>Dataset-level edge quality: P/R/F1 pooled over pixels of all images (micro), AUC averaged over images (macro).</summary>
+/// <remarks>Interior scores of the ternary rule's interior class, pooled over pixels: precision = interior-class pixels that are true interior
+/// (farther than the tolerance from every boundary; NaN if the rule called no pixel interior), recall = true interior pixels in the interior class, and the fraction of GT boundary
+/// pixels the rule calls interior.</remarks>
 public sealed record EdgeSummary(int Images, double Precision, double Recall, double F1, double Auc,
-    int HardImages, double HardPrecision, double HardRecall, double HardF1, double HardAuc);
+    int HardImages, double HardPrecision, double HardRecall, double HardF1, double HardAuc,
+    double InteriorPrecision = double.NaN, double InteriorRecall = double.NaN, double BoundaryAsInterior = double.NaN);
 
 /// <summary>
 /// Boundary quality of a continuous edge map against ground-truth segments (things and stuff regions): boundary
-/// precision/recall/F1 at a pixel tolerance after binarising at μ+σ (the DiffEGG ternary rule, Alg 2, edge class),
+/// precision/recall/F1 at a pixel tolerance after binarising at the upper threshold of a ternary rule (Alg 2, edge class; default
+/// <see cref="TernaryRule.Default"/>), the rule's interior class against the pixels far from every boundary,
 /// a threshold-free ROC AUC, and both restricted to hard-pair boundaries.
 /// </summary>
 public static class EdgeQuality
@@ -229,7 +249,7 @@ public static class EdgeQuality
             else { map = ResampleBilinear(edgeMap, edgeHeight, edgeWidth, gtHeight, gtWidth); h = gtHeight; w = gtWidth; }
         }
         int n = h * w, d = o.Tolerance;
-        double thr = MeanPlusStd(map);
+        var (lowThr, thr) = o.Ternary.Thresholds(map);
         var pred = new bool[n];
         for (int i = 0; i < n; i++) pred[i] = map[i] > thr;
 
@@ -239,11 +259,14 @@ public static class EdgeQuality
         var interior = new bool[n];
         for (int i = 0; i < n; i++) interior[i] = !gtNear[i];
 
-        int predicted = 0, predCorrect = 0, boundary = 0, recalled = 0;
+        int predicted = 0, predCorrect = 0, boundary = 0, recalled = 0, trueInterior = 0, intPred = 0, intCorrect = 0, boundaryAsInterior = 0;
         for (int i = 0; i < n; i++)
         {
             if (pred[i]) { predicted++; if (gtNear[i]) predCorrect++; }
             if (gt[i]) { boundary++; if (predNear[i]) recalled++; }
+            bool predInterior = map[i] < lowThr;
+            if (interior[i]) trueInterior++;
+            if (predInterior) { intPred++; if (interior[i]) intCorrect++; if (gt[i]) boundaryAsInterior++; }
         }
 
         // Hard-pair boundaries: union over the pairs of the two-sided boundary between the two members.
@@ -275,7 +298,8 @@ public static class EdgeQuality
 
         return new EdgeScores
         {
-            Width = w, Height = h, Threshold = thr,
+            Width = w, Height = h, Threshold = thr, LowThreshold = lowThr,
+            TrueInterior = trueInterior, InteriorPredicted = intPred, InteriorPredictedCorrect = intCorrect, BoundaryAsInterior = boundaryAsInterior,
             Predicted = predicted, PredictedCorrect = predCorrect, Boundary = boundary, BoundaryRecalled = recalled,
             Auc = RocAuc(map, gt, interior),
             HardBoundary = hardB, HardBoundaryRecalled = hardRec, HardPredicted = hardPred, HardPredictedCorrect = hardPredCorrect,
@@ -294,9 +318,12 @@ public static class EdgeQuality
         double p = Ratio(pc, pred), r = Ratio(br, b), hP = Ratio(hpc, hp), hR = Ratio(hbr, hb);
         var aucs = scores.Select(s => s.Auc).Where(v => !double.IsNaN(v)).ToList();
         var haucs = hardImgs.Select(s => s.HardAuc).Where(v => !double.IsNaN(v)).ToList();
+        int ip = scores.Sum(s => s.InteriorPredicted), ic = scores.Sum(s => s.InteriorPredictedCorrect), ti = scores.Sum(s => s.TrueInterior);
+        int bai = scores.Sum(s => s.BoundaryAsInterior);
         return new EdgeSummary(scores.Count, p, r, F1(p, r), aucs.Count == 0 ? double.NaN : aucs.Average(),
             hardImgs.Count, hardImgs.Count == 0 ? double.NaN : hP, hardImgs.Count == 0 ? double.NaN : hR,
-            hardImgs.Count == 0 ? double.NaN : F1(hP, hR), haucs.Count == 0 ? double.NaN : haucs.Average());
+            hardImgs.Count == 0 ? double.NaN : F1(hP, hR), haucs.Count == 0 ? double.NaN : haucs.Average(),
+            ip == 0 ? double.NaN : (double)ic / ip, Ratio(ic, ti), Ratio(bai, b));
     }
 
     static void CheckSize(int length, int height, int width, string what)

@@ -28,7 +28,7 @@ public enum EdgeScale
 {
     /// <summary>Prefer the ternary PNG (Alg 2; uncertain pixels get the caller's value); a float map found instead is read as <see cref="Soft"/>.</summary>
     Ternary,
-    /// <summary>Soft ternary (Alg 2 made continuous): (E − (μ−σ)) / 2σ clamped to [0, 1]; Alg 2's edges are 1, its interior 0.</summary>
+    /// <summary>Soft ternary (Alg 2 made continuous): (E − lo) / (hi − lo) clamped to [0, 1] with the thresholds of the ternary rule named in the file's metadata (<c>ternary_rule</c>, else the default rule); Alg 2's edges are 1, its interior 0.</summary>
     Soft,
     /// <summary>Min-max: (E − min) / (max − min).</summary>
     MinMax,
@@ -110,7 +110,7 @@ public static class EdgeMapReader
         int h = (int)shape[^2], w = (int)shape[^1];
         var v = t.data<float>().ToArray();
         // A float map has an arbitrary scale (raw EdgeKL values from `diffegg edges` are ~1e-4..1e-2), so it is
-        // scaled to [0,1]: soft ternary (μ±σ) or min-max (a map already spanning 0..1 is then unchanged).
+        // scaled to [0,1]: soft ternary (the thresholds of its ternary rule) or min-max (a map already spanning 0..1 is then unchanged).
         float min = float.PositiveInfinity, max = float.NegativeInfinity;
         for (int i = 0; i < v.Length; i++)
         {
@@ -120,7 +120,15 @@ public static class EdgeMapReader
             if (x < min) min = x;
             if (x > max) max = x;
         }
-        if (scale != EdgeScale.MinMax) return new EdgeMap(w, h, DiffEgg.Edges.TernaryEdges.Soft(v));
+        if (scale != EdgeScale.MinMax)
+        {
+            // the same ternary rule as the PNG written next to it (metadata of `diffegg edges`; the default rule for other files)
+            var rule = DiffEgg.Edges.TernaryRule.Default;
+            if (file.Metadata.TryGetValue(DiffEgg.Edges.EdgePipeline.TernaryRuleMetadataKey, out var name))
+                rule = DiffEgg.Edges.TernaryRule.TryParse(name)
+                    ?? throw new DiffEggException($"{path}: metadata '{DiffEgg.Edges.EdgePipeline.TernaryRuleMetadataKey}' = '{name}' is not a ternary rule ({DiffEgg.Edges.TernaryRule.Names})");
+            return new EdgeMap(w, h, DiffEgg.Edges.TernaryEdges.Soft(v, rule));
+        }
         float range = max - min;
         for (int i = 0; i < v.Length; i++) v[i] = range > 0 ? (v[i] - min) / range : 0f;
         return new EdgeMap(w, h, v);

@@ -126,7 +126,7 @@ public class StrictCliTests
     }
 
     [Theory]
-    [InlineData("edges", "--timesteps <LIST>", "200,150,100,50,10")]
+    [InlineData("edges", "--timesteps <LIST>", "10")]
     [InlineData("demo", "--count <N>", "8")]
     [InlineData("synth", "--hard-prob <P>", "0.6")]
     [InlineData("train-base", "--lr <LR>", "0.0003")]

@@ -14,7 +14,7 @@ public class RefineRobustnessTests
     {
         // values 0,0,0,4: μ = 1, σ = √3; (v − (μ−σ)) / 2σ → 0 ↦ (√3−1)/(2√3) = 0.2113, 4 ↦ (3+√3)/(2√3) > 1 ↦ 1
         var v = new float[] { 0, 0, 0, 4 };
-        var s = TernaryEdges.Soft(v);
+        var s = TernaryEdges.Soft(v, TernaryRule.MuSigma);
         Assert.Equal((Math.Sqrt(3) - 1) / (2 * Math.Sqrt(3)), s[0], 5);
         Assert.Equal(1f, s[3]);
         // the tensor version agrees, and Alg 2's classes are the soft map's 1s and 0s

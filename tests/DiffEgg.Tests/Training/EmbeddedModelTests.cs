@@ -52,9 +52,10 @@ public class EmbeddedModelTests
     }
 
     /// <summary>
-    /// The shipped weights' edge quality on fixed scenes: the first 8 scenes of the synthetic test split (seed 0), DiffEGG PeakKL with KL
-    /// (the model card's default row), scored exactly as `diffegg bench-edges` does. The reference is the model card's "fixed-scene check"
-    /// figure (models/embedded/MODEL_CARD.md); the margin absorbs libtorch/CPU floating-point differences that move a few μ+σ pixels.
+    /// The shipped weights' edge quality on fixed scenes: the first 8 scenes of the synthetic test split (seed 0), the default DiffEGG row
+    /// (default timesteps, KL, default ternary rule `log-interior`, whose edge class is the paper's μ+σ), scored exactly as `diffegg bench-edges`
+    /// does. The reference is the model card's "fixed-scene check" figure (models/embedded/MODEL_CARD.md); the margin absorbs libtorch/CPU
+    /// floating-point differences that move a few threshold pixels.
     /// </summary>
     public const double FixedScenesF1 = 0.985, FixedScenesMargin = 0.02;
 
