@@ -235,7 +235,8 @@ public static class Rip
     public static Tensor NormalizeToMax(Tensor maps)
     {
         using var scope = NewDisposeScope();
-        var mx = maps.flatten(1).amax(new long[] { 1 }).clamp_min(1e-30f).view(-1, 1, 1);
+        using Scalar tiny = 1e-30f; // kept alive by `using` (see PathAffinity.Build)
+        var mx = maps.flatten(1).amax(new long[] { 1 }).clamp_min(tiny).view(-1, 1, 1);
         return (maps / mx).MoveToOuterDisposeScope();
     }
 }

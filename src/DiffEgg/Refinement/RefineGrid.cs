@@ -25,7 +25,9 @@ public static class RefineGrid
             e = nn.functional.interpolate(e, new long[] { Math.Max(h, edges.Height), Math.Max(w, edges.Width) }, mode: InterpolationMode.Bilinear, align_corners: false);
         if (e.shape[2] != h || e.shape[3] != w)
             e = nn.functional.adaptive_max_pool2d(e, new long[] { h, w });
-        return e.reshape(h, w).clamp(0, 1).contiguous().MoveToOuterDisposeScope();
+        // explicit Scalars kept alive by `using`: an implicit one can be finalised by the GC while libtorch reads it (seen as c10 "Unknown scalar type")
+        using Scalar lo = 0f, hi = 1f;
+        return e.reshape(h, w).clamp(lo, hi).contiguous().MoveToOuterDisposeScope();
     }
 
     /// <summary>Binary masks (N × H×W bytes) as the fraction of each working pixel they cover, [N,h,w].</summary>
@@ -57,7 +59,8 @@ public static class RefineGrid
             var up = maps.narrow(0, c0, cn).unsqueeze(1);
             if (up.shape[2] != imageH || up.shape[3] != imageW)
                 up = nn.functional.interpolate(up, new long[] { imageH, imageW }, mode: InterpolationMode.Bilinear, align_corners: false);
-            var all = up.ge(threshold).to_type(ScalarType.Byte).contiguous().data<byte>().ToArray();
+            using Scalar th = threshold; // kept alive (see EdgesAt)
+            var all = up.ge(th).to_type(ScalarType.Byte).contiguous().data<byte>().ToArray();
             for (int i = 0; i < cn; i++) result[c0 + i] = all.AsSpan(i * hw, hw).ToArray();
         }
         return result;
@@ -110,7 +113,8 @@ public static class RefineGrid
         {
             int k = 2 * r + 1;
             var d = nn.functional.max_pool2d(f, k, 1, r);
-            f = 1 - nn.functional.max_pool2d(1 - d, k, 1, r);
+            var one = ones_like(d);
+            f = one - nn.functional.max_pool2d(one - d, k, 1, r);
         }
         return f.squeeze(1).MoveToOuterDisposeScope();
     }
