@@ -21,12 +21,13 @@ public static class DiffEggApp
             config.PropagateExceptions();
             config.AddCommand<Commands.InfoCommand>("info")
                 .WithDescription("Show DiffEgg's version, the tensor engine and the devices it can use.");
-            config.AddCommand<Commands.EdgesCommand>("edges").WithDescription("Training-free DiffEGG edges (PeakKL, EdgeKL, ternary) for an image or a folder.");
+            config.AddCommand<Commands.EdgesCommand>("edges").WithDescription("DiffEGG edges for an image or a folder: training-free (PeakKL, EdgeKL, ternary), or one-step with --adapter (LoRA + edge generator from finetune).");
             config.AddCommand<Commands.SynthCommand>("synth").WithDescription("Write synthetic touching-objects scenes with COCO instances/panoptic ground truth and hard pairs.");
             config.AddCommand<Commands.BenchEdgesCommand>("bench-edges").WithDescription("Score edge methods on a synth folder (DiffEGG EdgeKL variants with --model, Sobel baselines): boundary P/R/F1 and AUC, all and hard-pair boundaries.");
             config.AddCommand<Commands.RefineCommand>("refine").WithDescription("Refine COCO instance masks with edge maps (Alg 4: CCL split, RIP, IoU merge).");
             config.AddCommand<Commands.PanopticCommand>("panoptic").WithDescription("Turn semantic masks + edge maps into COCO panoptic pseudo-labels (things split by RIP, stuff whole).");
             config.AddCommand<Commands.TrainBaseCommand>("train-base").WithDescription("Train a pixel-space base diffusion model from scratch on a folder of images (DDPM ε-prediction, EMA, checkpoints).");
+            config.AddCommand<Commands.FinetuneCommand>("finetune").WithDescription("Self-supervised fine-tuning (Alg 3): LoRA + edge generator on the model's own pseudo-edges; writes an adapter folder for `edges --adapter`.");
             config.AddCommand<Commands.DemoCommand>("demo").WithDescription("The whole method out of the box: synthetic scenes, embedded-model edges, refinement of simulated masks, panoptic pseudo-labels, metrics and an HTML report.");
             config.AddBranch("eval", b =>
             {

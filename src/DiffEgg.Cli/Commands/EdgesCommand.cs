@@ -2,6 +2,7 @@ using System.ComponentModel;
 using DiffEgg.Common;
 using DiffEgg.Data;
 using DiffEgg.Edges;
+using DiffEgg.FineTuning;
 using DiffEgg.Models;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -45,6 +46,10 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
         [Description("seed of the noise (default 0)")]
         public long Seed { get; set; }
 
+        [CommandOption("--adapter <DIR>")]
+        [Description("one-step edges: an adapter folder written by `diffegg finetune` (LoRA + edge generator); ONE UNet pass at the adapter's timestep instead of PeakKL + EdgeKL (--timesteps, --fixed-timestep and --metric are not used). Without it the training-free pipeline runs")]
+        public string? Adapter { get; set; }
+
         [CommandOption("--device <D>")]
         [Description("cpu or cuda (default cpu)")]
         public string Device { get; set; } = "cpu";
@@ -57,6 +62,8 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
             if (Size is < 8) return ValidationResult.Error($"--size {Size}: must be at least 8");
             if (ParseMetric(Metric) is null) return ValidationResult.Error($"--metric {Metric}: use kl, jsd, l2 or cos");
             if (ParseTimesteps(Timesteps) is null) return ValidationResult.Error($"--timesteps {Timesteps}: expected a comma-separated list of integers");
+            if (!string.IsNullOrWhiteSpace(Adapter) && FixedTimestep is not null)
+                return ValidationResult.Error("--fixed-timestep cannot be combined with --adapter (one-step edges use the adapter's own timestep)");
             return ValidationResult.Success();
         }
     }
@@ -94,10 +101,22 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
             Size = s.Size ?? model.Unet.Config.SampleSize * (model.Vae?.DownFactor ?? 1),
             Seed = s.Seed,
         };
-        EdgePipeline pipeline;
-        try { pipeline = new EdgePipeline(model, options); }
+        EdgeAdapter? adapter = string.IsNullOrWhiteSpace(s.Adapter) ? null : EdgeAdapter.Load(s.Adapter!, model.Unet);
+        using var adapterOwner = adapter;
+        EdgePipeline? pipeline = null;
+        OneStepEdgePipeline? oneStep = null;
+        try
+        {
+            if (adapter is null) pipeline = new EdgePipeline(model, options);
+            else
+            {
+                oneStep = new OneStepEdgePipeline(model, adapter, options);
+                adapter.Lora.Merge();   // this command uses the UNet only with the adapter: fold LoRA into the weights once
+            }
+        }
         catch (ArgumentException e) { throw new DiffEggException("edges: " + e.Message); }
         using var _ = pipeline;
+        using var __ = oneStep;
 
         var failures = new List<string>();
         AnsiConsole.Progress().AutoClear(false).Start(ctx =>
@@ -110,8 +129,16 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
                 try
                 {
                     var img = ImageIO.ReadRgb(path);
-                    using var r = pipeline.Run(img);
-                    pipeline.Write(r, s.Out, stem, path);
+                    if (oneStep is not null)
+                    {
+                        using var r1 = oneStep.Run(img);
+                        oneStep.Write(r1, s.Out, stem, path);
+                    }
+                    else
+                    {
+                        using var r = pipeline!.Run(img);
+                        pipeline.Write(r, s.Out, stem, path);
+                    }
                 }
                 catch (Exception e) when (e is DiffEggException or IOException or ArgumentException or UnauthorizedAccessException)
                 {
