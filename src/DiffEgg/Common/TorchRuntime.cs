@@ -63,12 +63,17 @@ public static class TorchRuntime
         catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException) { return false; }
     }
 
+    static bool _forwardMayUseOneDnn;
+    static int _trainingDepth;
+
     /// <summary>
     /// Makes convolution gradients trustworthy for a training run and restores the previous setting when disposed. libtorch 2.10's
     /// oneDNN convolution backward (TorchSharp-cpu 0.107, measured on this project's AMD EPYC VMs) returns wrong input gradients — off by
     /// about their own size, sometimes NaN — while its forward is right; with oneDNN off the gradients equal conv_transpose2d of the output
-    /// gradient (test <c>TrainingRuntimeTests</c>). So oneDNN is switched off while training, and a 16-channel 3×3 convolution's input
-    /// gradient is checked against that definition; a libtorch that still gets it wrong is refused with a <see cref="DiffEggException"/>.
+    /// gradient. libtorch picks the convolution backend again when the backward runs, so a training step may run its forward pass with
+    /// oneDNN (<see cref="ForwardConvolutions"/>, ~4× faster there) and its backward without. On entry the input gradient of a 16-channel
+    /// 3×3 convolution computed that way is checked against conv_transpose2d; a libtorch that still gets it wrong is refused with a
+    /// <see cref="DiffEggException"/>. Test: <c>EdgeGeneratorTests.TrainingRuntimeGivesConvolutionGradientsThatMatchTheirDefinition</c>.
     /// </summary>
     public static IDisposable TrainingConvolutions()
     {
@@ -76,17 +81,43 @@ public static class TorchRuntime
         bool? before = OneDnnEnabled;
         if (before == true) TrySetOneDnn(false);
         var restore = new Restore(before);
+        _trainingDepth++;
+        _forwardMayUseOneDnn = before == true;
         try
         {
             double err = ConvolutionGradientError();
             if (!(err <= 1e-6))
-                throw new DiffEggException($"this libtorch computes wrong convolution gradients (max error {err:G3} against conv_transpose2d; oneDNN {(OneDnnEnabled is bool b ? (b ? "on" : "off") : "switch not found")}); training would silently be wrong");
+                throw new DiffEggException($"this libtorch computes wrong convolution gradients (max error {err:G3} against conv_transpose2d; oneDNN {(OneDnnEnabled is bool b ? (b ? "on" : "off") : "switch not found")} in the backward pass); training would silently be wrong");
         }
         catch { restore.Dispose(); throw; }
         return restore;
     }
 
-    /// <summary>Max |autograd − definition| of the input gradient of a 3×3 convolution (16 → 3 channels, batch 2, 16×16) with trainable weights.</summary>
+    /// <summary>
+    /// Inside <see cref="TrainingConvolutions"/>: oneDNN back on for a forward pass (where it was on before training) until disposed.
+    /// The backward pass must run after disposal. Outside a training run it does nothing.
+    /// </summary>
+    public static IDisposable ForwardConvolutions()
+    {
+        bool on = _trainingDepth > 0 && _forwardMayUseOneDnn && TrySetOneDnn(true);
+        return new ForwardScope(on);
+    }
+
+    sealed class ForwardScope(bool switchedOn) : IDisposable
+    {
+        bool _done;
+        public void Dispose()
+        {
+            if (_done) return;
+            _done = true;
+            if (switchedOn) TrySetOneDnn(false);
+        }
+    }
+
+    /// <summary>
+    /// Max |autograd − definition| of the input gradient of a 3×3 convolution (16 → 3 channels, batch 2, 16×16) with trainable weights,
+    /// forward inside <see cref="ForwardConvolutions"/>, backward outside (as the trainers run).
+    /// </summary>
     public static double ConvolutionGradientError()
     {
         using var scope = torch.NewDisposeScope();
@@ -94,7 +125,8 @@ public static class TorchRuntime
         var w = torch.randn(new long[] { 3, 16, 3, 3 }, generator: g).mul_(0.1).requires_grad_(true);
         var b = torch.randn(new long[] { 3 }, generator: g).requires_grad_(true);
         var x = torch.randn(new long[] { 2, 16, 16, 16 }, generator: g).requires_grad_(true);
-        var y = nn.functional.conv2d(x * 1.0, w, b, padding: new long[] { 1, 1 });
+        Tensor y;
+        using (ForwardConvolutions()) y = nn.functional.conv2d(x * 1.0, w, b, padding: new long[] { 1, 1 });
         var gy = torch.randn(y.shape, generator: g);
         (y * gy).sum().backward();
         Tensor reference;
@@ -109,6 +141,7 @@ public static class TorchRuntime
         {
             if (_done) return;
             _done = true;
+            _trainingDepth--;
             if (before == true) TrySetOneDnn(true);
         }
     }

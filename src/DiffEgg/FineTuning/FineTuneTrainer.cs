@@ -202,14 +202,18 @@ public static class FineTuneTrainer
                     var xt = model.Scheduler.AddNoise(x0, noise, o.Timestep);
                     var t = torch.tensor(new long[] { o.Timestep });
                     using var features = new DecoderFeatures(adapter.Generator.Config.UpBlocks);
-                    var epsHat = unet.Forward(xt, t, cond.expand(o.Batch, -1, -1), decoder: features);
-                    var x0Hat = ReconstructionTarget.PredictX0(xt, epsHat, alphaBar);
-                    var rec = vae is null ? nn.functional.mse_loss(x0Hat, image)
-                        : latentRec ? nn.functional.mse_loss(x0Hat, x0)
-                        : nn.functional.mse_loss(vae.Decode(x0Hat / vae.ScalingFactor), image);
-                    var logits = adapter.Generator.Forward(features.Features, size, size);
-                    var dice = MaskedDice.Loss(torch.sigmoid(logits), target);
-                    var loss = rec * o.RecWeight + dice * o.DiceWeight;
+                    Tensor loss, dice, rec;
+                    using (TorchRuntime.ForwardConvolutions())   // forward with oneDNN, backward without (TrainingJob)
+                    {
+                        var epsHat = unet.Forward(xt, t, cond.expand(o.Batch, -1, -1), decoder: features);
+                        var x0Hat = ReconstructionTarget.PredictX0(xt, epsHat, alphaBar);
+                        rec = vae is null ? nn.functional.mse_loss(x0Hat, image)
+                            : latentRec ? nn.functional.mse_loss(x0Hat, x0)
+                            : nn.functional.mse_loss(vae.Decode(x0Hat / vae.ScalingFactor), image);
+                        var logits = adapter.Generator.Forward(features.Features, size, size);
+                        dice = MaskedDice.Loss(torch.sigmoid(logits), target);
+                        loss = rec * o.RecWeight + dice * o.DiceWeight;
+                    }
                     double lv = loss.item<float>(), dv = dice.item<float>(), rv = rec.item<float>();
                     if (!double.IsFinite(lv)) throw new DiffEggException($"fine-tuning diverged: loss is {lv} at step {step} (lower --lr?)");
                     (loss / o.Accumulate).backward();
@@ -222,7 +226,9 @@ public static class FineTuneTrainer
             return new TrainStepResult(lossSum / o.Accumulate, lr, new[] { diceSum / o.Accumulate, recSum / o.Accumulate });
         }
 
+        // the training options in the adapter's config.json; folders by name only (the adapter may be shipped: no machine paths)
         var trainingInfo = new Dictionary<string, string>(o.TrajectoryKey()) { ["steps"] = o.Steps.ToString(CultureInfo.InvariantCulture) };
+        foreach (var k in new[] { "model", "data", "edges" }) trainingInfo[k] = Path.GetFileName(trainingInfo[k].TrimEnd(Path.DirectorySeparatorChar));
         var job = new TrainingJob
         {
             TotalSteps = o.Steps,

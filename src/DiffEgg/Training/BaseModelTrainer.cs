@@ -166,8 +166,9 @@ public static class BaseModelTrainer
                     var t = sampler.Sample(batch, gen);
                     var xt = sched.AddNoise(x0, noise, t);
                     var cond = nullEmb.expand(batch, -1, -1);
-                    var pred = unet.Forward(xt, t, cond);
-                    var loss = nn.functional.mse_loss(pred, noise);
+                    Tensor loss;
+                    using (TorchRuntime.ForwardConvolutions())   // forward with oneDNN, backward without (TrainingJob)
+                        loss = nn.functional.mse_loss(unet.Forward(xt, t, cond), noise);
                     double lv = loss.item<float>();
                     if (!double.IsFinite(lv)) throw new DiffEggException($"training diverged: loss is {lv} at step {step} (lower --lr?)");
                     (loss / o.Accumulate).backward();

@@ -115,7 +115,7 @@ public static class TrainingCheckpoint
 /// a checkpoint, the outputs (<see cref="WriteOutputs"/>) and the log (CSV + PNG in <see cref="TrainingDir"/>). A cancelled run (Ctrl-C)
 /// finishes its current step and checkpoints it; a killed run loses only the steps since the last checkpoint. Every random draw of a step
 /// must come from that step's own seed (<see cref="StepSeed"/>) so that resuming reproduces the uninterrupted run. oneDNN is off while the
-/// job runs (<see cref="TorchRuntime.TrainingConvolutions"/>).
+/// job runs (<see cref="TorchRuntime.TrainingConvolutions"/>); a step's forward pass may turn it back on (<see cref="TorchRuntime.ForwardConvolutions"/>).
 /// </summary>
 public sealed class TrainingJob
 {
@@ -154,7 +154,7 @@ public sealed class TrainingJob
     /// <summary>Runs (or with <paramref name="resume"/> continues) the job.</summary>
     public TrainingJobResult Run(bool resume, Action<TrainProgress>? progress = null, Action<string>? status = null, CancellationToken cancel = default)
     {
-        using var convolutions = TorchRuntime.TrainingConvolutions();   // oneDNN's convolution backward is wrong on our CPUs
+        using var convolutions = TorchRuntime.TrainingConvolutions();   // oneDNN's convolution backward is wrong on our CPUs: off for backward passes
         long start = 0;
         double secondsBefore = 0;
         var log = new TrainingLog(ExtraColumns);

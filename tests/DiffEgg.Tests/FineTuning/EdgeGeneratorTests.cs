@@ -45,8 +45,10 @@ public class EdgeGeneratorTests
         bool? before = TorchRuntime.OneDnnEnabled;
         using (TorchRuntime.TrainingConvolutions())
         {
-            double err = TorchRuntime.ConvolutionGradientError();
+            double err = TorchRuntime.ConvolutionGradientError();   // forward with oneDNN (where available), backward without
             Assert.True(err <= 1e-6, $"input gradient of a 3×3 convolution is off by {err} under the training runtime");
+            Assert.NotEqual(true, TorchRuntime.OneDnnEnabled);
+            using (TorchRuntime.ForwardConvolutions()) Assert.Equal(before, TorchRuntime.OneDnnEnabled);
             Assert.NotEqual(true, TorchRuntime.OneDnnEnabled);
         }
         Assert.Equal(before, TorchRuntime.OneDnnEnabled);   // restored for inference
@@ -71,8 +73,12 @@ public class EdgeGeneratorTests
             var target = set.Targets(idx, flip);
             using var feats = new DecoderFeatures(adapter.Generator.Config.UpBlocks);
             using var cond = torch.randn(new long[] { 2, 2, 16 }, generator: gen);   // a real (non-zero) conditioning: attn2 sees it
-            var eps = unet.Forward(x, torch.tensor(new long[] { 0 }), cond, decoder: feats);
-            var loss = MaskedDice.Loss(torch.sigmoid(adapter.Generator.Forward(feats.Features, 16, 16)), target) + eps.square().mean();
+            Tensor loss;
+            using (TorchRuntime.ForwardConvolutions())
+            {
+                var eps = unet.Forward(x, torch.tensor(new long[] { 0 }), cond, decoder: feats);
+                loss = MaskedDice.Loss(torch.sigmoid(adapter.Generator.Forward(feats.Features, 16, 16)), target) + eps.square().mean();
+            }
             loss.backward();
             return loss.item<float>();
         }
