@@ -184,6 +184,7 @@ public sealed class EdgeAdapter : IDisposable
         {
             gen = new EdgeGenerator(gc);
             StateDictLoader.Load(gen, genPath, "the edge generator (G_φ)");
+            gen.to(unet.parameters().First().device);   // beside the UNet (e.g. --device cuda)
             using (var scope = torch.NewDisposeScope())
                 foreach (var (name, p) in gen.named_parameters())
                     if (!p.isfinite().all().item<bool>()) throw new DiffEggException($"{genPath}: key '{name}' contains NaN or infinite values");
