@@ -18,12 +18,13 @@ public static class DiffEggApp
     public static readonly IReadOnlyList<CliCommand> Commands = new CliCommand[]
     {
         new("info", typeof(InfoCommand), "Show DiffEgg's version, the tensor engine and the devices it can use."),
-        new("edges", typeof(EdgesCommand), "Training-free DiffEGG edges (PeakKL, EdgeKL, ternary) for an image or a folder."),
+        new("edges", typeof(EdgesCommand), "DiffEGG edges for an image or a folder: training-free (PeakKL, EdgeKL, ternary), or one-step with --adapter (LoRA + edge generator from finetune)."),
         new("synth", typeof(SynthCommand), "Write synthetic touching-objects scenes with COCO instances/panoptic ground truth and hard pairs."),
         new("bench-edges", typeof(BenchEdgesCommand), "Score edge methods on a synth folder (DiffEGG EdgeKL variants with --model, Sobel baselines): boundary P/R/F1 and AUC, all and hard-pair boundaries."),
         new("refine", typeof(RefineCommand), "Refine COCO instance masks with edge maps (Alg 4: CCL split, RIP, IoU merge)."),
         new("panoptic", typeof(PanopticCommand), "Turn semantic masks + edge maps into COCO panoptic pseudo-labels (things split by RIP, stuff whole)."),
         new("train-base", typeof(TrainBaseCommand), "Train a pixel-space base diffusion model from scratch on a folder of images (DDPM ε-prediction, EMA, checkpoints)."),
+        new("finetune", typeof(FinetuneCommand), "Self-supervised fine-tuning (Alg 3): LoRA + edge generator on the model's own pseudo-edges; writes an adapter folder for `edges --adapter`."),
         new("demo", typeof(DemoCommand), "The whole method out of the box: synthetic scenes, embedded-model edges, refinement of simulated masks, panoptic pseudo-labels, metrics and an HTML report."),
         new("eval instances", typeof(EvalInstancesCommand), "COCO AP/AR of a results JSON against instances ground truth (segm or bbox)."),
         new("eval panoptic", typeof(EvalPanopticCommand), "PQ/SQ/RQ of panoptic PNG+JSON predictions against ground truth."),

@@ -3,6 +3,7 @@ using System.Globalization;
 using DiffEgg.Common;
 using DiffEgg.Edges;
 using DiffEgg.Evaluation;
+using DiffEgg.FineTuning;
 using DiffEgg.Models;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -20,6 +21,7 @@ public sealed class BenchEdgesCommand : Command<BenchEdgesCommand.Settings>
     {
         [CommandOption("--data <DIR>", isRequired: true)] [InputOutput] [Description("Folder written by `diffegg synth`.")] public string? Data { get; init; }
         [CommandOption("--model <DIR>")] [InputOutput] [Description("Diffusion model folder (pixel-space or diffusers): score DiffEGG edges (PeakKL and fixed timesteps × metrics) plus sobel and sobel-max baselines.")] public string? Model { get; init; }
+        [CommandOption("--adapter <DIR>")] [InputOutput] [Description("With --model: also score the one-step edges of this adapter folder (from `diffegg finetune`) as the row 'DiffEGG one-step (adapter)'.")] public string? Adapter { get; init; }
         [CommandOption("--baseline <NAME>")] [DefaultValue("sobel")] [Description("Without --model: edge method sobel (grey) or sobel-max (per-channel max).")] public string Baseline { get; init; } = "sobel";
         [CommandOption("--blur <SIGMA>")] [Description("Gaussian blur σ before Sobel (0 = none); default 0 without --model, 1.5 with it.")] public double? Blur { get; init; }
         [CommandOption("--tolerance <PX>")] [DefaultValue(1)] [Description("Matching tolerance (Chebyshev, pixels of the compared resolution).")] public int Tolerance { get; init; } = 1;
@@ -48,6 +50,7 @@ public sealed class BenchEdgesCommand : Command<BenchEdgesCommand.Settings>
             if (Limit < 0) return ValidationResult.Error($"--limit {Limit} must be >= 0");
             if (Threads < 0) return ValidationResult.Error($"--threads {Threads} must be >= 0");
             if (Size < 0) return ValidationResult.Error($"--size {Size} must be >= 0");
+            if (!string.IsNullOrWhiteSpace(Adapter) && string.IsNullOrWhiteSpace(Model)) return ValidationResult.Error("--adapter needs --model (the model the adapter was trained for)");
             if (ParseList(Timesteps) is null) return ValidationResult.Error($"--timesteps '{Timesteps}': expected a comma-separated list of integers or 'none'");
             if (ParseList(FixedTimesteps) is null) return ValidationResult.Error($"--fixed-timesteps '{FixedTimesteps}': expected a comma-separated list of integers or 'none'");
             if (TernaryRule.TryParseList(Ternary) is null) return ValidationResult.Error($"--ternary '{Ternary}': expected a comma-separated list of {TernaryRule.Names} (each once)");
@@ -109,10 +112,18 @@ public sealed class BenchEdgesCommand : Command<BenchEdgesCommand.Settings>
         };
 
         DiffusionModelFolder? model = withModel ? DiffusionModelFolder.Load(s.Model!, TorchRuntime.ResolveDevice(s.Device)) : null;
+        EdgeAdapter? adapter = null;
+        OneStepEdgePipeline? oneStep = null;
         EdgeBenchmarkReport report;
         var failed = new List<(string Name, string Error)>();
         try
         {
+            if (model is not null && !string.IsNullOrWhiteSpace(s.Adapter))
+            {
+                adapter = EdgeAdapter.Load(s.Adapter!, model.Unet);
+                try { oneStep = new OneStepEdgePipeline(model, adapter, new EdgePipelineOptions { Seed = s.Seed, Size = s.Size }); }
+                catch (ArgumentException e) { throw new DiffEggException("bench-edges: " + e.Message); }
+            }
             report = null!;
             AnsiConsole.Progress().Start(ctx =>
             {
@@ -124,12 +135,17 @@ public sealed class BenchEdgesCommand : Command<BenchEdgesCommand.Settings>
                 }
                 try
                 {
-                    report = model is null ? EdgeBenchmark.RunSobel(items, options, Progress) : EdgeBenchmark.RunDiffEgg(model, items, options, Progress);
+                    report = model is null ? EdgeBenchmark.RunSobel(items, options, Progress) : EdgeBenchmark.RunDiffEgg(model, items, options, Progress, oneStep);
                 }
                 catch (ArgumentException e) { throw new DiffEggException("bench-edges: " + e.Message); }
             });
         }
-        finally { model?.Dispose(); }
+        finally
+        {
+            oneStep?.Dispose();
+            adapter?.Dispose();
+            model?.Dispose();
+        }
         foreach (var (name, error) in failed) CliOutput.Failure(name, error);
         if (report.Scenes > 0 && report.Failed.Count == report.Scenes)
         {
@@ -156,6 +172,7 @@ public sealed class BenchEdgesCommand : Command<BenchEdgesCommand.Settings>
             {
                 ["data"] = s.Data!,
                 ["model"] = s.Model ?? "",
+                ["adapter"] = s.Adapter ?? "",
                 ["timesteps"] = withModel ? string.Join(",", options.Timesteps) : "",
                 ["fixed_timesteps"] = withModel ? string.Join(",", options.FixedTimesteps) : "",
                 ["metrics"] = withModel ? string.Join(",", options.Metrics.Select(EdgeBenchmark.MetricName)) : "",

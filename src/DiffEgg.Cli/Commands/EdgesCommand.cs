@@ -2,6 +2,7 @@ using System.ComponentModel;
 using DiffEgg.Common;
 using DiffEgg.Data;
 using DiffEgg.Edges;
+using DiffEgg.FineTuning;
 using DiffEgg.Models;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -57,6 +58,10 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
         [Description("seed of the noise")]
         public long Seed { get; set; }
 
+        [CommandOption("--adapter <DIR>")] [InputOutput]
+        [Description("one-step edges: an adapter folder written by `diffegg finetune` (LoRA + edge generator); ONE UNet pass at the adapter's timestep instead of PeakKL + EdgeKL (--timesteps, --fixed-timestep and --metric are not used). Without it the training-free pipeline runs")]
+        public string? Adapter { get; set; }
+
         [CommandOption("--device <D>")] [DefaultValue("cpu")]
         [Description("cpu or cuda")]
         public string Device { get; set; } = "cpu";
@@ -71,6 +76,8 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
             if (TernaryRule.TryParse(Ternary) is null) return ValidationResult.Error($"--ternary {Ternary}: use {TernaryRule.Names}");
             if (ParseTimesteps(Timesteps) is null) return ValidationResult.Error($"--timesteps {Timesteps}: expected a comma-separated list of integers");
             if (MaxMemory is not null && EdgeMemory.TryParseSize(MaxMemory) is null) return ValidationResult.Error($"--max-memory {MaxMemory}: expected a size such as 8GB, 512MB or 1.5G");
+            if (!string.IsNullOrWhiteSpace(Adapter) && FixedTimestep is not null)
+                return ValidationResult.Error("--fixed-timestep: cannot be combined with --adapter (one-step edges use the adapter's own timestep)");
             return ValidationResult.Success();
         }
     }
@@ -117,14 +124,30 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
             Seed = s.Seed,
             Ternary = TernaryRule.TryParse(s.Ternary)!,
         };
-        EdgePipeline pipeline;
-        try { pipeline = new EdgePipeline(model, options); }
-        catch (ArgumentException e) { throw new DiffEggException((s.FixedTimestep is null ? "--timesteps " + s.Timesteps : "--fixed-timestep " + s.FixedTimestep) + ": " + e.Message); }
+        EdgeAdapter? adapter = string.IsNullOrWhiteSpace(s.Adapter) ? null : EdgeAdapter.Load(s.Adapter!, model.Unet);
+        using var adapterOwner = adapter;
+        EdgePipeline? pipeline = null;
+        OneStepEdgePipeline? oneStep = null;
+        try
+        {
+            if (adapter is null) pipeline = new EdgePipeline(model, options);
+            else
+            {
+                oneStep = new OneStepEdgePipeline(model, adapter, options);
+                adapter.Lora.Merge();   // this command uses the UNet only with the adapter: fold LoRA into the weights once
+            }
+        }
+        catch (ArgumentException e)
+        {
+            string option = adapter is not null ? "--adapter " + s.Adapter : s.FixedTimestep is null ? "--timesteps " + s.Timesteps : "--fixed-timestep " + s.FixedTimestep;
+            throw new DiffEggException(option + ": " + e.Message);
+        }
         using var _ = pipeline;
+        using var __ = oneStep;
         string sizeReason = s.Size is null ? $"model native size {nativeSize}; --size to change" : $"--size {s.Size}";
 
         var failures = new List<(string Path, string Message)>();
-        int passes = pipeline.Passes;
+        int passes = pipeline?.Passes ?? 1;
         AnsiConsole.Progress().AutoClear(false)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
             .Start(ctx =>
@@ -139,13 +162,22 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
                     {
                         var img = ImageIO.ReadRgb(path, out var info);
                         if (info.DroppedAlpha) CliOutput.Note(path, "has transparent pixels; the alpha channel is dropped (colours used as stored, not composited)");
-                        var (pw, ph) = pipeline.ProcessedSizeOf(img.Width, img.Height);
+                        var (pw, ph) = oneStep?.ProcessedSizeOf(img.Width, img.Height) ?? pipeline!.ProcessedSizeOf(img.Width, img.Height);
                         if (pw != img.Width || ph != img.Height)
                             AnsiConsole.WriteLine($"{name}: {img.Width}×{img.Height} → processed at {pw}×{ph} ({sizeReason})");
-                        CheckMemory(model, path, img.Width, img.Height, pw, ph, passes, pipeline.SizeMultiple, budget);
-                        int baseValue = i * passes;
-                        using var r = pipeline.Run(img, (done, total) => task.Value = baseValue + done);
-                        pipeline.Write(r, s.Out, stem, path);
+                        if (oneStep is not null)
+                        {
+                            // one UNet pass without attention capture: no (h·w)² maps, so no refusal by the capture estimate
+                            using var r1 = oneStep.Run(img);
+                            oneStep.Write(r1, s.Out, stem, path);
+                        }
+                        else
+                        {
+                            CheckMemory(model, path, img.Width, img.Height, pw, ph, passes, pipeline!.SizeMultiple, budget);
+                            int baseValue = i * passes;
+                            using var r = pipeline.Run(img, (done, total) => task.Value = baseValue + done);
+                            pipeline.Write(r, s.Out, stem, path);
+                        }
                     }
                     catch (Exception e) when (e is DiffEggException or IOException or ArgumentException or UnauthorizedAccessException)
                     {

@@ -58,23 +58,9 @@ public sealed class TrainBaseCommand : Command<TrainBaseCommand.Settings>
         o.Validate();
         OutputTarget.CheckFolder(o.OutDir, "--out");
         OutputTarget.CheckFolder(o.CheckpointPath, s.CheckpointDir is null ? "checkpoint folder" : "--checkpoint-dir");
-        TrainResult? result = null;
-        AnsiConsole.Progress()
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-            .Start(ctx =>
-            {
-                var task = ctx.AddTask("train-base", maxValue: o.Steps);
-                result = BaseModelTrainer.Run(o,
-                    p =>
-                    {
-                        task.Value = p.Step;
-                        task.Description = $"step {p.Step}/{p.TotalSteps} loss {p.Loss.ToString("F4", CultureInfo.InvariantCulture)} lr {p.LearningRate.ToString("G3", CultureInfo.InvariantCulture)} {p.Seconds / Math.Max(1, p.Step):F2}s/step";
-                    },
-                    msg => task.Description = Markup.Escape(msg), cancellationToken);
-            });
-        var r = result!;
+        var r = TrainingConsole.Run("train-base", o.Steps, cancellationToken, cb => BaseModelTrainer.Run(o, cb.Progress, cb.Status, cb.Cancel));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{(r.StoppedByTimeLimit ? "stopped by --max-minutes" : "finished")} at step {r.StepsDone}/{r.TotalSteps}: last loss {r.FinalLoss:F4}, mean of last 100 {r.MeanLossLast100:F4}, {r.Seconds:F0} s, {r.Parameters:N0} UNet parameters; model in {o.OutDir}, checkpoint in {o.CheckpointPath}"));
-        return 0;
+            $"{(r.StoppedByTimeLimit ? "stopped by --max-minutes" : r.StepsDone < r.TotalSteps ? "interrupted (--resume continues)" : "finished")} at step {r.StepsDone}/{r.TotalSteps}: last loss {r.FinalLoss:F4}, mean of last 100 {r.MeanLossLast100:F4}, {r.Seconds:F0} s, {r.Parameters:N0} UNet parameters; model in {o.OutDir}, checkpoint in {o.CheckpointPath}"));
+        return r.StepsDone < r.TotalSteps && !r.StoppedByTimeLimit ? 130 : 0;
     }
 }

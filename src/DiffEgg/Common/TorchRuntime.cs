@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -57,5 +58,110 @@ public static class TorchRuntime
             return new Device(name);
         }
         throw new DiffEggException($"--device {name}: unknown device (use cpu or cuda).");
+    }
+
+    // at::globalContext().setUserEnabledMkldnn(bool) / userEnabledMkldnn() of libtorch (C++ symbols; TorchSharp 0.107 has no binding).
+    [DllImport("libtorch_cpu", EntryPoint = "_ZN2at13globalContextEv")] static extern IntPtr GlobalContext();
+    [DllImport("libtorch_cpu", EntryPoint = "_ZN2at7Context20setUserEnabledMkldnnEb")] static extern void SetUserEnabledMkldnn(IntPtr ctx, [MarshalAs(UnmanagedType.I1)] bool enabled);
+    [DllImport("libtorch_cpu", EntryPoint = "_ZNK2at7Context17userEnabledMkldnnEv")] [return: MarshalAs(UnmanagedType.I1)] static extern bool UserEnabledMkldnn(IntPtr ctx);
+
+    /// <summary>Whether libtorch may use oneDNN (mkldnn) kernels; null where the switch cannot be reached (a libtorch without these symbols).</summary>
+    public static bool? OneDnnEnabled
+    {
+        get
+        {
+            EnsureLoaded();
+            try { return UserEnabledMkldnn(GlobalContext()); }
+            catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException) { return null; }
+        }
+    }
+
+    static bool TrySetOneDnn(bool enabled)
+    {
+        try { SetUserEnabledMkldnn(GlobalContext(), enabled); return true; }
+        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException) { return false; }
+    }
+
+    static bool _forwardMayUseOneDnn;
+    static int _trainingDepth;
+
+    /// <summary>
+    /// Makes convolution gradients trustworthy for a training run and restores the previous setting when disposed. libtorch 2.10's
+    /// oneDNN convolution backward (TorchSharp-cpu 0.107, measured on this project's AMD EPYC VMs) returns wrong input gradients — off by
+    /// about their own size, sometimes NaN — while its forward is right; with oneDNN off the gradients equal conv_transpose2d of the output
+    /// gradient. libtorch picks the convolution backend again when the backward runs, so a training step may run its forward pass with
+    /// oneDNN (<see cref="ForwardConvolutions"/>, ~4× faster there) and its backward without. On entry the input gradient of a 16-channel
+    /// 3×3 convolution computed that way is checked against conv_transpose2d; a libtorch that still gets it wrong is refused with a
+    /// <see cref="DiffEggException"/>. Test: <c>EdgeGeneratorTests.TrainingRuntimeGivesConvolutionGradientsThatMatchTheirDefinition</c>.
+    /// </summary>
+    public static IDisposable TrainingConvolutions()
+    {
+        EnsureLoaded();
+        bool? before = OneDnnEnabled;
+        if (before == true) TrySetOneDnn(false);
+        var restore = new Restore(before);
+        _trainingDepth++;
+        _forwardMayUseOneDnn = before == true;
+        try
+        {
+            double err = ConvolutionGradientError();
+            if (!(err <= 1e-6))
+                throw new DiffEggException($"this libtorch computes wrong convolution gradients (max error {err:G3} against conv_transpose2d; oneDNN {(OneDnnEnabled is bool b ? (b ? "on" : "off") : "switch not found")} in the backward pass); training would silently be wrong");
+        }
+        catch { restore.Dispose(); throw; }
+        return restore;
+    }
+
+    /// <summary>
+    /// Inside <see cref="TrainingConvolutions"/>: oneDNN back on for a forward pass (where it was on before training) until disposed.
+    /// The backward pass must run after disposal. Outside a training run it does nothing.
+    /// </summary>
+    public static IDisposable ForwardConvolutions()
+    {
+        bool on = _trainingDepth > 0 && _forwardMayUseOneDnn && TrySetOneDnn(true);
+        return new ForwardScope(on);
+    }
+
+    sealed class ForwardScope(bool switchedOn) : IDisposable
+    {
+        bool _done;
+        public void Dispose()
+        {
+            if (_done) return;
+            _done = true;
+            if (switchedOn) TrySetOneDnn(false);
+        }
+    }
+
+    /// <summary>
+    /// Max |autograd − definition| of the input gradient of a 3×3 convolution (16 → 3 channels, batch 2, 16×16) with trainable weights,
+    /// forward inside <see cref="ForwardConvolutions"/>, backward outside (as the trainers run).
+    /// </summary>
+    public static double ConvolutionGradientError()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var g = new Generator(12345);
+        var w = torch.randn(new long[] { 3, 16, 3, 3 }, generator: g).mul_(0.1).requires_grad_(true);
+        var b = torch.randn(new long[] { 3 }, generator: g).requires_grad_(true);
+        var x = torch.randn(new long[] { 2, 16, 16, 16 }, generator: g).requires_grad_(true);
+        Tensor y;
+        using (ForwardConvolutions()) y = nn.functional.conv2d(x * 1.0, w, b, padding: new long[] { 1, 1 });
+        var gy = torch.randn(y.shape, generator: g);
+        (y * gy).sum().backward();
+        Tensor reference;
+        using (torch.no_grad()) reference = nn.functional.conv_transpose2d(gy, w.detach(), padding: new long[] { 1, 1 });
+        return (x.grad! - reference).abs().max().to_type(ScalarType.Float64).item<double>();
+    }
+
+    sealed class Restore(bool? before) : IDisposable
+    {
+        bool _done;
+        public void Dispose()
+        {
+            if (_done) return;
+            _done = true;
+            _trainingDepth--;
+            if (before == true) TrySetOneDnn(true);
+        }
     }
 }

@@ -216,18 +216,15 @@ public sealed class EdgePipeline : IDisposable
     /// <summary>Metadata key of <c>stem.edges.safetensors</c> naming the ternary rule (<see cref="TernaryRule.Name"/>) the PNG was made with.</summary>
     public const string TernaryRuleMetadataKey = "ternary_rule";
 
-    /// <summary>Writes <c>stem.ternary.png</c>, <c>stem.edges.safetensors</c> (float32 <c>edges</c> [H, W]) and <c>stem.json</c> atomically.</summary>
+    /// <summary>
+    /// Writes <c>stem.ternary.png</c>, <c>stem.edges.safetensors</c> (float32 <c>edges</c> [H, W], metadata with the ternary rule) and
+    /// <c>stem.json</c> (method <c>peakkl-edgekl</c>, or <c>edgekl</c> with a fixed timestep) atomically (<see cref="EdgeOutputs.Write"/>).
+    /// </summary>
     public void Write(EdgePipelineResult r, string outDir, string stem, string? sourcePath = null)
     {
-        Directory.CreateDirectory(outDir);
-        TernaryEdges.WritePng(Path.Combine(outDir, stem + ".ternary.png"), r.Ternary);
-        SafeTensorsWriter.Save(Path.Combine(outDir, stem + ".edges.safetensors"),
-            new Dictionary<string, Tensor> { ["edges"] = r.Edges },
-            metadata: new Dictionary<string, string> { ["format"] = "pt", ["chosen_timestep"] = r.ChosenTimestep.ToString(), [TernaryRuleMetadataKey] = Options.Ternary.Name });
-        using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        EdgeOutputs.Write(outDir, stem, r.Ternary, r.Edges, r.ChosenTimestep, new Dictionary<string, string> { [TernaryRuleMetadataKey] = Options.Ternary.Name }, w =>
         {
-            w.WriteStartObject();
+            w.WriteString("method", Options.FixedTimestep is null ? "peakkl-edgekl" : "edgekl");
             if (sourcePath is not null) w.WriteString("image", sourcePath);
             w.WriteString("model", _model.Path);
             w.WriteNumber("width", r.Width);
@@ -247,11 +244,35 @@ public sealed class EdgePipeline : IDisposable
             w.WriteString("ternary_rule", Options.Ternary.Name);
             w.WriteString("ternary_applied", r.TernaryApplied.Name);
             w.WriteStartArray("ternary_thresholds"); w.WriteNumberValue(r.TernaryThresholds.Low); w.WriteNumberValue(r.TernaryThresholds.High); w.WriteEndArray();
-            w.WriteEndObject();
-        }
-        AtomicFile.WriteAllBytes(Path.Combine(outDir, stem + ".json"), ms.ToArray());
+        });
     }
 
     /// <summary>Releases the tensors/modules owned by this object.</summary>
     public void Dispose() => _cond.Dispose();
+}
+
+/// <summary>The files of one image written by <c>diffegg edges</c> (training-free or one-step): ternary PNG, float edge map, JSON.</summary>
+public static class EdgeOutputs
+{
+    /// <summary>
+    /// Writes <c>stem.ternary.png</c> (255 edge, 0 interior, 128 uncertain), <c>stem.edges.safetensors</c> (float32 <c>edges</c> [H, W],
+    /// metadata <c>chosen_timestep</c> and <paramref name="metadata"/>) and <c>stem.json</c> (an object whose fields <paramref name="fields"/>
+    /// writes), each atomically.
+    /// </summary>
+    public static void Write(string outDir, string stem, Tensor ternary, Tensor edges, int timestep, IReadOnlyDictionary<string, string>? metadata, Action<Utf8JsonWriter> fields)
+    {
+        Directory.CreateDirectory(outDir);
+        TernaryEdges.WritePng(Path.Combine(outDir, stem + ".ternary.png"), ternary);
+        var meta = new Dictionary<string, string> { ["format"] = "pt", ["chosen_timestep"] = timestep.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+        foreach (var (k, v) in metadata ?? new Dictionary<string, string>()) meta[k] = v;
+        SafeTensorsWriter.Save(Path.Combine(outDir, stem + ".edges.safetensors"), new Dictionary<string, Tensor> { ["edges"] = edges }, metadata: meta);
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            fields(w);
+            w.WriteEndObject();
+        }
+        AtomicFile.WriteAllBytes(Path.Combine(outDir, stem + ".json"), ms.ToArray());
+    }
 }

@@ -71,12 +71,14 @@ public static partial class EdgeBenchmark
     /// and on each fixed-timestep map; plus the Sobel baselines; all at the same resolution, scored by <see cref="EdgeQuality.Score"/>.
     /// <paramref name="progress"/> is called after each scene with its name and the error (null on success).
     /// </summary>
+    /// <param name="oneStep">if given, one more row "DiffEGG one-step (adapter)": the one-step edge probability map (Alg 3) of each scene,
+    /// resampled to the same grid as the other rows (the attention grid by default; the image size when there are no attention rows)</param>
     public static EdgeBenchmarkReport RunDiffEgg(DiffusionModelFolder model, IReadOnlyList<EdgeBenchItem> items, EdgeBenchmarkOptions options,
-        Action<string, string?>? progress = null)
+        Action<string, string?>? progress = null, FineTuning.OneStepEdgePipeline? oneStep = null)
     {
         var o = options;
-        if (o.Metrics.Length == 0 && o.Sobel.Length == 0) throw new ArgumentException("nothing to score: no metric and no Sobel variant");
-        if (o.Metrics.Length > 0 && o.Timesteps.Length == 0 && o.FixedTimesteps.Length == 0)
+        if (o.Metrics.Length == 0 && o.Sobel.Length == 0 && oneStep is null) throw new ArgumentException("nothing to score: no metric, no Sobel variant and no adapter");
+        if (o.Metrics.Length > 0 && o.Timesteps.Length == 0 && o.FixedTimesteps.Length == 0 && oneStep is null)
             throw new ArgumentException("metrics were given but neither PeakKL timesteps nor fixed timesteps");
         int T = model.Scheduler.NumTrainTimesteps;
         foreach (int t in o.FixedTimesteps)
@@ -89,7 +91,7 @@ public static partial class EdgeBenchmark
         // The pipeline validates the PeakKL list (range, strictly decreasing) and computes the null conditioning once.
         using var pipeline = new EdgePipeline(model, new EdgePipelineOptions
         {
-            Timesteps = o.Timesteps.Length > 0 ? o.Timesteps : new[] { o.FixedTimesteps[0] },
+            Timesteps = o.Timesteps.Length > 0 ? o.Timesteps : o.FixedTimesteps.Length > 0 ? new[] { o.FixedTimesteps[0] } : new[] { 0 },
             Seed = o.Seed,
             Size = o.Size,
         });
@@ -101,6 +103,8 @@ public static partial class EdgeBenchmark
         var rows = new List<(string Method, EdgeMetric? Metric, int? Fixed, bool Peak)>();
         if (peakRows) foreach (var m in o.Metrics) rows.Add(($"DiffEGG PeakKL, {MetricName(m)}", m, null, true));
         foreach (int t in fixedTs) foreach (var m in o.Metrics) rows.Add(($"DiffEGG t = {t}, {MetricName(m)}", m, t, false));
+        int oneStepRow = -1;
+        if (oneStep is not null) { oneStepRow = rows.Count; rows.Add(("DiffEGG one-step (adapter)", null, null, false)); }
         foreach (var sv in o.Sobel) rows.Add((sv.Label, null, null, false));
         var scores = rows.Select(_ => o.Rules.Select(_ => new List<EdgeScores>()).ToArray()).ToArray();
         var hist = new SortedDictionary<int, int>();
@@ -135,11 +139,16 @@ public static partial class EdgeBenchmark
                 }
             }
             int th = o.EdgeSize > 0 ? o.EdgeSize : ah, tw = o.EdgeSize > 0 ? o.EdgeSize : aw;
-            if (th == 0) (th, tw) = (img.Height, img.Width); // Sobel rows only
+            if (th == 0) (th, tw) = (img.Height, img.Width); // Sobel / one-step rows only
             int firstSobel = rows.Count - o.Sobel.Length;
             for (int r = 0; r < rows.Count; r++)
             {
-                maps[r] = r >= firstSobel ? SobelAt(img, o.Sobel[r - firstSobel], th, tw) : ResampleTo(maps[r], ah, aw, th, tw);
+                if (r == oneStepRow)
+                {
+                    using var one = oneStep!.Run(img);
+                    maps[r] = ResampleTo(one.Edges.contiguous().data<float>().ToArray(), img.Height, img.Width, th, tw);
+                }
+                else maps[r] = r >= firstSobel ? SobelAt(img, o.Sobel[r - firstSobel], th, tw) : ResampleTo(maps[r], ah, aw, th, tw);
             }
             var sceneScores = ScoreAll(maps, th, tw, ids, gh, gw, it.HardPairs, o);
             for (int r = 0; r < rows.Count; r++) for (int k = 0; k < o.Rules.Length; k++) scores[r][k].Add(sceneScores[r][k]);

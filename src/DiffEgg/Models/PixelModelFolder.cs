@@ -41,10 +41,8 @@ public static class PixelModelFolder
             throw new ArgumentException($"a pixel-space UNet must have in/out channels 3, got {cfg.InChannels}/{cfg.OutChannels}");
         if (nullEmbedding.dim() != 3 || nullEmbedding.shape[0] != 1 || nullEmbedding.shape[2] != cfg.CrossAttentionDim)
             throw new ArgumentException($"null embedding must be [1, L, {cfg.CrossAttentionDim}], got [{string.Join(",", nullEmbedding.shape)}]");
-        string full = Path.GetFullPath(dir);
-        string parent = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(parent);
-        string tmp = Path.Combine(parent, "." + Path.GetFileName(full) + "." + Environment.ProcessId + "." + Guid.NewGuid().ToString("N")[..8] + ".tmp");
+        string full = Path.GetFullPath(dir).TrimEnd(Path.DirectorySeparatorChar);
+        string tmp = AtomicFolder.TempSibling(full);
         var dtype = fp16 ? SafeTensorsDType.F16 : SafeTensorsDType.F32;
         try
         {
@@ -56,7 +54,7 @@ public static class PixelModelFolder
             AtomicFile.WriteAllText(Path.Combine(tmp, "unet", "config.json"), UNetConfigJson(cfg));
             AtomicFile.WriteAllText(Path.Combine(tmp, "scheduler", "scheduler_config.json"), SchedulerConfigJson(scheduler));
             AtomicFile.WriteAllText(Path.Combine(tmp, "model_index.json"), ModelIndexJson(nullEmbedding.shape[1]));
-            ReplaceComponents(tmp, full);
+            AtomicFolder.ReplaceEntries(tmp, full, new[] { "unet", "scheduler", NullEmbeddingFile, "model_index.json" });
         }
         finally
         {
@@ -108,32 +106,6 @@ public static class PixelModelFolder
         foreach (var (name, p) in module.named_parameters()) if (seen.Add(name)) list.Add(KeyValuePair.Create(name, (Tensor)p));
         foreach (var (name, b) in module.named_buffers(include_nonpersistent: false)) if (seen.Add(name)) list.Add(KeyValuePair.Create(name, b));
         return list;
-    }
-
-    // Moves the freshly written components of tmp into target, replacing the old ones (old copies are renamed aside first, then deleted).
-    static void ReplaceComponents(string tmp, string target)
-    {
-        if (!Directory.Exists(target))
-        {
-            Directory.Move(tmp, target);
-            return;
-        }
-        string[] entries = { "unet", "scheduler", NullEmbeddingFile, "model_index.json" };
-        string stamp = "." + Environment.ProcessId + "." + Guid.NewGuid().ToString("N")[..8] + ".old";
-        foreach (var e in entries)
-        {
-            string src = Path.Combine(tmp, e), dst = Path.Combine(target, e), old = dst + stamp;
-            if (Directory.Exists(src))
-            {
-                if (Directory.Exists(dst)) Directory.Move(dst, old);
-                Directory.Move(src, dst);
-                if (Directory.Exists(old)) Directory.Delete(old, true);
-            }
-            else
-            {
-                File.Move(src, dst, overwrite: true);
-            }
-        }
     }
 
     /// <summary>diffusers-style <c>unet/config.json</c> text for <paramref name="c"/> (readable back by <see cref="UNet2DConditionConfig.FromJson"/>).</summary>

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using DiffEgg.Common;
@@ -88,9 +87,6 @@ public sealed record TrainBaseOptions
     static string D(double v) => v.ToString("R", CultureInfo.InvariantCulture);
 }
 
-/// <summary>Progress of a training run, reported after each optimizer step.</summary>
-public readonly record struct TrainProgress(long Step, long TotalSteps, double Loss, double LearningRate, double Seconds);
-
 /// <summary>Outcome of <see cref="BaseModelTrainer.Run"/>.</summary>
 public sealed record TrainResult(long StepsDone, long TotalSteps, double FinalLoss, double MeanLossLast100, double Seconds, bool StoppedByTimeLimit, long Parameters);
 
@@ -101,12 +97,11 @@ public sealed record TrainResult(long StepsDone, long TotalSteps, double FinalLo
 /// </summary>
 public static class BaseModelTrainer
 {
-    /// <summary>The per-(step, micro-batch) generator seed: every random draw of a step comes from its own generator, so resume needs only the step.</summary>
-    public static ulong StepSeed(long seed, long step, int micro) =>
-        unchecked((ulong)seed * 0x9E3779B97F4A7C15UL + (ulong)step * 0xBF58476D1CE4E5B9UL + (ulong)micro * 0x94D049BB133111EBUL + 1UL);
+    /// <summary>The per-(step, micro-batch) generator seed (<see cref="TrainingJob.StepSeed"/>).</summary>
+    public static ulong StepSeed(long seed, long step, int micro) => TrainingJob.StepSeed(seed, step, micro);
 
-    /// <summary>Linear warm-up: lr·min(1, step / warmup) for 1-based <paramref name="step"/>.</summary>
-    public static double LearningRateAt(double lr, int warmup, long step) => warmup <= 0 ? lr : lr * Math.Min(1.0, (double)step / warmup);
+    /// <summary>Linear warm-up: lr·min(1, step / warmup) for 1-based <paramref name="step"/> (<see cref="LearningRateSchedule.Constant"/>).</summary>
+    public static double LearningRateAt(double lr, int warmup, long step) => LearningRateSchedule.Constant(lr, warmup, step);
 
     /// <summary>Builds a freshly initialised network for <paramref name="config"/> (seeded) and checks that every parameter is finite.</summary>
     public static UNet2DConditionModel CreateModel(UNet2DConditionConfig config, long seed)
@@ -131,9 +126,7 @@ public static class BaseModelTrainer
         TorchRuntime.EnsureLoaded();
         torch.set_num_threads(o.Threads);
         var cfg = BaseModelConfigs.Resolve(o.Config);
-        string ckpt = o.CheckpointPath;
         string trainingDir = Path.Combine(o.OutDir, "training");
-        string csvPath = Path.Combine(trainingDir, "loss.csv"), plotPath = Path.Combine(trainingDir, "loss.png");
 
         status?.Invoke($"reading images from {o.DataDir}");
         using var data = TrainingImages.Load(o.DataDir, o.Size);
@@ -154,26 +147,8 @@ public static class BaseModelTrainer
         using var opt = torch.optim.AdamW(parameters, lr: o.LearningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: o.WeightDecay);
         using var ema = new ExponentialMovingAverage(named, o.Ema);
 
-        long start = 0;
-        double secondsBefore = 0;
-        var log = new TrainingLog();
-        if (o.Resume)
+        TrainStepResult Step(long step)
         {
-            string? dir = Directory.Exists(ckpt) ? ckpt : Directory.Exists(ckpt + ".old") ? ckpt + ".old" : null;
-            if (dir is null) throw new DiffEggException($"{ckpt}: no checkpoint to resume from");
-            (start, secondsBefore) = LoadCheckpoint(dir, o, unet, nullEmb, opt, ema);
-            log = TrainingLog.ReadCsv(csvPath, start);
-            status?.Invoke($"resumed from {dir} at step {start}");
-            if (start >= o.Steps) throw new DiffEggException($"{dir}: checkpoint is at step {start}, --steps {o.Steps} leaves nothing to do");
-        }
-
-        var clock = Stopwatch.StartNew();
-        double lastLoss = double.NaN;
-        bool timeUp = false;
-        long step = start;
-        while (step < o.Steps && !timeUp && !cancel.IsCancellationRequested)
-        {
-            step++;
             double lr = LearningRateAt(o.LearningRate, o.WarmupSteps, step);
             foreach (var g in opt.ParamGroups) g.LearningRate = lr;
             double lossSum = 0;
@@ -191,8 +166,9 @@ public static class BaseModelTrainer
                     var t = sampler.Sample(batch, gen);
                     var xt = sched.AddNoise(x0, noise, t);
                     var cond = nullEmb.expand(batch, -1, -1);
-                    var pred = unet.Forward(xt, t, cond);
-                    var loss = nn.functional.mse_loss(pred, noise);
+                    Tensor loss;
+                    using (TorchRuntime.ForwardConvolutions())   // forward with oneDNN, backward without (TrainingJob)
+                        loss = nn.functional.mse_loss(unet.Forward(xt, t, cond), noise);
                     double lv = loss.item<float>();
                     if (!double.IsFinite(lv)) throw new DiffEggException($"training diverged: loss is {lv} at step {step} (lower --lr?)");
                     (loss / o.Accumulate).backward();
@@ -202,24 +178,26 @@ public static class BaseModelTrainer
                 opt.step();
             }
             ema.Update(step);
-            lastLoss = lossSum / o.Accumulate;
-            double secs = secondsBefore + clock.Elapsed.TotalSeconds;
-            log.Add(new TrainingLogRow(step, lastLoss, lr, secs));
-            progress?.Invoke(new TrainProgress(step, o.Steps, lastLoss, lr, secs));
-            timeUp = o.MaxMinutes is double mm && clock.Elapsed.TotalMinutes >= mm;
-            bool last = step == o.Steps || timeUp || cancel.IsCancellationRequested;
-            if (step % o.CheckpointEvery == 0 || last)
-            {
-                status?.Invoke($"step {step}: checkpoint and model → {o.OutDir}");
-                SaveCheckpoint(ckpt, o, step, secs, unet, nullEmb, opt, ema);
-                SaveModel(o, unet, ema, sched);
-                Directory.CreateDirectory(trainingDir);
-                log.WriteCsv(csvPath);
-                log.WritePlot(plotPath, $"train-base {o.Config}: batch {o.Batch}×{o.Accumulate}, {o.CropSize}×{o.CropSize}{(o.FullFrom > 0 ? $" then {o.Size}×{o.Size} after step {o.FullFrom}" : "")}, lr {o.LearningRate.ToString(CultureInfo.InvariantCulture)}, seed {o.Seed}");
-            }
+            return new TrainStepResult(lossSum / o.Accumulate, lr);
         }
-        var tail = log.Rows.Skip(Math.Max(0, log.Rows.Count - 100)).Select(r => r.Loss).DefaultIfEmpty(double.NaN).Average();
-        return new TrainResult(step, o.Steps, lastLoss, tail, secondsBefore + clock.Elapsed.TotalSeconds, timeUp && step < o.Steps, paramCount);
+
+        var job = new TrainingJob
+        {
+            TotalSteps = o.Steps,
+            CheckpointEvery = o.CheckpointEvery,
+            MaxMinutes = o.MaxMinutes,
+            CheckpointDir = o.CheckpointPath,
+            TrainingDir = trainingDir,
+            PlotTitle = $"train-base {o.Config}: batch {o.Batch}×{o.Accumulate}, {o.CropSize}×{o.CropSize}{(o.FullFrom > 0 ? $" then {o.Size}×{o.Size} after step {o.FullFrom}" : "")}, lr {o.LearningRate.ToString(CultureInfo.InvariantCulture)}, seed {o.Seed}",
+            TrajectoryKey = o.TrajectoryKey(),
+            Step = Step,
+            WriteCheckpoint = dir => SaveCheckpointFiles(dir, unet, nullEmb, opt, ema),
+            ReadCheckpoint = dir => LoadCheckpointFiles(dir, unet, nullEmb, opt, ema),
+            WriteOutputs = () => SaveModel(o, unet, ema, sched),
+            ExtraState = new Dictionary<string, object> { ["unet_config"] = JsonDocument.Parse(PixelModelFolder.UNetConfigJson(cfg)).RootElement },
+        };
+        var r = job.Run(o.Resume, progress, status, cancel);
+        return new TrainResult(r.StepsDone, r.TotalSteps, r.FinalLoss, r.MeanLossLast100, r.Seconds, r.StoppedByTimeLimit, paramCount);
     }
 
     /// <summary>Writes the EMA weights as a pixel-space model folder (<see cref="PixelModelFolder"/>).</summary>
@@ -229,51 +207,17 @@ public static class BaseModelTrainer
         PixelModelFolder.Save(o.OutDir, unet, ema[PixelModelFolder.NullEmbeddingKey], sched, o.Fp16, weights);
     }
 
-    static void SaveCheckpoint(string dir, TrainBaseOptions o, long step, double seconds, UNet2DConditionModel unet, Parameter nullEmb, OptimizerHelper opt, ExponentialMovingAverage ema)
+    static void SaveCheckpointFiles(string dir, UNet2DConditionModel unet, Parameter nullEmb, OptimizerHelper opt, ExponentialMovingAverage ema)
     {
-        string full = Path.GetFullPath(dir).TrimEnd(Path.DirectorySeparatorChar);
-        string tmp = full + ".tmp", old = full + ".old";
-        if (Directory.Exists(tmp)) Directory.Delete(tmp, true);
-        Directory.CreateDirectory(tmp);
         var model = PixelModelFolder.StateOf(unet);
         model.Add(KeyValuePair.Create(PixelModelFolder.NullEmbeddingKey, (Tensor)nullEmb));
-        SafeTensorsWriter.Save(Path.Combine(tmp, "model.safetensors"), model, SafeTensorsDType.F32);
-        SafeTensorsWriter.Save(Path.Combine(tmp, "ema.safetensors"), ema.Named, SafeTensorsDType.F32);
-        opt.save_state_dict(Path.Combine(tmp, "optimizer.bin"));
-        var state = new Dictionary<string, object>
-        {
-            ["step"] = step, ["seconds"] = seconds, ["options"] = o.TrajectoryKey(),
-            ["unet_config"] = JsonDocument.Parse(PixelModelFolder.UNetConfigJson(BaseModelConfigs.Resolve(o.Config))).RootElement,
-        };
-        AtomicFile.WriteAllText(Path.Combine(tmp, "state.json"), JsonSerializer.Serialize(state, new JsonSerializerOptions { WriteIndented = true }));
-        if (Directory.Exists(old)) Directory.Delete(old, true);
-        if (Directory.Exists(full)) Directory.Move(full, old);
-        Directory.Move(tmp, full);
-        if (Directory.Exists(old)) Directory.Delete(old, true);
+        SafeTensorsWriter.Save(Path.Combine(dir, "model.safetensors"), model, SafeTensorsDType.F32);
+        SafeTensorsWriter.Save(Path.Combine(dir, "ema.safetensors"), ema.Named, SafeTensorsDType.F32);
+        opt.save_state_dict(Path.Combine(dir, "optimizer.bin"));
     }
 
-    static (long Step, double Seconds) LoadCheckpoint(string dir, TrainBaseOptions o, UNet2DConditionModel unet, Parameter nullEmb, OptimizerHelper opt, ExponentialMovingAverage ema)
+    static void LoadCheckpointFiles(string dir, UNet2DConditionModel unet, Parameter nullEmb, OptimizerHelper opt, ExponentialMovingAverage ema)
     {
-        string statePath = Path.Combine(dir, "state.json");
-        if (!File.Exists(statePath)) throw new DiffEggException($"{statePath}: checkpoint state file not found");
-        long step; double seconds;
-        try
-        {
-            using var doc = JsonDocument.Parse(File.ReadAllText(statePath));
-            var r = doc.RootElement;
-            step = r.GetProperty("step").GetInt64();
-            seconds = r.GetProperty("seconds").GetDouble();
-            var saved = r.GetProperty("options");
-            foreach (var (k, v) in o.TrajectoryKey())
-            {
-                string? s = saved.TryGetProperty(k, out var e) ? e.GetString() : null;
-                if (s != v) throw new DiffEggException($"{statePath}: key 'options.{k}' = {s ?? "missing"} but this run has {v}; resume with the same options (only --steps/--max-minutes may change)");
-            }
-        }
-        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
-        {
-            throw new DiffEggException($"{statePath}: invalid checkpoint state ({e.Message})");
-        }
         string modelPath = Path.Combine(dir, "model.safetensors");
         if (!File.Exists(modelPath)) throw new DiffEggException($"{modelPath}: checkpoint weights not found");
         using (var f = SafeTensorsFile.Open(modelPath))
@@ -302,7 +246,6 @@ public static class BaseModelTrainer
         string optPath = Path.Combine(dir, "optimizer.bin");
         if (!File.Exists(optPath)) throw new DiffEggException($"{optPath}: checkpoint optimizer state not found");
         opt.load_state_dict(optPath);
-        return (step, seconds);
     }
 
     // The checkpoint's model file also holds the null embedding: load the UNet keys only.

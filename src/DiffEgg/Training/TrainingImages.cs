@@ -45,7 +45,8 @@ public sealed class TrainingImages : IDisposable
         return new TrainingImages(t, files, size);
     }
 
-    static RgbImage CenterSquare(RgbImage img)
+    /// <summary>The centred square crop (side = the shorter side) of <paramref name="img"/>.</summary>
+    internal static RgbImage CenterSquare(RgbImage img)
     {
         if (img.Width == img.Height) return img;
         int s = Math.Min(img.Width, img.Height), x0 = (img.Width - s) / 2, y0 = (img.Height - s) / 2;

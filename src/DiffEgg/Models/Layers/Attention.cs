@@ -11,13 +11,14 @@ namespace DiffEgg.Models.Layers;
 /// the probabilities <c>softmax(QKᵀ·scale)</c> are computed explicitly, handed to the <see cref="IAttentionSink"/> as
 /// <c>[B·heads, HW, HW]</c>, then multiplied with V.
 /// </summary>
-public sealed class Attention : nn.Module<Tensor, Tensor?, Tensor>
+public sealed class Attention : nn.Module<Tensor, Tensor?, Tensor>, IAdaptableBlock
 {
     readonly Linear to_q;
     readonly Linear to_k;
     readonly Linear to_v;
     readonly ModuleList<nn.Module<Tensor, Tensor>> to_out;
     readonly GroupNorm? group_norm;
+    readonly DeltaSlots _deltas = new("to_q", "to_k", "to_v", "to_out.0");
 
     public int Heads { get; }
     public int DimHead { get; }
@@ -50,6 +51,13 @@ public sealed class Attention : nn.Module<Tensor, Tensor?, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>The LoRA-adaptable projections: <c>to_q</c>, <c>to_k</c>, <c>to_v</c>, <c>to_out.0</c>.</summary>
+    public IReadOnlyList<(string Name, nn.Module Projection)> Projections =>
+        new (string, nn.Module)[] { ("to_q", to_q), ("to_k", to_k), ("to_v", to_v), ("to_out.0", (nn.Module)to_out[0]) };
+
+    /// <summary>Attaches (or removes) the side path of one projection (see <see cref="IAdaptableBlock"/>).</summary>
+    public void SetDelta(string name, IProjectionDelta? delta) => _deltas.Set(name, delta);
+
     /// <summary>Forward pass of this block, as described in the class summary.</summary>
     public override Tensor forward(Tensor hidden, Tensor? encoderHiddenStates) => Forward(hidden, encoderHiddenStates, null, 0, 0);
 
@@ -70,9 +78,9 @@ public sealed class Attention : nn.Module<Tensor, Tensor?, Tensor>
 
         var ctx = encoderHiddenStates ?? hidden;
         long n = hidden.shape[1], m = ctx.shape[1];
-        var q = to_q.forward(hidden).view(b, n, Heads, DimHead).permute(0, 2, 1, 3);
-        var k = to_k.forward(ctx).view(b, m, Heads, DimHead).permute(0, 2, 1, 3);
-        var v = to_v.forward(ctx).view(b, m, Heads, DimHead).permute(0, 2, 1, 3);
+        var q = _deltas.Apply("to_q", to_q, hidden).view(b, n, Heads, DimHead).permute(0, 2, 1, 3);
+        var k = _deltas.Apply("to_k", to_k, ctx).view(b, m, Heads, DimHead).permute(0, 2, 1, 3);
+        var v = _deltas.Apply("to_v", to_v, ctx).view(b, m, Heads, DimHead).permute(0, 2, 1, 3);
         var dtype = q.dtype;
         if (UpcastAttention && dtype != ScalarType.Float32) { q = q.to_type(ScalarType.Float32); k = k.to_type(ScalarType.Float32); v = v.to_type(ScalarType.Float32); }
 
@@ -95,7 +103,7 @@ public sealed class Attention : nn.Module<Tensor, Tensor?, Tensor>
         }
         if (o.dtype != dtype) o = o.to_type(dtype);
         o = o.permute(0, 2, 1, 3).reshape(b, n, Heads * DimHead);
-        o = to_out[0].forward(o);
+        o = _deltas.Apply("to_out.0", to_out[0], o);
         o = to_out[1].forward(o);
         if (spatial) o = o.transpose(-1, -2).reshape(b, c, h4, w4);
         if (ResidualConnection) o = o + residual;

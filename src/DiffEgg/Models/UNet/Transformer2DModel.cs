@@ -10,9 +10,10 @@ using LayerNorm = DiffEgg.Models.Layers.LayerNorm;
 namespace DiffEgg.Models.UNet;
 
 /// <summary>diffusers' <c>GEGLU</c>: <c>proj</c> to 2×inner, then hidden · gelu(gate) (exact erf GELU).</summary>
-public sealed class GEGLU : nn.Module<Tensor, Tensor>
+public sealed class GEGLU : nn.Module<Tensor, Tensor>, IAdaptableBlock
 {
     readonly Linear proj;
+    readonly DeltaSlots _deltas = new("proj");
 
     /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public GEGLU(int dimIn, int dimOut) : base(nameof(GEGLU))
@@ -21,19 +22,26 @@ public sealed class GEGLU : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>The LoRA-adaptable projection <c>proj</c>.</summary>
+    public IReadOnlyList<(string Name, nn.Module Projection)> Projections => new (string, nn.Module)[] { ("proj", proj) };
+
+    /// <summary>Attaches (or removes) the side path of <c>proj</c> (see <see cref="IAdaptableBlock"/>).</summary>
+    public void SetDelta(string name, IProjectionDelta? delta) => _deltas.Set(name, delta);
+
     /// <summary>Forward pass of this block, as described in the class summary.</summary>
     public override Tensor forward(Tensor x)
     {
         using var scope = torch.NewDisposeScope();
-        var parts = proj.forward(x).chunk(2, -1);
+        var parts = _deltas.Apply("proj", proj, x).chunk(2, -1);
         return (parts[0] * nn.functional.gelu(parts[1])).MoveToOuterDisposeScope();
     }
 }
 
 /// <summary>diffusers' <c>FeedForward</c> with GEGLU: <c>net.0</c> GEGLU(dim→4·dim), <c>net.1</c> dropout, <c>net.2</c> Linear(4·dim→dim).</summary>
-public sealed class FeedForward : nn.Module<Tensor, Tensor>
+public sealed class FeedForward : nn.Module<Tensor, Tensor>, IAdaptableBlock
 {
     readonly ModuleList<nn.Module<Tensor, Tensor>> net;
+    readonly DeltaSlots _deltas = new("net.2");
 
     /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public FeedForward(int dim, int mult = 4) : base(nameof(FeedForward))
@@ -43,11 +51,19 @@ public sealed class FeedForward : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>The LoRA-adaptable output projection <c>net.2</c> (the input projection is <c>net.0.proj</c>, adaptable on the GEGLU).</summary>
+    public IReadOnlyList<(string Name, nn.Module Projection)> Projections => new (string, nn.Module)[] { ("net.2", (nn.Module)net[2]) };
+
+    /// <summary>Attaches (or removes) the side path of <c>net.2</c> (see <see cref="IAdaptableBlock"/>).</summary>
+    public void SetDelta(string name, IProjectionDelta? delta) => _deltas.Set(name, delta);
+
     /// <summary>Forward pass of this block, as described in the class summary.</summary>
     public override Tensor forward(Tensor x)
     {
         using var scope = torch.NewDisposeScope();
-        foreach (var m in net) x = m.forward(x);
+        x = net[0].forward(x);
+        x = net[1].forward(x);
+        x = _deltas.Apply("net.2", net[2], x);
         return x.MoveToOuterDisposeScope();
     }
 }
@@ -91,13 +107,14 @@ public sealed class BasicTransformerBlock : nn.Module<Tensor, Tensor?, Tensor>
 }
 
 /// <summary>diffusers' <c>Transformer2DModel</c> (continuous input): GroupNorm (eps 1e-6) → proj_in (1×1 conv, or Linear with use_linear_projection) → transformer blocks → proj_out → + input.</summary>
-public sealed class Transformer2DModel : nn.Module<Tensor, Tensor?, Tensor>
+public sealed class Transformer2DModel : nn.Module<Tensor, Tensor?, Tensor>, IAdaptableBlock
 {
     readonly GroupNorm norm;
     readonly nn.Module<Tensor, Tensor> proj_in;
     readonly ModuleList<BasicTransformerBlock> transformer_blocks;
     readonly nn.Module<Tensor, Tensor> proj_out;
     readonly bool _linear;
+    readonly DeltaSlots _deltas = new("proj_in", "proj_out");
 
     /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public Transformer2DModel(int heads, int dimHead, int inChannels, int numLayers, int groups, int crossAttentionDim,
@@ -113,6 +130,13 @@ public sealed class Transformer2DModel : nn.Module<Tensor, Tensor?, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>The LoRA-adaptable projections <c>proj_in</c> and <c>proj_out</c> (Linear, or 1×1 Conv2d without use_linear_projection).</summary>
+    public IReadOnlyList<(string Name, nn.Module Projection)> Projections =>
+        new (string, nn.Module)[] { ("proj_in", (nn.Module)proj_in), ("proj_out", (nn.Module)proj_out) };
+
+    /// <summary>Attaches (or removes) the side path of one projection (see <see cref="IAdaptableBlock"/>).</summary>
+    public void SetDelta(string name, IProjectionDelta? delta) => _deltas.Set(name, delta);
+
     /// <summary>Forward pass of this block, as described in the class summary.</summary>
     public override Tensor forward(Tensor x, Tensor? encoderHiddenStates) => Forward(x, encoderHiddenStates, null);
 
@@ -125,21 +149,21 @@ public sealed class Transformer2DModel : nn.Module<Tensor, Tensor?, Tensor>
         long inner;
         if (!_linear)
         {
-            h = proj_in.forward(h);
+            h = _deltas.Apply("proj_in", proj_in, h);
             inner = h.shape[1];
             h = h.permute(0, 2, 3, 1).reshape(b, height * width, inner);
         }
         else
         {
             inner = h.shape[1];
-            h = proj_in.forward(h.permute(0, 2, 3, 1).reshape(b, height * width, inner));
+            h = _deltas.Apply("proj_in", proj_in, h.permute(0, 2, 3, 1).reshape(b, height * width, inner));
             inner = h.shape[2];
         }
         foreach (var block in transformer_blocks) h = block.Forward(h, encoderHiddenStates, sink, (int)height, (int)width);
         if (!_linear)
-            h = proj_out.forward(h.reshape(b, height, width, inner).permute(0, 3, 1, 2).contiguous());
+            h = _deltas.Apply("proj_out", proj_out, h.reshape(b, height, width, inner).permute(0, 3, 1, 2).contiguous());
         else
-            h = proj_out.forward(h).reshape(b, height, width, -1).permute(0, 3, 1, 2).contiguous();
+            h = _deltas.Apply("proj_out", proj_out, h).reshape(b, height, width, -1).permute(0, 3, 1, 2).contiguous();
         return (h + input).MoveToOuterDisposeScope();
     }
 }

@@ -63,6 +63,16 @@ public sealed class TimestepEmbedding : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>
+/// Receives the decoder features of <see cref="UNet2DConditionModel.Forward"/>: the output of <c>up_blocks.i</c>, i = 0 (coarsest) first.
+/// The tensor belongs to the UNet's dispose scope and is disposed when the forward returns: a sink that keeps it must take it out of that
+/// scope (<c>DetachFromDisposeScope</c>) and dispose it itself. It is not detached from autograd, so losses on it train what produced it.
+/// </summary>
+public interface IDecoderFeatureSink
+{
+    void AddUpBlock(int index, Tensor hidden);
+}
+
+/// <summary>
 /// diffusers' <c>UNet2DConditionModel</c> (SD 1.x/2.x structure), config-driven. Parameter names equal the diffusers checkpoint keys.
 /// <see cref="Forward"/> can hand every attn1 self-attention probability map to an <see cref="IAttentionSink"/> (DiffEGG's input, Eq. 11)
 /// and can record per-block intermediates.
@@ -82,6 +92,9 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
 
     /// <summary>Total downsampling of the UNet (2^(levels−1), 8 for SD 1.5): inputs whose sides are multiples of it keep their aspect ratio at every level.</summary>
     public int DownFactor => 1 << (Config.BlockOutChannels.Length - 1);
+
+    /// <summary>Output channels of <c>up_blocks.i</c> (the decoder features a <see cref="IDecoderFeatureSink"/> receives), i = 0 (coarsest) first.</summary>
+    public int[] UpBlockChannels => Config.BlockOutChannels.Reverse().ToArray();
 
     /// <summary>Module paths of every attn1 layer, in forward order (the layer names the sink receives).</summary>
     public IReadOnlyList<string> SelfAttentionLayers { get; }
@@ -165,8 +178,11 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
     /// UNet forward. With <paramref name="sink"/>, each attn1 layer computes softmax(QKᵀ/√d) explicitly and hands it to the sink (paper Eq. 11 input);
     /// without, attention uses scaled_dot_product_attention. With <paramref name="intermediates"/>, copies of time_proj, time_embedding, conv_in,
     /// down_blocks.i, mid_block, up_blocks.i and conv_norm_out are stored under those names (caller disposes them).
+    /// With <paramref name="decoder"/>, the output of every up block is handed over as it is computed, still part of the autograd graph
+    /// (the decoder features of DiffEGG's edge generator G_φ, Alg 3).
     /// </summary>
-    public Tensor Forward(Tensor sample, Tensor timestep, Tensor encoderHiddenStates, IAttentionSink? sink = null, IDictionary<string, Tensor>? intermediates = null)
+    public Tensor Forward(Tensor sample, Tensor timestep, Tensor encoderHiddenStates, IAttentionSink? sink = null, IDictionary<string, Tensor>? intermediates = null,
+        IDecoderFeatureSink? decoder = null)
     {
         if (sample.dim() != 4) throw new ArgumentException($"sample must be [B, C, H, W], got [{string.Join(",", sample.shape)}]");
         if (sample.shape[1] != Config.InChannels) throw new ArgumentException($"sample has {sample.shape[1]} channels, the UNet expects {Config.InChannels}");
@@ -215,6 +231,7 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
             long[]? size = !final && forwardUpsampleSize ? new[] { skips[^1].shape[2], skips[^1].shape[3] } : null;
             h = block.Forward(h, res, emb, encoderHiddenStates, sink, size);
             Keep($"up_blocks.{i}", h);
+            decoder?.AddUpBlock(i, h);
         }
         h = conv_norm_out.forward(h);
         Keep("conv_norm_out", h);

@@ -1,0 +1,120 @@
+using DiffEgg.Common;
+using DiffEgg.Data;
+using DiffEgg.Edges;
+using DiffEgg.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DiffEgg.FineTuning;
+
+/// <summary>One-step edges of one image: the edge probability map and its two classes at the original size.</summary>
+public sealed class OneStepEdgeResult : IDisposable
+{
+    public required int Width { get; init; }
+    public required int Height { get; init; }
+    public required int ProcessedWidth { get; init; }
+    public required int ProcessedHeight { get; init; }
+    /// <summary>Edge probability σ(G_φ) at the processed size [h, w] (float32).</summary>
+    public required Tensor ProbabilityProcessed { get; init; }
+    /// <summary>Edge probability resized bilinearly to the original image size [H, W] (float32).</summary>
+    public required Tensor Edges { get; init; }
+    /// <summary>Classes of <see cref="Edges"/>: 1 (edge, p ≥ threshold) or 0 (interior), int8 [H, W].</summary>
+    public required Tensor Ternary { get; init; }
+
+    public void Dispose() { ProbabilityProcessed.Dispose(); Edges.Dispose(); Ternary.Dispose(); }
+}
+
+/// <summary>
+/// DiffEGG's one-step edges (Alg 3 at inference): ONE UNet pass (with the adapter's LoRA) at τ on x_τ = √ᾱ_τ·x₀ + √(1−ᾱ_τ)·ε under null
+/// conditioning, G_φ on its decoder features, p = σ(logit) at the processed size, resized to the image. The ternary PNG marks p ≥ the
+/// adapter's <c>edge_threshold</c> (0.5) as edge and the rest as interior (no uncertain class). Input preparation (resize, VAE encoding,
+/// the noise from the seed) is the training-free pipeline's (<see cref="EdgePipeline.Prepare"/>).
+/// </summary>
+public sealed class OneStepEdgePipeline : IDisposable
+{
+    readonly DiffusionModelFolder _model;
+    readonly EdgeAdapter _adapter;
+    readonly EdgePipeline _prepare;
+    readonly Tensor _cond;
+
+    public EdgePipelineOptions Options { get; }
+
+    /// <summary>
+    /// <paramref name="options"/>' Size and Seed are used (timesteps and metric are not). The adapter's LoRA layers are switched on only
+    /// during <see cref="Run"/>, so the same UNet can serve the training-free pipeline in between.
+    /// </summary>
+    public OneStepEdgePipeline(DiffusionModelFolder model, EdgeAdapter adapter, EdgePipelineOptions options)
+    {
+        _model = model;
+        _adapter = adapter;
+        if (adapter.Timestep >= model.Scheduler.NumTrainTimesteps)
+            throw new DiffEggException($"{adapter.Path}: timestep {adapter.Timestep} is outside [0, {model.Scheduler.NumTrainTimesteps})");
+        Options = options with { FixedTimestep = adapter.Timestep };
+        _prepare = new EdgePipeline(model, Options);
+        _adapter.Lora.Enabled = false;
+        _adapter.Generator.eval();
+        _cond = model.EncodeEmptyPrompt().DetachFromDisposeScope();
+    }
+
+    /// <summary>Processed size of an image (as the training-free pipeline).</summary>
+    public (int Width, int Height) ProcessedSizeOf(int width, int height) => _prepare.ProcessedSizeOf(width, height);
+
+    /// <summary>Runs the one-step edges on one RGB image.</summary>
+    public OneStepEdgeResult Run(RgbImage image)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var _ = torch.no_grad();
+        using var input = _prepare.Prepare(image);
+        int pw = input.ProcessedWidth, ph = input.ProcessedHeight;
+        int tau = _adapter.Timestep;
+        var xt = _model.Scheduler.AddNoise(input.X0, input.Eps, tau);
+        var t = torch.tensor(new long[] { tau }, device: _model.Device);
+        Tensor logits;
+        _adapter.Lora.Enabled = true;
+        try
+        {
+            using var features = new DecoderFeatures(_adapter.Generator.Config.UpBlocks);
+            _model.Unet.Forward(xt, t, _cond, decoder: features);
+            logits = _adapter.Generator.Forward(features.Features, ph, pw);
+        }
+        finally { _adapter.Lora.Enabled = false; }
+        var prob = torch.sigmoid(logits).to(CPU).to_type(ScalarType.Float32);
+        var edges = nn.functional.interpolate(prob, size: new long[] { image.Height, image.Width }, mode: InterpolationMode.Bilinear, align_corners: false)
+            .reshape(image.Height, image.Width).clamp(0.0, 1.0);
+        var ternary = edges.ge(_adapter.EdgeThreshold).to_type(ScalarType.Int8);
+        return new OneStepEdgeResult
+        {
+            Width = image.Width, Height = image.Height, ProcessedWidth = pw, ProcessedHeight = ph,
+            ProbabilityProcessed = prob.reshape(ph, pw).MoveToOuterDisposeScope(),
+            Edges = edges.MoveToOuterDisposeScope(),
+            Ternary = ternary.MoveToOuterDisposeScope(),
+        };
+    }
+
+    /// <summary>Writes the same files as <c>diffegg edges</c> (<see cref="EdgeOutputs.Write"/>), with method <c>one-step</c> in the JSON.</summary>
+    public void Write(OneStepEdgeResult r, string outDir, string stem, string? sourcePath = null)
+    {
+        EdgeOutputs.Write(outDir, stem, r.Ternary, r.Edges, _adapter.Timestep, null, w =>
+        {
+            w.WriteString("method", "one-step");
+            if (sourcePath is not null) w.WriteString("image", sourcePath);
+            w.WriteString("model", _model.Path);
+            w.WriteString("adapter", _adapter.Path ?? "");
+            w.WriteNumber("width", r.Width);
+            w.WriteNumber("height", r.Height);
+            w.WriteNumber("processed_width", r.ProcessedWidth);
+            w.WriteNumber("processed_height", r.ProcessedHeight);
+            w.WriteNumber("chosen_timestep", _adapter.Timestep);
+            w.WriteNumber("fixed_timestep", _adapter.Timestep);
+            w.WriteStartArray("timesteps"); w.WriteNumberValue(_adapter.Timestep); w.WriteEndArray();
+            w.WriteNumber("edge_threshold", _adapter.EdgeThreshold);
+            w.WriteNumber("seed", Options.Seed);
+        });
+    }
+
+    public void Dispose()
+    {
+        _cond.Dispose();
+        _prepare.Dispose();
+    }
+}
