@@ -62,10 +62,13 @@ public static class RefineAblation
             {
                 OutDir = dir,
                 Uncertain = u,
-                EdgeInput = input switch { "soft" => DemoEdgeInput.Soft, "sobel" => DemoEdgeInput.Sobel, "ternary" => DemoEdgeInput.Ternary, _ => throw new ArgumentException(input) },
+                EdgeInput = input switch { "soft" => DemoEdgeInput.Soft, "sobel" => DemoEdgeInput.Sobel, "ternary" or "oracle" => DemoEdgeInput.Ternary, _ => throw new ArgumentException(input) },
             };
             string label = input == "ternary" && uncertain.Length > 1 ? string.Create(CultureInfo.InvariantCulture, $"ternary u={u:0.##}") : input;
-            var edges = gt.Images.ToDictionary(im => im.Id, im => DemoRunner.ModelEdges(Path.Combine(dir, "edges"), Path.GetFileNameWithoutExtension(im.FileName), demo));
+            // "oracle": the demo's ground-truth boundary maps (oracle_edges/<stem>.png) instead of the model's edges
+            var edges = gt.Images.ToDictionary(im => im.Id, im => input == "oracle"
+                ? EdgeMapReader.Read(Path.Combine(dir, "oracle_edges", Path.GetFileNameWithoutExtension(im.FileName) + ".png"))
+                : DemoRunner.ModelEdges(Path.Combine(dir, "edges"), Path.GetFileNameWithoutExtension(im.FileName), demo));
             foreach (var (name, opt) in variants)
             {
                 var results = new List<CocoResult>();

@@ -183,7 +183,7 @@ img.px{width:128px;height:128px;image-rendering:pixelated;image-rendering:crisp-
         sb.Append("</style></head><body>\n");
         sb.Append("<h1>DiffEgg demo: DiffEGG edges, refinement and panoptic pseudo-labels</h1>\n");
         sb.Append(Inv, $"<p>{o.Count} synthetic test-split scenes ({o.Size}×{o.Size}, seed {o.Seed}) with exact ground truth. Edges: model <code>{H(r.ModelPath)}</code>{(r.EmbeddedModel ? " (the embedded model shipped with DiffEgg: 1.66 M parameters trained for 88 minutes on 2 CPU cores, see its MODEL_CARD.md)" : "")}, ");
-        sb.Append(Inv, $"PeakKL (Alg 1) over timesteps {string.Join(", ", o.Timesteps)}, EdgeKL (Eq 6), ternary edges (Alg 2, rule {o.Ternary.Name}).</p>\n");
+        sb.Append(Inv, $"{(o.Timesteps.Length > 1 ? $"PeakKL (Alg 1) over timesteps {string.Join(", ", o.Timesteps)}" : $"one UNet pass at timestep {o.Timesteps[0]}")}, EdgeKL (Eq 6), ternary edges (Alg 2, rule {o.Ternary.Name}).</p>\n");
         sb.Append("<p><span class=\"sim\">Simulated inputs.</span> The method refines rough masks from other models; here those inputs are <b>simulated</b> from the ground truth, not predicted:</p><ul>\n");
         sb.Append(Inv, $"<li><span class=\"sim\">simulated coarse instance masks</span>: each pair of touching instances (≥ {o.Coarse.MinContact} pixel contacts) is merged into one mask with probability {o.Coarse.MergeRate:0.##}; each other instance is cut along a random line into two masks with probability {o.Coarse.FragmentRate:0.##}; every boundary pixel is flipped with probability {o.Coarse.BoundaryNoise:0.##}; random scores in [0.5, 1]. ");
         sb.Append(Inv, $"Here: {r.Scenes.Sum(s => s.GtInstances)} GT instances, {r.Scenes.Sum(s => s.TouchingPairs)} touching pairs, {r.Scenes.Sum(s => s.Merges)} merged, {r.Scenes.Sum(s => s.Fragmented)} fragmented → {r.Scenes.Sum(s => s.CoarseMasks)} coarse masks; refinement (Alg 4) returned {r.Scenes.Sum(s => s.RefinedMasks)} masks.</li>\n");
@@ -220,13 +220,13 @@ img.px{width:128px;height:128px;image-rendering:pixelated;image-rendering:crisp-
         foreach (var s in r.Scenes)
         {
             sb.Append("<div class=\"scene\">");
-            sb.Append(Inv, $"<h3>{H(s.Stem)} (image id {s.ImageId})</h3><div class=\"meta\">PeakKL chose t = {s.ChosenTimestep}. {s.GtInstances} GT instances; <span class=\"sim\">simulated</span>: {s.Merges} merged pair(s), {s.Fragmented} fragmented → {s.CoarseMasks} coarse masks; refined: {s.RefinedMasks} masks{(o.Oracle ? $" ({s.OracleRefinedMasks} with oracle edges)" : "")}. Thing segments: naive {s.NaiveThingSegments}, pseudo-labels {s.PseudoThingSegments}{(o.Oracle ? $" ({s.OraclePseudoThingSegments} with oracle edges)" : "")}.</div>");
+            sb.Append(Inv, $"<h3>{H(s.Stem)} (image id {s.ImageId})</h3><div class=\"meta\">{(s.Timesteps.Length > 1 ? $"PeakKL chose t = {s.ChosenTimestep}" : $"One UNet pass at t = {s.ChosenTimestep} (no PeakKL scan)")}. {s.GtInstances} GT instances; <span class=\"sim\">simulated</span>: {s.Merges} merged pair(s), {s.Fragmented} fragmented → {s.CoarseMasks} coarse masks; refined: {s.RefinedMasks} masks{(o.Oracle ? $" ({s.OracleRefinedMasks} with oracle edges)" : "")}. Thing segments: naive {s.NaiveThingSegments}, pseudo-labels {s.PseudoThingSegments}{(o.Oracle ? $" ({s.OraclePseudoThingSegments} with oracle edges)" : "")}.</div>");
             for (int row = 0; row < Panels.Length; row++)
             {
                 sb.Append(row == 0 ? "<div class=\"row\">" : "<div class=\"row\" style=\"margin-top:8px\">");
                 foreach (var (key, cap) in Panels[row])
                     if (s.Images.TryGetValue(key, out var rel)) sb.Append($"<figure><img class=\"px\" src=\"{H(rel)}\" alt=\"{H(cap)}\"><figcaption>{H(cap)}</figcaption></figure>");
-                if (row == 0)
+                if (row == 0 && s.Timesteps.Length > 1) // a KL curve needs at least two timesteps
                     sb.Append("<figure>").Append(KlSvg(s.Timesteps, s.KlCurve, s.ChosenTimestep)).Append("<figcaption style=\"max-width:240px\">KL between consecutive attention maps (PeakKL, Alg 1); red = chosen timestep</figcaption></figure>");
                 sb.Append("</div>");
             }
