@@ -42,6 +42,7 @@ public static class RefineAblation
             ("per mask (no competition)", d with { Competition = false }),
             ("previous default (per mask, no arbiter)", d with { Competition = false, Arbiter = false, MinEdgeLength = 0 }),
             ("no arbiter", d with { Arbiter = false }),
+            ("no re-scoring", d with { RescoreWeight = 0 }),
             ("paper CCL cores (gap tolerance 0)", d with { GapTolerance = 0 }),
             ("no split", d with { SplitCoverage = 1f, SplitMinFraction = 0.99f }),
             ("Alg 4 literally (no guards, no clean-up)", d with { Competition = false, Arbiter = false, MinEdgeLength = 0, SplitMinFraction = 0, MinKeep = 0, CloseRadius = 0, FillHoles = false }),

@@ -14,7 +14,7 @@ public sealed class DemoCliTests : IDisposable
     [Fact]
     public void DemoRunsEndToEndAndWritesAConsistentReport()
     {
-        Assert.Equal(0, DiffEggApp.Run(new[] { "demo", "--out", _tmp, "--count", "2", "--timesteps", "20", "--seed", "3" }));
+        Assert.Equal(0, DiffEggApp.Run(new[] { "demo", "--out", _tmp, "--count", "2", "--timesteps", "40,20", "--seed", "3" }));
         string index = Path.Combine(_tmp, "index.html"), metrics = Path.Combine(_tmp, "metrics.json");
         Assert.True(File.Exists(index));
         Assert.True(File.Exists(Path.Combine(_tmp, "simulated_coarse_instances.json")));
@@ -54,7 +54,7 @@ public sealed class DemoCliTests : IDisposable
         }
         Assert.DoesNotContain("<script", html);
         Assert.Contains("simulated", html);
-        Assert.Equal(2, Regex.Matches(html, "<svg class=\"kl\"").Count);
+        Assert.Equal(2, Regex.Matches(html, "<svg class=\"kl\"").Count); // one PeakKL chart per scene (two timesteps)
     }
 
     [Fact]
