@@ -22,6 +22,7 @@ public static class DiffEggApp
         new("synth", typeof(SynthCommand), "Write synthetic touching-objects scenes with COCO instances/panoptic ground truth and hard pairs."),
         new("bench-edges", typeof(BenchEdgesCommand), "Score edge methods on a synth folder (DiffEGG EdgeKL variants with --model, Sobel baselines): boundary P/R/F1 and AUC, all and hard-pair boundaries."),
         new("refine", typeof(RefineCommand), "Refine COCO instance masks with edge maps (Alg 4: CCL split, RIP, IoU merge)."),
+        new("overlay", typeof(OverlayCommand), "Draw COCO instance masks over their images (one PNG per image, masks tinted and outlined) to look at them without ground truth."),
         new("panoptic", typeof(PanopticCommand), "Turn semantic masks + edge maps into COCO panoptic pseudo-labels (things split by RIP, stuff whole)."),
         new("train-base", typeof(TrainBaseCommand), "Train a pixel-space base diffusion model from scratch on a folder of images (DDPM ε-prediction, EMA, checkpoints)."),
         new("finetune", typeof(FinetuneCommand), "Self-supervised fine-tuning (Alg 3): LoRA + edge generator on the model's own pseudo-edges; writes an adapter folder for `edges --adapter`."),
