@@ -11,7 +11,7 @@ namespace DiffEgg.Bench;
 /// jitter) refined by <see cref="CocoRefinement"/>; prints coarse vs refined AP, AP50, AR100 and counts of merged objects split, fragmented
 /// objects joined and correct masks damaged, each row the mean over seeds (and the worst seed's ΔAP).
 /// <code>
-/// DiffEgg.Bench refine-stress [--seeds 0,1,2] [--count 40] [--rows all|gaps|kinds|quick] [--variant NAME ...]
+/// DiffEgg.Bench refine-stress [--seeds 0,1,2] [--count 40] [--rows all|gaps|kinds|quick] [--variant NAME ...] [--uncertain V]
 ///                             [--gap F --gap-size PX --clutter F --edges soft|binary|ternary --merge F --fragment F --jitter PX --similarity F --near]
 /// </code>
 /// With any knob option a single custom row is run instead of the row set. Variants (ablation): see <see cref="Variants"/>.
@@ -20,6 +20,9 @@ public static class RefineStress
 {
     /// <summary>An object counts as recovered/correct when its best-matching mask has IoU ≥ this.</summary>
     const double Good = 0.8;
+
+    /// <summary>Edge value of the ternary maps' uncertain pixels (grey 128), as <c>diffegg refine --uncertain</c>.</summary>
+    static float _uncertain = EdgeMapReader.DefaultUncertain;
 
     public static int Run(string[] args)
     {
@@ -54,6 +57,7 @@ public static class RefineStress
                 case "--near": near = true; anyKnob = true; break;
                 case "--score-info": custom = custom with { ScoreInformation = D() }; anyKnob = true; break;
                 case "--dump": dump = V(); break;
+                case "--uncertain": _uncertain = float.Parse(V(), CultureInfo.InvariantCulture); break;
                 case "--panoptic": panoptic = true; break;
                 default: throw new ArgumentException($"unknown option {a}");
             }
@@ -71,7 +75,7 @@ public static class RefineStress
                 ("gaps 15 %, clutter 1 %, soft", new StressOptions { Count = count }),
                 ("clean edges", new StressOptions { Count = count, GapFraction = 0, ClutterRate = 0 }),
             }, seeds, variants);
-        Console.WriteLine($"refine-stress: {count} images × seeds {string.Join(",", seeds)} per row; mean over seeds (worst seed ΔAP in brackets); objects 'good' at IoU ≥ {Good}");
+        Console.WriteLine($"refine-stress: {count} images × seeds {string.Join(",", seeds)} per row; ternary uncertain = {_uncertain.ToString(CultureInfo.InvariantCulture)}; mean over seeds (worst seed ΔAP in brackets); objects 'good' at IoU ≥ {Good}");
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"| row | variant | AP coarse → refined (Δ, worst seed) | AP50 | AR100 | merged objects split | fragmented objects joined | correct masks damaged |"));
         Console.WriteLine("|---|---|---|---|---|---|---|---|");
@@ -110,7 +114,7 @@ public static class RefineStress
                     ("naive (CCL per thing class)", (sem, sc) => DiffEgg.Demo.NaivePanoptic.Build(sem, sc.Width, sc.Height, isThing)),
                 };
                 foreach (var (vName, ro) in variants)
-                    methods.Add((vName, (sem, sc) => PanopticBuilder.Build(sem, sc.Width, sc.Height, EdgeMapReader.FromGray(sc.EdgeGray, sc.Width, sc.Height), isThing, ro)));
+                    methods.Add((vName, (sem, sc) => PanopticBuilder.Build(sem, sc.Width, sc.Height, EdgeMapReader.FromGray(sc.EdgeGray, sc.Width, sc.Height, _uncertain), isThing, ro)));
                 var pq = new double[methods.Count, seeds.Count];
                 var pqt = new double[methods.Count, seeds.Count];
                 var sqt = new double[methods.Count, seeds.Count];
@@ -248,7 +252,7 @@ public static class RefineStress
             }
             var mine = sc.Masks.Select(m => CocoRefinement.ToResult(image.Id, new InstanceMask(sc.Width, sc.Height, m.Pixels, 1, m.Score))).ToList();
             coarse.AddRange(mine);
-            var edges = EdgeMapReader.FromGray(sc.EdgeGray, sc.Width, sc.Height);
+            var edges = EdgeMapReader.FromGray(sc.EdgeGray, sc.Width, sc.Height, _uncertain);
             var outList = CocoRefinement.RefineImage(image, mine, edges, options);
             refined.AddRange(outList);
             var before = BestIoU(objects, sc.Masks.Select(m => m.Pixels));
@@ -278,7 +282,7 @@ public static class RefineStress
             int W = sc.Width, H = sc.Height;
             var image = new CocoImage(1, W, H, "x.png");
             var mine = sc.Masks.Select(m => CocoRefinement.ToResult(1, new InstanceMask(W, H, m.Pixels, 1, m.Score))).ToList();
-            var refined = CocoRefinement.RefineImage(image, mine, EdgeMapReader.FromGray(sc.EdgeGray, W, H), options)
+            var refined = CocoRefinement.RefineImage(image, mine, EdgeMapReader.FromGray(sc.EdgeGray, W, H, _uncertain), options)
                 .Select(r => r.Segmentation!.ToRle(H, W).Decode()).ToList();
             var objs = Enumerable.Range(1, sc.ObjectCount).Select(k => sc.Labels.Select(l => l == k ? (byte)1 : (byte)0).ToArray()).ToList();
             var b0 = BestIoU(objs, sc.Masks.Select(m => m.Pixels)); var b1 = BestIoU(objs, refined);
@@ -286,7 +290,7 @@ public static class RefineStress
             int[] part;
             using (TorchSharp.torch.NewDisposeScope())
             {
-                var em = EdgeMapReader.FromGray(sc.EdgeGray, W, H);
+                var em = EdgeMapReader.FromGray(sc.EdgeGray, W, H, _uncertain);
                 var (hh, ww) = RefineGrid.WorkSize(W, H, em, options.MaxSide);
                 var E = RefineGrid.EdgesAt(em, hh, ww);
                 var clean = EdgeRegions.CleanEdges(E.contiguous().data<float>().ToArray(), ww, hh, options.EdgeThreshold, options.MinEdgeLength);

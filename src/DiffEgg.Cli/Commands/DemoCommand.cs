@@ -1,3 +1,4 @@
+using DiffEgg.Refinement;
 using System.ComponentModel;
 using DiffEgg.Common;
 using DiffEgg.Demo;
@@ -20,7 +21,7 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
         [CommandOption("--merge-rate <P>")] [DefaultValue(0.5)] [Description("Simulated coarse masks: probability that two touching instances are merged.")] public double MergeRate { get; init; } = new CoarseSimulationOptions().MergeRate;
         [CommandOption("--fragment-rate <P>")] [DefaultValue(0.3)] [Description("Simulated coarse masks: probability that an instance is cut in two.")] public double FragmentRate { get; init; } = new CoarseSimulationOptions().FragmentRate;
 
-        [CommandOption("--uncertain <V>")] [DefaultValue(0.5f)] [Description("Edge value of 'uncertain' ternary pixels for refinement (as diffegg refine).")] public float Uncertain { get; init; } = 0.5f;
+        [CommandOption("--uncertain <V>")] [DefaultValue(EdgeMapReader.DefaultUncertain)] [Description("Edge value of 'uncertain' ternary pixels for refinement (as diffegg refine).")] public float Uncertain { get; init; } = EdgeMapReader.DefaultUncertain;
         [CommandOption("--edge-input <KIND>")] [DefaultValue("ternary")] [Description("Edge map given to refinement: ternary (Alg 2 PNG), soft (raw EdgeKL scaled by the ternary rule's thresholds) or sobel (image Sobel baseline, no model).")] public string EdgeInput { get; init; } = "ternary";
         [CommandOption("--ternary <RULE>")] [DefaultValue(DiffEgg.Edges.TernaryRule.DefaultName)] [Description("Thresholds of the ternary edge map (Alg 2): log-interior (the paper's edge test, the interior test on ln E), musigma (the paper's μ±σ), log, auto, quantile or quantile:LO,HI.")] public string Ternary { get; init; } = DiffEgg.Edges.TernaryRule.DefaultName;
         [CommandOption("--threads <N>")] [DefaultValue(1)] [Description("libtorch CPU threads (1: the tensors are tiny, and extra threads slow it down on a busy machine).")] public int Threads { get; init; } = 1;

@@ -17,7 +17,7 @@ public class RefineSettingsBase : CommandSettings
     [CommandOption("--min-area <PX>")] [Description("Minimum component area in working-resolution pixels.")] [DefaultValue(16)] public int MinArea { get; init; } = 16;
     [CommandOption("--max-side <PX>")] [Description("Long side of the working resolution.")] [DefaultValue(128)] public int MaxSide { get; init; } = 128;
     [CommandOption("--edge-threshold <V>")] [Description("Edge value at or above which a pixel is an edge for CCL.")] [DefaultValue(0.5f)] public float EdgeThreshold { get; init; } = 0.5f;
-    [CommandOption("--uncertain <V>")] [Description("Edge value given to 'uncertain' (128) pixels of a ternary PNG.")] [DefaultValue(0.5f)] public float Uncertain { get; init; } = 0.5f;
+    [CommandOption("--uncertain <V>")] [Description("Edge value given to 'uncertain' (128) pixels of a ternary PNG.")] [DefaultValue(EdgeMapReader.DefaultUncertain)] public float Uncertain { get; init; } = EdgeMapReader.DefaultUncertain;
     [CommandOption("--tolerance <EPS>")] [Description("RIP early stop: stop a map when 16 steps change no value by more than EPS × its maximum (0 = always all steps).")] [DefaultValue(1e-4f)] public float Tolerance { get; init; } = 1e-4f;
     [CommandOption("--min-keep <F>")] [Description("A refined mask keeping less than this fraction of its mask is a collapse: the mask is kept (0 = off).")] [DefaultValue(0.8)] public double MinKeep { get; init; } = 0.8;
     [CommandOption("--split-min-fraction <F>")] [Description("A region (or component) splits a mask only if it holds at least this fraction of the mask.")] [DefaultValue(0.15f)] public float SplitMinFraction { get; init; } = 0.15f;

@@ -35,7 +35,7 @@ public sealed record DemoOptions
     public WeakSemanticOptions Semantic { get; init; } = new();
     public RefineOptions Refine { get; init; } = new();
     /// <summary>Edge value of "uncertain" ternary pixels for Alg 4 (as <c>diffegg refine --uncertain</c>, default 0.5).</summary>
-    public float Uncertain { get; init; } = 0.5f;
+    public float Uncertain { get; init; } = EdgeMapReader.DefaultUncertain;
     /// <summary>Which edge map Alg 4 gets: the ternary PNG (Alg 2) or the soft ternary scaling of the raw EdgeKL map (<see cref="EdgeScale.Soft"/>).</summary>
     public DemoEdgeInput EdgeInput { get; init; } = DemoEdgeInput.Ternary;
     /// <summary>Also refine with ground-truth boundaries as edges (an oracle upper bound that separates edge quality from the refinement).</summary>

@@ -44,6 +44,9 @@ public static class EdgeMapReader
     /// <summary>Suffixes tried, in order, after an image's file stem when looking up its edge map.</summary>
     public static readonly string[] Suffixes = { ".ternary.png", ".edges.safetensors", ".png" };
 
+    /// <summary>Edge value of a ternary PNG's "uncertain" (128) pixels unless the caller gives one (<c>refine --uncertain</c>).</summary>
+    public const float DefaultUncertain = 0.5f;
+
     /// <summary>
     /// Finds the edge map of an image stem in a folder: <c>stem.ternary.png</c> (the Alg 2 output of <c>diffegg edges</c>), else
     /// <c>stem.edges.safetensors</c>, else <c>stem.png</c>; with <paramref name="preferFloat"/> the float map comes first. Null if none.
@@ -63,7 +66,7 @@ public static class EdgeMapReader
     /// Finds (<see cref="Find"/>; the float map first unless <paramref name="scale"/> is <see cref="EdgeScale.Ternary"/>) and reads the
     /// edge map of <paramref name="stem"/> in <paramref name="dir"/>; throws <see cref="DiffEggException"/> naming the folder and the names tried.
     /// </summary>
-    public static (string Path, EdgeMap Map) Load(string dir, string stem, EdgeScale scale, float uncertainValue = 0.5f)
+    public static (string Path, EdgeMap Map) Load(string dir, string stem, EdgeScale scale, float uncertainValue = DefaultUncertain)
     {
         bool preferFloat = scale != EdgeScale.Ternary;
         string path = Find(dir, stem, preferFloat)
@@ -72,7 +75,7 @@ public static class EdgeMapReader
     }
 
     /// <summary>Reads an edge map (PNG or safetensors with tensor <c>edges</c>) into [0,1] values; throws <see cref="DiffEggException"/> naming the file on bad input.</summary>
-    public static EdgeMap Read(string path, float uncertainValue = 0.5f, EdgeScale scale = EdgeScale.MinMax)
+    public static EdgeMap Read(string path, float uncertainValue = DefaultUncertain, EdgeScale scale = EdgeScale.MinMax)
     {
         if (!File.Exists(path)) throw new DiffEggException($"{path}: edge map not found");
         return path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) ? ReadSafetensors(path, scale) : ReadPng(path, uncertainValue);
@@ -85,7 +88,7 @@ public static class EdgeMapReader
     }
 
     /// <summary>8-bit grey edge values (row-major) as an edge map, with the PNG convention of this reader: v/255, or ternary (only 0/128/255) with 128 → <paramref name="uncertainValue"/>.</summary>
-    public static EdgeMap FromGray(byte[] g, int w, int h, float uncertainValue = 0.5f)
+    public static EdgeMap FromGray(byte[] g, int w, int h, float uncertainValue = DefaultUncertain)
     {
         bool ternary = true;
         foreach (byte b in g)

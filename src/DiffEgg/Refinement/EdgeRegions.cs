@@ -116,7 +116,7 @@ public static class EdgeRegions
             for (int i = 0; i < nonEdge.Length; i++) nonEdge[i] = !cleanEdges[i];
             cores = ConnectedComponents.Label(nonEdge, w, h, o.Connectivity, o.MinArea);
         }
-        else cores = PersistentCores(dist, cleanEdges, w, h, persistence, o.MinArea);
+        else cores = PersistentCores(dist, cleanEdges, w, h, persistence, Math.Max(1, o.MinArea / 4));
         int C = cores.Count;
         var labels = new int[w * h];
         if (C == 0) return new RegionPartition(w, h, labels, 0, cores);
