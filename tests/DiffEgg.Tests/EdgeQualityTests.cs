@@ -220,4 +220,59 @@ public class EdgeQualityTests
         Assert.Equal(0.7, s.Auc, 12);
         Assert.Equal(1, s.HardImages); Assert.Equal(0.5, s.HardRecall, 12); Assert.Equal(0.9, s.HardAuc, 12);
     }
+
+    // Gap measure: a 6×6 object (id 1) at rows/columns 2..7 of a 10×10 background; its boundary is the 20-pixel ring.
+    static int[] OneSquare()
+    {
+        var ids = new int[10 * 10];
+        for (int y = 2; y <= 7; y++) for (int x = 2; x <= 7; x++) ids[y * 10 + x] = 1;
+        return ids;
+    }
+
+    static bool[] Ring(int[] ids) =>
+        Enumerable.Range(0, 100).Select(i => ids[i] == 1 && (i % 10 == 2 || i % 10 == 7 || i / 10 == 2 || i / 10 == 7)).ToArray();
+
+    [Fact]
+    public void LargestRunCoverageCountsOnlyTheBestConnectedRunAroundEachObject()
+    {
+        var ids = OneSquare();
+        var ring = Ring(ids);
+        Assert.Equal(20, ring.Count(v => v));
+        // closed contour: one run covers the whole boundary
+        Assert.Equal(new EdgeQuality.RunCoverage(20, 20, 1), EdgeQuality.LargestRunCoverage(ring, ids, 10, 10, new[] { 1 }, 0));
+        // two 1-px gaps (top and bottom row at x = 4) cut it into runs of 8 (left) and 10 (right) pixels: recall 18/20, largest run 10/20
+        var cut = (bool[])ring.Clone();
+        cut[2 * 10 + 4] = false; cut[7 * 10 + 4] = false;
+        Assert.Equal(new EdgeQuality.RunCoverage(20, 10, 1), EdgeQuality.LargestRunCoverage(cut, ids, 10, 10, new[] { 1 }, 0));
+        // tolerance 1: the right run also covers the two gap pixels next to it → 12/20
+        Assert.Equal(new EdgeQuality.RunCoverage(20, 12, 1), EdgeQuality.LargestRunCoverage(cut, ids, 10, 10, new[] { 1 }, 1));
+        // no edges: nothing covered; an object id not in the map is not counted
+        Assert.Equal(new EdgeQuality.RunCoverage(20, 0, 1), EdgeQuality.LargestRunCoverage(new bool[100], ids, 10, 10, new[] { 1, 5 }, 1));
+        // the same ring drawn one pixel outside the object (on the background side) counts with tolerance 1, not with 0
+        var outside = Enumerable.Range(0, 100).Select(i => { int y = i / 10, x = i % 10; return Math.Max(Math.Abs(2 * y - 9), Math.Abs(2 * x - 9)) == 7; }).ToArray();
+        Assert.Equal(28, outside.Count(v => v));
+        Assert.Equal(new EdgeQuality.RunCoverage(20, 0, 1), EdgeQuality.LargestRunCoverage(outside, ids, 10, 10, new[] { 1 }, 0));
+        Assert.Equal(new EdgeQuality.RunCoverage(20, 20, 1), EdgeQuality.LargestRunCoverage(outside, ids, 10, 10, new[] { 1 }, 1));
+        // the background (id 0) is an object too when asked for: its boundary is that ring without its 4 corners (24 pixels)
+        Assert.Equal(new EdgeQuality.RunCoverage(44, 44, 2), EdgeQuality.LargestRunCoverage(outside, ids, 10, 10, new[] { 0, 1 }, 1));
+    }
+
+    [Fact]
+    public void ScoreAndAggregateReportTheGapMeasureOverTheGivenObjects()
+    {
+        var ids = OneSquare();
+        var cut = Ring(ids);
+        cut[2 * 10 + 4] = false; cut[7 * 10 + 4] = false;
+        var map = ToMap(cut);
+        var s = EdgeQuality.Score(map, 10, 10, ids, 10, 10, options: new EdgeQualityOptions { Tolerance = 0 }, objects: new[] { 1 });
+        Assert.Equal(20, s.ObjectBoundary); Assert.Equal(10, s.ObjectBoundaryInLargestRun); Assert.Equal(1, s.Objects);
+        Assert.Equal(0.5, s.LargestRun, 12);
+        Assert.Equal(18, s.BoundaryRecalled); // boundary recall counts 18 of the object's 20 boundary pixels: only the gap measure sees the cut
+        var closed = EdgeQuality.Score(ToMap(Ring(ids)), 10, 10, ids, 10, 10, options: new EdgeQualityOptions { Tolerance = 0 }, objects: new[] { 1 });
+        Assert.Equal(1.0, closed.LargestRun, 12);
+        var agg = EdgeQuality.Aggregate(new[] { s, closed });
+        Assert.Equal(30.0 / 40, agg.LargestRun, 12); // pooled over boundary length
+        Assert.Equal(2, agg.Objects);
+        Assert.True(double.IsNaN(new EdgeScores().LargestRun));
+    }
 }

@@ -154,15 +154,15 @@ public sealed class BenchEdgesCommand : Command<BenchEdgesCommand.Settings>
         }
 
         string F(double v) => double.IsNaN(v) ? "-" : v.ToString("0.000", CultureInfo.InvariantCulture);
-        Console.WriteLine("| method | images | all P | all R | all F1 | all AUC | hard images | hard P | hard R | hard F1 | hard AUC | int P | int R | bnd→int |");
-        Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        Console.WriteLine("| method | images | all P | all R | all F1 | all AUC | hard images | hard P | hard R | hard F1 | hard AUC | int P | int R | bnd→int | run |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         foreach (var r in report.Rows)
         {
             var m = r.Summary;
-            Console.WriteLine($"| {r.Method} | {m.Images} | {F(m.Precision)} | {F(m.Recall)} | {F(m.F1)} | {F(m.Auc)} | {m.HardImages} | {F(m.HardPrecision)} | {F(m.HardRecall)} | {F(m.HardF1)} | {F(m.HardAuc)} | {F(m.InteriorPrecision)} | {F(m.InteriorRecall)} | {F(m.BoundaryAsInterior)} |");
+            Console.WriteLine($"| {r.Method} | {m.Images} | {F(m.Precision)} | {F(m.Recall)} | {F(m.F1)} | {F(m.Auc)} | {m.HardImages} | {F(m.HardPrecision)} | {F(m.HardRecall)} | {F(m.HardF1)} | {F(m.HardAuc)} | {F(m.InteriorPrecision)} | {F(m.InteriorRecall)} | {F(m.BoundaryAsInterior)} | {F(m.LargestRun)} |");
         }
         string rules = string.Join(", ", options.Rules.Select(r => r.Name));
-        Console.WriteLine($"scored at {report.Resolution}, {(s.Thin ? "one-sided" : "two-sided")} GT boundaries, tolerance {s.Tolerance} px (Chebyshev), edge = above the upper threshold of ternary rule {rules} per image; P/R pooled over pixels, AUC mean over images; int P/R = interior class vs pixels farther than the tolerance from every boundary, bnd→int = GT boundary pixels called interior");
+        Console.WriteLine($"scored at {report.Resolution}, {(s.Thin ? "one-sided" : "two-sided")} GT boundaries, tolerance {s.Tolerance} px (Chebyshev), edge = above the upper threshold of ternary rule {rules} per image; P/R pooled over pixels, AUC mean over images; int P/R = interior class vs pixels farther than the tolerance from every boundary, bnd→int = GT boundary pixels called interior; run = gap measure: share of the objects' boundary length covered by the largest 8-connected edge run around each object (docs/edge-quality.md)");
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{report.Scenes - report.Failed.Count} scenes in {report.Seconds:F1} s ({report.Seconds / Math.Max(1, report.Scenes):F3} s per scene; model loading not included)"));
         if (report.ChosenTimesteps.Count > 0)
             Console.WriteLine("PeakKL chosen timestep (scenes): " + string.Join(", ", report.ChosenTimesteps.Select(kv => $"t={kv.Key}: {kv.Value}")));

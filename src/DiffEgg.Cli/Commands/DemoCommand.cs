@@ -25,6 +25,7 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
         [CommandOption("--edge-input <KIND>")] [DefaultValue("ternary")] [Description("Edge map given to refinement: ternary (Alg 2 PNG), soft (raw EdgeKL scaled by the ternary rule's thresholds) or sobel (image Sobel baseline, no model).")] public string EdgeInput { get; init; } = "ternary";
         [CommandOption("--ternary <RULE>")] [DefaultValue(DiffEgg.Edges.TernaryRule.DefaultName)] [Description("Thresholds of the ternary edge map (Alg 2): log-interior (the paper's edge test, the interior test on ln E), musigma (the paper's μ±σ), log, auto, quantile or quantile:LO,HI.")] public string Ternary { get; init; } = DiffEgg.Edges.TernaryRule.DefaultName;
         [CommandOption("--threads <N>")] [DefaultValue(1)] [Description("libtorch CPU threads (1: the tensors are tiny, and extra threads slow it down on a busy machine).")] public int Threads { get; init; } = 1;
+        [CommandOption("--adapter <DIR>")] [InputOutput] [Description("Also show one-step edges (an adapter folder from `diffegg finetune`, e.g. models/embedded/edge-adapter) beside the pseudo-edges, and the refinement AP with each. Default: pseudo-edges only.")] public string? Adapter { get; init; }
         [CommandOption("--no-oracle")] [Description("Skip the oracle rows (refinement with ground-truth boundaries as edges).")] public bool NoOracle { get; init; }
 
         public override ValidationResult Validate()
@@ -34,6 +35,8 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
             if (!(Uncertain >= 0 && Uncertain <= 1)) return ValidationResult.Error($"--uncertain {Uncertain} must be in [0,1]");
             if (EdgeInput is not ("ternary" or "soft" or "sobel")) return ValidationResult.Error($"--edge-input {EdgeInput}: expected ternary, soft or sobel");
             if (DiffEgg.Edges.TernaryRule.TryParse(Ternary) is null) return ValidationResult.Error($"--ternary {Ternary}: use {DiffEgg.Edges.TernaryRule.Names}");
+            if (Adapter is not null && string.IsNullOrWhiteSpace(Adapter)) return ValidationResult.Error("--adapter DIR must not be empty");
+            if (Adapter is not null && !Directory.Exists(Adapter)) return ValidationResult.Error($"--adapter {Adapter}: no such folder");
             if (Threads is < 1) return ValidationResult.Error($"--threads {Threads} must be ≥ 1");
             if (EdgesCommand.ParseTimesteps(Timesteps) is null) return ValidationResult.Error($"--timesteps {Timesteps}: expected a comma-separated list of integers");
             try { ToCoarse().Validate(); } catch (ArgumentException e) { return ValidationResult.Error(e.Message); }
@@ -51,7 +54,7 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
             OutDir = s.Out, Count = s.Count, ModelPath = s.Model, Seed = s.Seed,
             Timesteps = EdgesCommand.ParseTimesteps(s.Timesteps)!,
             Ternary = DiffEgg.Edges.TernaryRule.TryParse(s.Ternary)!,
-            Coarse = s.ToCoarse(), Uncertain = s.Uncertain, EdgeInput = s.EdgeInput switch { "soft" => DemoEdgeInput.Soft, "sobel" => DemoEdgeInput.Sobel, _ => DemoEdgeInput.Ternary }, Oracle = !s.NoOracle, Threads = s.Threads,
+            Coarse = s.ToCoarse(), Uncertain = s.Uncertain, EdgeInput = s.EdgeInput switch { "soft" => DemoEdgeInput.Soft, "sobel" => DemoEdgeInput.Sobel, _ => DemoEdgeInput.Ternary }, Oracle = !s.NoOracle, Threads = s.Threads, AdapterPath = s.Adapter,
         };
         OutputTarget.CheckFolder(s.Out, "--out");
         AnsiConsole.MarkupLine($"[bold]DiffEgg demo[/]: {s.Count} synthetic scenes, model {Markup.Escape(s.Model ?? "embedded")}, [yellow]simulated[/] coarse instance masks and weak semantic masks → {Markup.Escape(s.Out)}");
@@ -73,6 +76,7 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
         var r = result!;
         var ap = new Table().AddColumns("mask AP/AR", "AP", "AP50", "AP75", "AR100");
         var apRows = new List<(string, CocoEvalResult)> { ("simulated coarse", r.Coarse), ("refined, model edges", r.Refined) };
+        if (r.OneStepRefined is { } oneStepAp) apRows.Add(("refined, one-step edges (adapter)", oneStepAp));
         if (r.OracleRefined is { } oracleAp) apRows.Add(("refined, GT edges (oracle)", oracleAp));
         foreach (var (name, e) in apRows)
         {

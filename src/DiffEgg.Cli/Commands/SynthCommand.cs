@@ -19,12 +19,17 @@ public sealed class SynthCommand : Command<SynthCommand.Settings>
         [CommandOption("--out <DIR>", isRequired: true)] [InputOutput] [Description("Output folder (images/, instances.json, panoptic.json, panoptic/, hard_pairs.json).")] public string? Out { get; init; }
         [CommandOption("--antialias")] [Description("4x4 supersampled colours (ground truth stays pixel-exact at pixel centres).")] public bool Antialias { get; init; }
         [CommandOption("--hard-prob <P>")] [DefaultValue(0.6)] [Description("Probability of a designed hard pair per scene.")] public double HardProb { get; init; } = 0.6;
+        [CommandOption("--style <STYLE>")] [DefaultValue("default")] [Description("default (textured shapes on textured background regions) or stress (a second generator for held-out measurements: touching wobbly ellipses with ring/shaded/marble/grain textures on a gradient background; docs/edge-quality.md). --antialias applies to the default style only.")] public string Style { get; init; } = "default";
 
         public override ValidationResult Validate()
         {
             if (string.IsNullOrWhiteSpace(Out)) return ValidationResult.Error("--out: must not be empty");
             if (Count <= 0) return ValidationResult.Error($"--count {Count} must be positive");
             if (Split != "train" && Split != "test") return ValidationResult.Error($"--split '{Split}' must be train or test");
+            if (Style != "default" && Style != "stress") return ValidationResult.Error($"--style '{Style}' must be default or stress");
+            if (Style == "stress" && (Size < 48 || Size > 1024)) return ValidationResult.Error($"--size {Size}: the stress style needs 48..1024");
+            if (Style == "stress" && Antialias) return ValidationResult.Error("--antialias is not available with --style stress");
+            if (!(HardProb >= 0 && HardProb <= 1)) return ValidationResult.Error($"--hard-prob {HardProb} must be in [0, 1]");
             if (Start < 0 || (long)Start + Count > SceneGenerator.SplitStride) return ValidationResult.Error($"--start {Start} + --count {Count} must stay within 0..{SceneGenerator.SplitStride}");
             return ValidationResult.Success();
         }
@@ -38,8 +43,11 @@ public sealed class SynthCommand : Command<SynthCommand.Settings>
         SyntheticDatasetWriter.Summary? summary = null;
         AnsiConsole.Progress().Start(ctx =>
         {
-            var task = ctx.AddTask($"synth {s.Split}", maxValue: s.Count);
-            summary = SyntheticDatasetWriter.Write(s.Out!, options, s.Seed, split, s.Start, s.Count, done => task.Value = done);
+            var task = ctx.AddTask($"synth {s.Split}{(s.Style == "stress" ? " (stress style)" : "")}", maxValue: s.Count);
+            summary = s.Style == "stress"
+                ? SyntheticDatasetWriter.Write(s.Out!, options, s.Seed, split, s.Start, s.Count,
+                    index => DiffEgg.Data.Stress.StressSceneRenderer.Generate(s.Seed, split, index, s.Size, s.HardProb), done => task.Value = done)
+                : SyntheticDatasetWriter.Write(s.Out!, options, s.Seed, split, s.Start, s.Count, done => task.Value = done);
         });
         if (summary!.Scenes == 0) { foreach (var f in summary.Failed.Take(3)) CliOutput.Error(f); CliOutput.Error($"{s.Out}: no scene could be written; instances.json, panoptic.json and hard_pairs.json are left as they were"); return 1; }
         Console.WriteLine($"wrote {summary.Scenes} scenes to {s.Out}: {summary.Instances} instances, {summary.ScenesWithHardPair} scenes with a hard pair ({100.0 * summary.ScenesWithHardPair / summary.Scenes:F1}%), {summary.HardPairs} hard pairs");

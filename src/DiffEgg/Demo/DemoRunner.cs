@@ -45,6 +45,12 @@ public sealed record DemoOptions
     /// (64×64), and on a busy 2-core machine 2 threads made the edge stage 5× slower (docs/demo.md).
     /// </summary>
     public int? Threads { get; init; } = 1;
+    /// <summary>
+    /// An adapter folder from <c>diffegg finetune</c>: also compute the one-step edges (Alg 3, <c>diffegg edges --adapter</c>) of every scene,
+    /// refine the same coarse masks with their ternary map (edge p ≥ the adapter's threshold, interior elsewhere) and report both side by side.
+    /// Null = pseudo-edges only (the default).
+    /// </summary>
+    public string? AdapterPath { get; init; }
 }
 
 /// <summary>The edge map handed to refinement in the demo.</summary>
@@ -79,6 +85,8 @@ public sealed class DemoScene
     public int PseudoThingSegments { get; set; }
     public int OracleRefinedMasks { get; set; }
     public int OraclePseudoThingSegments { get; set; }
+    /// <summary>Masks after refinement with the one-step edges (with <see cref="DemoOptions.AdapterPath"/>).</summary>
+    public int OneStepRefinedMasks { get; set; }
     /// <summary>Report image key → path relative to the output folder.</summary>
     public Dictionary<string, string> Images { get; } = new();
 }
@@ -97,6 +105,8 @@ public sealed class DemoResult
     /// <summary>Refinement / pseudo-labels with ground-truth boundary edges (null when <see cref="DemoOptions.Oracle"/> is off).</summary>
     public CocoEvalResult? OracleRefined { get; init; }
     public PanopticEvalResult? OraclePseudo { get; init; }
+    /// <summary>Refinement with the adapter's one-step edges (null without <see cref="DemoOptions.AdapterPath"/>).</summary>
+    public CocoEvalResult? OneStepRefined { get; init; }
     public required Dictionary<DemoStage, double> StageSeconds { get; init; }
     public string IndexPath => Path.Combine(Options.OutDir, "index.html");
     public string MetricsPath => Path.Combine(Options.OutDir, "metrics.json");
@@ -145,6 +155,8 @@ public static class DemoRunner
         // 2. edges with the model (same pipeline and files as `diffegg edges`)
         var report = new List<DemoScene>();
         var edgeValues = new List<(float[] Edges, sbyte[] Ternary)>();
+        var oneStepValues = new List<(float[] Edges, sbyte[] Ternary)>();
+        string oneStepDir = Path.Combine(dir, "edges-onestep");
         using (var model = DiffusionModelFolder.Load(modelPath, CPU))
         {
             var po = new EdgePipelineOptions { Timesteps = o.Timesteps, Size = o.Size, Seed = o.Seed, Ternary = o.Ternary };
@@ -152,6 +164,14 @@ public static class DemoRunner
             try { pipeline = new EdgePipeline(model, po); }
             catch (ArgumentException e) { throw new DiffEggException($"demo edges ({modelPath}): {e.Message}"); }
             using var _ = pipeline;
+            using var adapter = o.AdapterPath is null ? null : FineTuning.EdgeAdapter.Load(o.AdapterPath, model.Unet);
+            FineTuning.OneStepEdgePipeline? oneStep = null;
+            if (adapter is not null)
+            {
+                try { oneStep = new FineTuning.OneStepEdgePipeline(model, adapter, po); }
+                catch (ArgumentException e) { throw new DiffEggException($"demo one-step edges ({o.AdapterPath}): {e.Message}"); }
+            }
+            using var __ = oneStep;
             for (int i = 0; i < scenes.Count; i++)
             {
                 var (stem, id, scene) = scenes[i];
@@ -160,6 +180,12 @@ public static class DemoRunner
                 pipeline.Write(r, edgeDir, stem, Path.Combine(dataDir, "images", stem + ".png"));
                 edgeValues.Add((r.Edges.contiguous().data<float>().ToArray(), r.Ternary.contiguous().data<sbyte>().ToArray()));
                 report.Add(new DemoScene { Stem = stem, ImageId = id, Timesteps = r.Timesteps, KlCurve = r.KlCurve, ChosenTimestep = r.ChosenTimestep });
+                if (oneStep is not null)
+                {
+                    using var r1 = oneStep.Run(scene.Image);
+                    oneStep.Write(r1, oneStepDir, stem, Path.Combine(dataDir, "images", stem + ".png"));
+                    oneStepValues.Add((r1.Edges.contiguous().data<float>().ToArray(), r1.Ternary.contiguous().data<sbyte>().ToArray()));
+                }
                 progress?.Invoke(DemoStage.Edges, i + 1, scenes.Count);
             }
         }
@@ -194,6 +220,7 @@ public static class DemoRunner
         // 4. refinement of the simulated coarse masks with the edge maps (Alg 4, as `diffegg refine`)
         var refined = new List<List<CocoResult>>();
         var oracleRefined = new List<List<CocoResult>>();
+        var oneStepRefined = new List<List<CocoResult>>();
         for (int i = 0; i < scenes.Count; i++)
         {
             var (stem, id, s) = scenes[i];
@@ -207,11 +234,19 @@ public static class DemoRunner
                 oracleRefined.Add(ro);
                 report[i].OracleRefinedMasks = ro.Count;
             }
+            if (o.AdapterPath is not null)
+            {
+                var r1 = CocoRefinement.RefineImage(image, coarseResults[i], EdgeMapReader.Load(oneStepDir, stem, EdgeScale.Ternary, o.Uncertain).Map, o.Refine);
+                oneStepRefined.Add(r1);
+                report[i].OneStepRefinedMasks = r1.Count;
+            }
             progress?.Invoke(DemoStage.Refine, i + 1, scenes.Count);
         }
         string refinedPath = Path.Combine(dir, "refined_instances.json"), oracleRefinedPath = Path.Combine(dir, "oracle_refined_instances.json");
         CocoFiles.WriteResults(refinedPath, refined.SelectMany(r => r));
         if (o.Oracle) CocoFiles.WriteResults(oracleRefinedPath, oracleRefined.SelectMany(r => r));
+        string oneStepRefinedPath = Path.Combine(dir, "onestep_refined_instances.json");
+        if (o.AdapterPath is not null) CocoFiles.WriteResults(oneStepRefinedPath, oneStepRefined.SelectMany(r => r));
         Done(DemoStage.Refine);
 
         // 5. panoptic pseudo-labels from the simulated semantic masks (as `diffegg panoptic`) and the naive baseline
@@ -244,7 +279,7 @@ public static class DemoRunner
 
         // 6. evaluation against the exact ground truth
         var gt = CocoFiles.ReadInstances(Path.Combine(dataDir, "instances.json"));
-        int nEval = o.Oracle ? 6 : 4, evalDone = 0;
+        int nEval = (o.Oracle ? 6 : 4) + (o.AdapterPath is null ? 0 : 1), evalDone = 0;
         CocoEvalResult Ap(string path)
         {
             var e = CocoEvaluator.Evaluate(gt, CocoFiles.ReadResults(path, gt), CocoIouType.Segm, resultsName: path);
@@ -254,6 +289,7 @@ public static class DemoRunner
         var coarseEval = Ap(coarsePath);
         var refinedEval = Ap(refinedPath);
         var oracleRefinedEval = o.Oracle ? Ap(oracleRefinedPath) : null;
+        var oneStepRefinedEval = o.AdapterPath is null ? null : Ap(oneStepRefinedPath);
         string gtJson = Path.Combine(dataDir, "panoptic.json"), gtPng = Path.Combine(dataDir, "panoptic");
         var gtPan = PanopticFiles.ReadJson(gtJson, groundTruth: true);
         PanopticEvalResult Pq(string d)
@@ -287,6 +323,12 @@ public static class DemoRunner
             Save("coarse", DemoImages.Overlay(s.Image, coarse[i].Masks.Select(m => m.Pixels).ToList()));
             Save("refined", DemoImages.Overlay(s.Image, refined[i].Select(m => m.Segmentation!.ToRle(h, w).Decode()).ToList()));
             if (o.Oracle) Save("oracle_refined", DemoImages.Overlay(s.Image, oracleRefined[i].Select(m => m.Segmentation!.ToRle(h, w).Decode()).ToList()));
+            if (o.AdapterPath is not null)
+            {
+                Save("onestep", DemoImages.Heat(oneStepValues[i].Edges, w, h));
+                Save("onestep_ternary", DemoImages.Ternary(oneStepValues[i].Ternary, w, h));
+                Save("onestep_refined", DemoImages.Overlay(s.Image, oneStepRefined[i].Select(m => m.Segmentation!.ToRle(h, w).Decode()).ToList()));
+            }
             Save("semantic", DemoImages.Classes(semantic[i], w, h, isThing));
             var gtCat = s.Instances.ToDictionary(x => x.SegmentId, x => x.CategoryId);
             foreach (var st in s.Stuff) gtCat[st.SegmentId] = st.CategoryId;
@@ -300,7 +342,7 @@ public static class DemoRunner
         {
             Options = o, ModelPath = modelPath, EmbeddedModel = o.ModelPath is null, Scenes = report,
             Coarse = coarseEval, Refined = refinedEval, Naive = naiveEval, Pseudo = pseudoEval, StageSeconds = times,
-            OracleRefined = oracleRefinedEval, OraclePseudo = oraclePseudoEval,
+            OracleRefined = oracleRefinedEval, OraclePseudo = oraclePseudoEval, OneStepRefined = oneStepRefinedEval,
         };
         Done(DemoStage.Report);
         HtmlReport.WriteMetrics(result.MetricsPath, result);

@@ -49,6 +49,7 @@ public static class HtmlReport
             w.WriteNumber("uncertain_edge_value", o.Uncertain);
             w.WriteString("ternary_rule", o.Ternary.Name);
             w.WriteString("edge_input", o.EdgeInput.ToString().ToLowerInvariant());
+            if (o.AdapterPath is not null) w.WriteString("adapter", o.AdapterPath);
             w.WriteStartObject("weak_semantic");
             w.WriteNumber("boundary_noise", o.Semantic.BoundaryNoise);
             w.WriteNumber("passes", o.Semantic.Passes);
@@ -142,14 +143,15 @@ public static class HtmlReport
 
     static readonly (string Key, string Caption)[][] Panels =
     {
-        new[] { ("image", "image"), ("edgekl", "EdgeKL heat map (Eq 6)"), ("ternary", "ternary edges (Alg 2)") },
-        new[] { ("gt_instances", "GT instances"), ("coarse", "simulated coarse masks"), ("refined", "refined, model edges"), ("oracle_refined", "refined, GT-boundary edges (oracle)") },
+        new[] { ("image", "image"), ("edgekl", "EdgeKL heat map (Eq 6)"), ("ternary", "ternary edges (Alg 2)"), ("onestep", "one-step edge probability (adapter)"), ("onestep_ternary", "one-step edges (p ≥ threshold)") },
+        new[] { ("gt_instances", "GT instances"), ("coarse", "simulated coarse masks"), ("refined", "refined, model edges"), ("onestep_refined", "refined, one-step edges (adapter)"), ("oracle_refined", "refined, GT-boundary edges (oracle)") },
         new[] { ("semantic", "simulated weak semantic"), ("gt_panoptic", "GT panoptic"), ("naive_panoptic", "naive: connected regions"), ("pseudo_panoptic", "pseudo-labels, model edges"), ("oracle_pseudo_panoptic", "pseudo-labels, GT-boundary edges (oracle)") },
     };
 
     static List<(string Name, CocoEvalResult E)> InstanceRows(DemoResult r, bool json)
     {
         var l = new List<(string, CocoEvalResult)> { (json ? "simulated_coarse" : "simulated coarse masks", r.Coarse), (json ? "refined" : "refined with model edges", r.Refined) };
+        if (r.OneStepRefined is { } a) l.Add((json ? "refined_one_step_edges" : "refined with one-step edges (adapter)", a));
         if (r.OracleRefined is { } o) l.Add((json ? "refined_oracle_gt_edges" : "refined with GT-boundary edges (oracle)", o));
         return l;
     }
@@ -232,7 +234,7 @@ img.px{width:128px;height:128px;image-rendering:pixelated;image-rendering:crisp-
             }
             sb.Append("</div>\n");
         }
-        sb.Append("<p class=\"meta\">Files: <code>data/</code> (scenes and GT), <code>edges/</code> (as <code>diffegg edges</code>), <code>simulated_coarse_instances.json</code>, <code>refined_instances.json</code>, <code>simulated_semantic/</code>, <code>naive_panoptic/</code>, <code>pseudo_panoptic/</code>, <code>oracle_edges/</code>, <code>oracle_refined_instances.json</code>, <code>oracle_pseudo_panoptic/</code>, <code>metrics.json</code>, <code>report/</code> (the PNGs of this page).</p>\n");
+        sb.Append("<p class=\"meta\">Files: <code>data/</code> (scenes and GT), <code>edges/</code> (as <code>diffegg edges</code>), <code>simulated_coarse_instances.json</code>, <code>refined_instances.json</code>, <code>simulated_semantic/</code>, <code>naive_panoptic/</code>, <code>pseudo_panoptic/</code>, <code>oracle_edges/</code>, <code>oracle_refined_instances.json</code>, <code>oracle_pseudo_panoptic/</code>, <code>edges-onestep/</code> and <code>onestep_refined_instances.json</code> (with <code>--adapter</code>), <code>metrics.json</code>, <code>report/</code> (the PNGs of this page).</p>\n");
         sb.Append("</body></html>\n");
         AtomicFile.WriteAllBytes(path, Encoding.UTF8.GetBytes(sb.ToString()));
     }

@@ -6,7 +6,9 @@ using DiffEgg.Formats;
 namespace DiffEgg.Evaluation;
 
 /// <summary>One scene of an edge benchmark folder: image, panoptic segment-id PNG and the hard pairs (as panoptic segment ids).</summary>
-public sealed record EdgeBenchItem(string Name, string ImagePath, string PanopticPath, IReadOnlyList<(int A, int B)> HardPairs);
+/// <param name="Things">segment ids of the scene's thing (object) segments, whose boundaries the gap measure scores; null = every segment</param>
+public sealed record EdgeBenchItem(string Name, string ImagePath, string PanopticPath, IReadOnlyList<(int A, int B)> HardPairs,
+    IReadOnlyList<int>? Things = null);
 
 /// <summary>Loads a folder written by `diffegg synth` (panoptic.json, panoptic/, images/, hard_pairs.json) for edge scoring.</summary>
 public static partial class EdgeBenchmark
@@ -19,13 +21,15 @@ public static partial class EdgeBenchmark
         var pan = PanopticFiles.ReadJson(panPath, groundTruth: true);
         var imageNames = pan.Images.ToDictionary(i => i.Id, i => i.FileName);
         var hard = ReadHardPairs(hardPath);
+        var thingCategories = pan.Categories.Where(c => c.IsThing == 1).Select(c => c.Id).ToHashSet();
         var items = new List<EdgeBenchItem>();
         foreach (var a in pan.Annotations)
         {
             if (!imageNames.TryGetValue(a.ImageId, out var imgName))
                 throw new DiffEggException($"{panPath}: annotation for image_id {a.ImageId} has no entry in images");
             items.Add(new EdgeBenchItem(Path.GetFileNameWithoutExtension(a.FileName), Path.Combine(dir, "images", imgName),
-                Path.Combine(dir, "panoptic", a.FileName), hard.TryGetValue(a.ImageId, out var p) ? p : Array.Empty<(int, int)>()));
+                Path.Combine(dir, "panoptic", a.FileName), hard.TryGetValue(a.ImageId, out var p) ? p : Array.Empty<(int, int)>(),
+                a.Segments.Where(g => thingCategories.Contains(g.CategoryId)).Select(g => (int)g.Id).ToArray()));
         }
         return items;
     }

@@ -150,7 +150,7 @@ public static partial class EdgeBenchmark
                 }
                 else maps[r] = r >= firstSobel ? SobelAt(img, o.Sobel[r - firstSobel], th, tw) : ResampleTo(maps[r], ah, aw, th, tw);
             }
-            var sceneScores = ScoreAll(maps, th, tw, ids, gh, gw, it.HardPairs, o);
+            var sceneScores = ScoreAll(maps, th, tw, ids, gh, gw, it.HardPairs, o, it.Things);
             for (int r = 0; r < rows.Count; r++) for (int k = 0; k < o.Rules.Length; k++) scores[r][k].Add(sceneScores[r][k]);
             if (chosen >= 0) hist[chosen] = hist.GetValueOrDefault(chosen) + 1;
             resolutions.Add($"{sceneScores[0][0].Height}x{sceneScores[0][0].Width}");
@@ -173,7 +173,7 @@ public static partial class EdgeBenchmark
         ForEachScene(items, failed, progress, (it, img, ids, gw, gh) =>
         {
             int th = o.EdgeSize > 0 ? o.EdgeSize : img.Height, tw = o.EdgeSize > 0 ? o.EdgeSize : img.Width;
-            var sceneScores = ScoreAll(o.Sobel.Select(sv => SobelAt(img, sv, th, tw)).ToArray(), th, tw, ids, gh, gw, it.HardPairs, o);
+            var sceneScores = ScoreAll(o.Sobel.Select(sv => SobelAt(img, sv, th, tw)).ToArray(), th, tw, ids, gh, gw, it.HardPairs, o, it.Things);
             for (int r = 0; r < scores.Length; r++) for (int k = 0; k < o.Rules.Length; k++) scores[r][k].Add(sceneScores[r][k]);
             resolutions.Add($"{sceneScores[0][0].Height}x{sceneScores[0][0].Width}");
         });
@@ -223,8 +223,9 @@ public static partial class EdgeBenchmark
     }
 
     // Scores of every map (index r) under every ternary rule (index k) of the options.
-    static EdgeScores[][] ScoreAll(float[][] maps, int th, int tw, int[] ids, int gh, int gw, IReadOnlyList<(int A, int B)> hard, EdgeBenchmarkOptions o) =>
-        maps.Select(m => o.Rules.Select(rule => EdgeQuality.Score(m, th, tw, ids, gh, gw, hard, o.Quality with { Ternary = rule })).ToArray()).ToArray();
+    static EdgeScores[][] ScoreAll(float[][] maps, int th, int tw, int[] ids, int gh, int gw, IReadOnlyList<(int A, int B)> hard, EdgeBenchmarkOptions o,
+        IReadOnlyList<int>? things) =>
+        maps.Select(m => o.Rules.Select(rule => EdgeQuality.Score(m, th, tw, ids, gh, gw, hard, o.Quality with { Ternary = rule }, things)).ToArray()).ToArray();
 
     // One row per method and rule (method-major); the rule is named in the label only when several rules are scored.
     static List<EdgeBenchmarkRow> Rows(List<(string Method, EdgeMetric? Metric, int? Fixed, bool Peak)> methods, List<EdgeScores>[][] scores, EdgeBenchmarkOptions o)
@@ -288,6 +289,7 @@ public static partial class EdgeBenchmark
                 w.WriteNumber("hard_images", s.HardImages);
                 Num(w, "hard_precision", s.HardPrecision); Num(w, "hard_recall", s.HardRecall); Num(w, "hard_f1", s.HardF1); Num(w, "hard_auc", s.HardAuc);
                 Num(w, "interior_precision", s.InteriorPrecision); Num(w, "interior_recall", s.InteriorRecall); Num(w, "boundary_as_interior", s.BoundaryAsInterior);
+                Num(w, "largest_run", s.LargestRun); w.WriteNumber("objects", s.Objects);
                 w.WriteEndObject();
             }
             w.WriteEndArray();

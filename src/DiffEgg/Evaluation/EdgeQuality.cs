@@ -53,6 +53,12 @@ public sealed record EdgeScores
     public int HardPredictedCorrect { get; init; }
     /// <summary>ROC AUC of hard-pair boundary pixels vs the interior pixels of the pair members (farther than the tolerance from any boundary): does the map rank the boundary between two similar objects above their own texture? NaN if either set is empty.</summary>
     public double HardAuc { get; init; }
+    /// <summary>Gap measure: summed boundary length (pixels) of the scored objects (<see cref="EdgeQuality.LargestRunCoverage"/>).</summary>
+    public int ObjectBoundary { get; init; }
+    /// <summary>Gap measure: of <see cref="ObjectBoundary"/>, the pixels covered by the largest connected edge run around their object.</summary>
+    public int ObjectBoundaryInLargestRun { get; init; }
+    /// <summary>Objects whose boundary was scored by the gap measure.</summary>
+    public int Objects { get; init; }
 
     public double Precision => EdgeQuality.Ratio(PredictedCorrect, Predicted);
     public double Recall => EdgeQuality.Ratio(BoundaryRecalled, Boundary);
@@ -62,6 +68,8 @@ public sealed record EdgeScores
     public double HardF1 => EdgeQuality.F1(HardPrecision, HardRecall);
     public double InteriorPrecision => EdgeQuality.Ratio(InteriorPredictedCorrect, InteriorPredicted);
     public double InteriorRecall => EdgeQuality.Ratio(InteriorPredictedCorrect, TrueInterior);
+    /// <summary>Gap measure of this image: fraction of the objects' boundary length covered by the largest connected edge run around each object (NaN without objects).</summary>
+    public double LargestRun => ObjectBoundary == 0 ? double.NaN : (double)ObjectBoundaryInLargestRun / ObjectBoundary;
 }
 
 /// <summary>Dataset-level edge quality: P/R/F1 pooled over pixels of all images (micro), AUC averaged over images (macro).</summary>
@@ -70,7 +78,8 @@ public sealed record EdgeScores
 /// pixels the rule calls interior.</remarks>
 public sealed record EdgeSummary(int Images, double Precision, double Recall, double F1, double Auc,
     int HardImages, double HardPrecision, double HardRecall, double HardF1, double HardAuc,
-    double InteriorPrecision = double.NaN, double InteriorRecall = double.NaN, double BoundaryAsInterior = double.NaN);
+    double InteriorPrecision = double.NaN, double InteriorRecall = double.NaN, double BoundaryAsInterior = double.NaN,
+    double LargestRun = double.NaN, int Objects = 0);
 
 /// <summary>
 /// Boundary quality of a continuous edge map against ground-truth segments (things and stuff regions): boundary
@@ -231,8 +240,9 @@ public static class EdgeQuality
     /// Scores an edge map [edgeHeight, edgeWidth] (higher = edge) against a GT segment-id map [gtHeight, gtWidth];
     /// <paramref name="hardPairs"/> are pairs of segment ids whose shared boundary is scored separately.
     /// </summary>
+    /// <param name="objects">segment ids whose boundaries the gap measure scores (<see cref="LargestRunCoverage"/>); null = every segment of the map</param>
     public static EdgeScores Score(float[] edgeMap, int edgeHeight, int edgeWidth, int[] segmentIds, int gtHeight, int gtWidth,
-        IReadOnlyList<(int A, int B)>? hardPairs = null, EdgeQualityOptions? options = null)
+        IReadOnlyList<(int A, int B)>? hardPairs = null, EdgeQualityOptions? options = null, IReadOnlyCollection<int>? objects = null)
     {
         var o = options ?? new EdgeQualityOptions();
         if (o.Tolerance < 0) throw new ArgumentException($"tolerance {o.Tolerance} must be >= 0");
@@ -296,9 +306,12 @@ public static class EdgeQuality
             if (pred[i] && pairRegion[i] && (hardNear[i] || !otherNear[i])) { hardPred++; if (hardNear[i]) hardPredCorrect++; }
         }
 
+        var run = LargestRunCoverage(pred, ids, h, w, objects ?? ids.Distinct().ToArray(), d);
+
         return new EdgeScores
         {
             Width = w, Height = h, Threshold = thr, LowThreshold = lowThr,
+            ObjectBoundary = run.Boundary, ObjectBoundaryInLargestRun = run.Covered, Objects = run.Objects,
             TrueInterior = trueInterior, InteriorPredicted = intPred, InteriorPredictedCorrect = intCorrect, BoundaryAsInterior = boundaryAsInterior,
             Predicted = predicted, PredictedCorrect = predCorrect, Boundary = boundary, BoundaryRecalled = recalled,
             Auc = RocAuc(map, gt, interior),
@@ -320,10 +333,78 @@ public static class EdgeQuality
         var haucs = hardImgs.Select(s => s.HardAuc).Where(v => !double.IsNaN(v)).ToList();
         int ip = scores.Sum(s => s.InteriorPredicted), ic = scores.Sum(s => s.InteriorPredictedCorrect), ti = scores.Sum(s => s.TrueInterior);
         int bai = scores.Sum(s => s.BoundaryAsInterior);
+        long ob = scores.Sum(s => (long)s.ObjectBoundary), oc = scores.Sum(s => (long)s.ObjectBoundaryInLargestRun);
         return new EdgeSummary(scores.Count, p, r, F1(p, r), aucs.Count == 0 ? double.NaN : aucs.Average(),
             hardImgs.Count, hardImgs.Count == 0 ? double.NaN : hP, hardImgs.Count == 0 ? double.NaN : hR,
             hardImgs.Count == 0 ? double.NaN : F1(hP, hR), haucs.Count == 0 ? double.NaN : haucs.Average(),
-            ip == 0 ? double.NaN : (double)ic / ip, Ratio(ic, ti), Ratio(bai, b));
+            ip == 0 ? double.NaN : (double)ic / ip, Ratio(ic, ti), Ratio(bai, b),
+            ob == 0 ? double.NaN : (double)oc / ob, scores.Sum(s => s.Objects));
+    }
+
+    /// <summary>Result of <see cref="LargestRunCoverage"/>: summed boundary length of the scored objects, the part of it covered by each object's largest edge run, and the number of objects scored.</summary>
+    public readonly record struct RunCoverage(int Boundary, int Covered, int Objects);
+
+    /// <summary>
+    /// Gap measure ("largest-run coverage"): for each object o of <paramref name="objects"/> present in <paramref name="ids"/>, its boundary B(o) =
+    /// the pixels of o with a 4-neighbour (inside the image) of another id; the predicted edge pixels are split into 8-connected runs;
+    /// a run covers a pixel of B(o) if it has a pixel within Chebyshev distance <paramref name="tolerance"/> of it; the object's score is the
+    /// number of pixels of B(o) covered by its single best run. Returned summed over the objects (pool over images by summing; the
+    /// measure is Covered / Boundary). A closed contour scores |B(o)|; the same pixels broken into pieces score only the largest piece,
+    /// while boundary recall would count them all.
+    /// </summary>
+    public static RunCoverage LargestRunCoverage(bool[] predicted, int[] ids, int height, int width, IReadOnlyCollection<int> objects, int tolerance)
+    {
+        CheckSize(predicted.Length, height, width, "edge mask");
+        CheckSize(ids.Length, height, width, "id map");
+        if (tolerance < 0) throw new ArgumentException($"tolerance {tolerance} must be >= 0");
+        // 8-connected runs of predicted pixels: label 1..n (0 = no edge)
+        var run = new int[predicted.Length];
+        int runs = 0;
+        var stack = new Stack<int>();
+        for (int s = 0; s < predicted.Length; s++)
+        {
+            if (!predicted[s] || run[s] != 0) continue;
+            run[s] = ++runs;
+            stack.Push(s);
+            while (stack.Count > 0)
+            {
+                int i = stack.Pop(), y = i / width, x = i % width;
+                for (int yy = Math.Max(0, y - 1); yy <= Math.Min(height - 1, y + 1); yy++)
+                    for (int xx = Math.Max(0, x - 1); xx <= Math.Min(width - 1, x + 1); xx++)
+                    {
+                        int j = yy * width + xx;
+                        if (predicted[j] && run[j] == 0) { run[j] = runs; stack.Push(j); }
+                    }
+            }
+        }
+        var wanted = new HashSet<int>(objects);
+        var perObject = new Dictionary<int, (int Boundary, Dictionary<int, int> ByRun)>();
+        var seen = new HashSet<int>();
+        for (int y = 0; y < height; y++)
+            for (int x = 0; x < width; x++)
+            {
+                int i = y * width + x, v = ids[i];
+                if (!wanted.Contains(v)) continue;
+                bool onBoundary = (x > 0 && ids[i - 1] != v) || (x + 1 < width && ids[i + 1] != v) ||
+                                  (y > 0 && ids[i - width] != v) || (y + 1 < height && ids[i + width] != v);
+                if (!onBoundary) continue;
+                if (!perObject.TryGetValue(v, out var acc)) acc = (0, new Dictionary<int, int>());
+                seen.Clear();
+                for (int yy = Math.Max(0, y - tolerance); yy <= Math.Min(height - 1, y + tolerance); yy++)
+                    for (int xx = Math.Max(0, x - tolerance); xx <= Math.Min(width - 1, x + tolerance); xx++)
+                    {
+                        int r = run[yy * width + xx];
+                        if (r != 0 && seen.Add(r)) acc.ByRun[r] = acc.ByRun.GetValueOrDefault(r) + 1;
+                    }
+                perObject[v] = (acc.Boundary + 1, acc.ByRun);
+            }
+        int boundary = 0, covered = 0;
+        foreach (var (b, byRun) in perObject.Values)
+        {
+            boundary += b;
+            covered += byRun.Count == 0 ? 0 : byRun.Values.Max();
+        }
+        return new RunCoverage(boundary, covered, perObject.Count);
     }
 
     static void CheckSize(int length, int height, int width, string what)

@@ -64,5 +64,26 @@ public sealed class DemoCliTests : IDisposable
         Assert.Equal(2, DiffEggApp.Run(new[] { "demo", "--out", _tmp, "--timesteps", "a,b" }));
         Assert.Equal(2, DiffEggApp.Run(new[] { "demo", "--out", _tmp, "--edge-input", "bogus" }));
         Assert.Equal(1, DiffEggApp.Run(new[] { "demo", "--out", _tmp, "--count", "1", "--model", Path.Combine(_tmp, "no-model") }));
+        Assert.Equal(2, DiffEggApp.Run(new[] { "demo", "--out", _tmp, "--count", "1", "--adapter", Path.Combine(_tmp, "no-adapter") }));
+        Assert.Equal(2, DiffEggApp.Run(new[] { "demo", "--out", _tmp, "--count", "1", "--adapter", " " }));
+    }
+
+    [Fact]
+    public void AdapterShowsOneStepEdgesBesideThePseudoEdges()
+    {
+        // the adapter shipped with the embedded model (models/embedded/edge-adapter)
+        string adapter = Path.Combine(DiffEgg.Models.EmbeddedModel.DefaultPath, "edge-adapter");
+        Assert.Equal(0, DiffEggApp.Run(new[] { "demo", "--out", _tmp, "--count", "1", "--timesteps", "20", "--no-oracle", "--adapter", adapter }));
+        Assert.True(File.Exists(Path.Combine(_tmp, "edges", "test_000000.ternary.png")));
+        Assert.True(File.Exists(Path.Combine(_tmp, "edges-onestep", "test_000000.ternary.png")));
+        Assert.True(File.Exists(Path.Combine(_tmp, "onestep_refined_instances.json")));
+        Assert.True(File.Exists(Path.Combine(_tmp, "report", "test_000000_onestep_refined.png")));
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(_tmp, "metrics.json")));
+        var inst = doc.RootElement.GetProperty("instances");
+        Assert.True(inst.TryGetProperty("refined", out _));
+        Assert.True(inst.TryGetProperty("refined_one_step_edges", out _));
+        using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(_tmp, "edges-onestep", "test_000000.json")));
+        Assert.Equal("one-step", json.RootElement.GetProperty("method").GetString());
+        Assert.Contains("one-step edges (adapter)", File.ReadAllText(Path.Combine(_tmp, "index.html")));
     }
 }

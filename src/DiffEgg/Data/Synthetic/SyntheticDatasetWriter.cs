@@ -16,6 +16,12 @@ public static class SyntheticDatasetWriter
     public static Summary Write(string dir, SceneOptions options, long seed, SyntheticSplit split, int start, int count, Action<int>? progress = null)
     {
         var gen = new SceneGenerator(options);
+        return Write(dir, options, seed, split, start, count, index => gen.Generate(seed, split, index), progress);
+    }
+
+    /// <summary>As above with another scene source: <paramref name="sceneAt"/>(index) renders scene index of the split (e.g. the stress style); <paramref name="options"/> only fills hard_pairs.json's header.</summary>
+    public static Summary Write(string dir, SceneOptions options, long seed, SyntheticSplit split, int start, int count, Func<int, Scene> sceneAt, Action<int>? progress = null)
+    {
         if (File.Exists(dir)) throw new DiffEggException($"{dir}: exists and is a file, not a folder");
         try { Directory.CreateDirectory(dir); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new DiffEggException($"{dir}: cannot create the output folder ({e.Message})", e); }
@@ -25,7 +31,7 @@ public static class SyntheticDatasetWriter
         for (int i = 0; i < count; i++)
         {
             int index = start + i;
-            var scene = gen.Generate(seed, split, index);
+            var scene = sceneAt(index);
             string stem = SyntheticDataset.FileStem(split, index);
             try { SyntheticDataset.WriteScenePngs(dir, stem, scene); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or DiffEggException)

@@ -1,7 +1,8 @@
 namespace DiffEgg.Data.Synthetic;
 
 /// <summary>The texture of a thing (object). Hard pairs always differ in this.</summary>
-public enum ThingTexture { Stripes, Dots, Checker, Noise }
+/// <summary>Thing textures: the default style draws the first four; Rings, Shaded, Marble and Grain are drawn only by the stress style (<see cref="Stress.StressSceneRenderer"/>).</summary>
+public enum ThingTexture { Stripes, Dots, Checker, Noise, Rings, Shaded, Marble, Grain }
 
 /// <summary>Lattice value noise: hashed values in [-1, 1] at integer lattice points, smoothstep-interpolated. Pure arithmetic (bit-exact).</summary>
 public readonly struct ValueNoise
