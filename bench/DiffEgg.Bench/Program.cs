@@ -28,6 +28,7 @@ if (args.Length > 0 && args[0] == "maskapi-check") return MaskApiCheck.Run(args[
 if (args.Length > 0 && args[0] == "panoptic-gen") return PanopticGen.Run(args[1..]);
 if (args.Length > 0 && args[0] == "photo-reference") return PhotoReference.Run(args);
 if (args.Length > 0 && args[0] == "photo-pairs") return PhotoReference.Pairs(args);
+if (args.Length > 0 && args[0] == "mask-iou") return MaskIou.Run(args);
 
 if (args.Length >= 1 && args[0] == "unetmem")
 {

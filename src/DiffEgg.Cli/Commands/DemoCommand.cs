@@ -25,7 +25,8 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
         [CommandOption("--edge-input <KIND>")] [DefaultValue("ternary")] [Description("Edge map given to refinement: ternary (Alg 2 PNG), soft (raw EdgeKL scaled by the ternary rule's thresholds) or sobel (image Sobel baseline, no model).")] public string EdgeInput { get; init; } = "ternary";
         [CommandOption("--ternary <RULE>")] [DefaultValue(DiffEgg.Edges.TernaryRule.DefaultName)] [Description("Thresholds of the ternary edge map (Alg 2): log-interior (the paper's edge test, the interior test on ln E), musigma (the paper's μ±σ), log, auto, quantile or quantile:LO,HI.")] public string Ternary { get; init; } = DiffEgg.Edges.TernaryRule.DefaultName;
         [CommandOption("--threads <N>")] [DefaultValue(1)] [Description("libtorch CPU threads (1: the tensors are tiny, and extra threads slow it down on a busy machine).")] public int Threads { get; init; } = 1;
-        [CommandOption("--adapter <DIR>")] [InputOutput] [Description("Also show one-step edges (an adapter folder from `diffegg finetune`, e.g. models/embedded/edge-adapter) beside the pseudo-edges, and the refinement AP with each. Default: pseudo-edges only.")] public string? Adapter { get; init; }
+        [CommandOption("--adapter <DIR>")] [InputOutput] [Description("Adapter folder (from `diffegg finetune`) whose one-step edges are shown beside the pseudo-edges, with the refinement AP of each. Default: the embedded model's shipped adapter (models/embedded/edge-adapter) when the embedded model is used.")] public string? Adapter { get; init; }
+        [CommandOption("--no-adapter")] [Description("Pseudo-edges only: no one-step edges, not even the shipped adapter's.")] public bool NoAdapter { get; init; }
         [CommandOption("--no-oracle")] [Description("Skip the oracle rows (refinement with ground-truth boundaries as edges).")] public bool NoOracle { get; init; }
 
         public override ValidationResult Validate()
@@ -37,6 +38,7 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
             if (DiffEgg.Edges.TernaryRule.TryParse(Ternary) is null) return ValidationResult.Error($"--ternary {Ternary}: use {DiffEgg.Edges.TernaryRule.Names}");
             if (Adapter is not null && string.IsNullOrWhiteSpace(Adapter)) return ValidationResult.Error("--adapter DIR must not be empty");
             if (Adapter is not null && !Directory.Exists(Adapter)) return ValidationResult.Error($"--adapter {Adapter}: no such folder");
+            if (Adapter is not null && NoAdapter) return ValidationResult.Error("--adapter and --no-adapter exclude each other");
             if (Threads is < 1) return ValidationResult.Error($"--threads {Threads} must be ≥ 1");
             if (EdgesCommand.ParseTimesteps(Timesteps) is null) return ValidationResult.Error($"--timesteps {Timesteps}: expected a comma-separated list of integers");
             try { ToCoarse().Validate(); } catch (ArgumentException e) { return ValidationResult.Error(e.Message); }
@@ -44,6 +46,16 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
         }
 
         internal CoarseSimulationOptions ToCoarse() => new() { MergeRate = MergeRate, FragmentRate = FragmentRate };
+    }
+
+    /// <summary>The embedded model's shipped adapter folder when the demo runs on the embedded model (no <c>--model</c>) and the folder exists; else null.</summary>
+    public static string? ShippedAdapter(string? model)
+    {
+        if (model is not null) return null;
+        string? embedded = DiffEgg.Models.EmbeddedModel.FindDefaultPath();
+        if (embedded is null) return null;
+        string dir = Path.Combine(embedded, "edge-adapter");
+        return Directory.Exists(dir) ? dir : null;
     }
 
     /// <summary>Runs <see cref="DemoRunner"/> under a progress display and prints the metric tables.</summary>
@@ -54,7 +66,7 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
             OutDir = s.Out, Count = s.Count, ModelPath = s.Model, Seed = s.Seed,
             Timesteps = EdgesCommand.ParseTimesteps(s.Timesteps)!,
             Ternary = DiffEgg.Edges.TernaryRule.TryParse(s.Ternary)!,
-            Coarse = s.ToCoarse(), Uncertain = s.Uncertain, EdgeInput = s.EdgeInput switch { "soft" => DemoEdgeInput.Soft, "sobel" => DemoEdgeInput.Sobel, _ => DemoEdgeInput.Ternary }, Oracle = !s.NoOracle, Threads = s.Threads, AdapterPath = s.Adapter,
+            Coarse = s.ToCoarse(), Uncertain = s.Uncertain, EdgeInput = s.EdgeInput switch { "soft" => DemoEdgeInput.Soft, "sobel" => DemoEdgeInput.Sobel, _ => DemoEdgeInput.Ternary }, Oracle = !s.NoOracle, Threads = s.Threads, AdapterPath = s.NoAdapter ? null : s.Adapter ?? ShippedAdapter(s.Model),
         };
         OutputTarget.CheckFolder(s.Out, "--out");
         AnsiConsole.MarkupLine($"[bold]DiffEgg demo[/]: {s.Count} synthetic scenes, model {Markup.Escape(s.Model ?? "embedded")}, [yellow]simulated[/] coarse instance masks and weak semantic masks → {Markup.Escape(s.Out)}");

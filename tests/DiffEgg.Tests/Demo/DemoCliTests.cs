@@ -31,7 +31,10 @@ public sealed class DemoCliTests : IDisposable
                 double v = stat.Value.GetDouble();
                 Assert.True(v == -1 || (v >= 0 && v <= 1), $"{set.Name}.{stat.Name} = {v}");
             }
-        Assert.Equal(3, root.GetProperty("instances").EnumerateObject().Count()); // coarse, refined, oracle
+        // coarse, refined, oracle, and the shipped adapter's one-step edges (shown by default with the embedded model)
+        Assert.NotNull(DiffEgg.Cli.Commands.DemoCommand.ShippedAdapter(null));
+        Assert.Equal(4, root.GetProperty("instances").EnumerateObject().Count());
+        Assert.True(root.GetProperty("instances").TryGetProperty("refined_one_step_edges", out _));
         foreach (var set in root.GetProperty("panoptic").EnumerateObject())
             foreach (var group in set.Value.EnumerateObject())
                 foreach (var k in new[] { "pq", "sq", "rq" })
@@ -66,6 +69,7 @@ public sealed class DemoCliTests : IDisposable
         Assert.Equal(1, DiffEggApp.Run(new[] { "demo", "--out", _tmp, "--count", "1", "--model", Path.Combine(_tmp, "no-model") }));
         Assert.Equal(2, DiffEggApp.Run(new[] { "demo", "--out", _tmp, "--count", "1", "--adapter", Path.Combine(_tmp, "no-adapter") }));
         Assert.Equal(2, DiffEggApp.Run(new[] { "demo", "--out", _tmp, "--count", "1", "--adapter", " " }));
+        Assert.Equal(2, DiffEggApp.Run(new[] { "demo", "--out", _tmp, "--count", "1", "--adapter", _tmp, "--no-adapter" }));
     }
 
     [Fact]
