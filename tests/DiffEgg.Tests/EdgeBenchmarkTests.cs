@@ -107,7 +107,7 @@ public sealed class EdgeBenchmarkTests : IClassFixture<EdgeBenchmarkFixture>
             using var r = p.Run(img);
             chosen = r.ChosenTimestep;
             var map = r.EdgesAttention.data<float>().ToArray();
-            return EdgeQuality.Aggregate(new[] { EdgeQuality.Score(map, r.AttentionHeight, r.AttentionWidth, ids, gh, gw, items[0].HardPairs, opts.Quality) });
+            return EdgeQuality.Aggregate(new[] { EdgeQuality.Score(map, r.AttentionHeight, r.AttentionWidth, ids, gh, gw, items[0].HardPairs, opts.Quality, items[0].Things) });
         }
 
         foreach (var row in report.Rows)
