@@ -175,8 +175,8 @@ public static class PhotoReference
             Console.WriteLine($"{path}: {res.Count} masks");
             foreach (var (a, b, gap) in pairs)
             {
-                var (ia, ja) = Best(res.Select(r => r.Rle).ToList(), refs[a]);
-                var (ib, jb) = Best(res.Select(r => r.Rle).ToList(), refs[b]);
+                var (ia, ja) = Rle.BestMatch(res.Select(r => r.Rle).ToList(), refs[a]);
+                var (ib, jb) = Rle.BestMatch(res.Select(r => r.Rle).ToList(), refs[b]);
                 bool isSplit = ia >= 0.5 && ib >= 0.5 && ja != jb;
                 if (isSplit) split++;
                 Console.WriteLine($"  pair {a}+{b} (gap {gap:F1} px): best IoU {ia:F3} (mask {ja}, score {(ja >= 0 ? res[ja].Score : 0):F3}) / {ib:F3} (mask {jb}, score {(jb >= 0 ? res[jb].Score : 0):F3}) → {(isSplit ? "split" : "not split")}");
@@ -184,18 +184,6 @@ public static class PhotoReference
             Console.WriteLine($"  {split} of {pairs.Count} pairs split");
         }
         return 0;
-    }
-
-    static (double IoU, int Index) Best(List<Rle> masks, Rle target)
-    {
-        double best = 0;
-        int at = -1;
-        for (int j = 0; j < masks.Count; j++)
-        {
-            double iou = Rle.Iou(masks[j], target, false);
-            if (iou > best) { best = iou; at = j; }
-        }
-        return (best, at);
     }
 
     /// <summary>Breadth-first growth of the labels into unlabelled <paramref name="allowed"/> pixels, <paramref name="steps"/> 8-neighbour steps at most (a pixel reached by two labels in one step keeps the first).</summary>

@@ -297,6 +297,19 @@ public sealed class Rle : IEquatable<Rle>
         return inter;
     }
 
+    /// <summary>The mask of <paramref name="masks"/> with the highest IoU with <paramref name="target"/> (no crowd): (IoU, index); (0, −1) when none overlaps.</summary>
+    public static (double IoU, int Index) BestMatch(IReadOnlyList<Rle> masks, Rle target)
+    {
+        double best = 0;
+        int at = -1;
+        for (int j = 0; j < masks.Count; j++)
+        {
+            double iou = Iou(masks[j], target, false);
+            if (iou > best) { best = iou; at = j; }
+        }
+        return (best, at);
+    }
+
     /// <summary>IoU of a detection with a ground-truth mask as maskApi rleIou: for a crowd gt the union is the detection's area; 0 when they do not intersect.</summary>
     public static double Iou(Rle dt, Rle gt, bool gtIsCrowd)
     {

@@ -173,24 +173,12 @@ public class OwnImagesWalkthroughTests
             var masks = u0.Where(x => x.ImageId == p + 1).Select(x => x.Segmentation!.ToRle(H, W)).ToList();
             foreach (var (a, b) in photos[p].TouchingPairs)
             {
-                var (ia, ja) = Best(masks, Rle.Encode(photos[p].Masks[a], H, W));
-                var (ib, jb) = Best(masks, Rle.Encode(photos[p].Masks[b], H, W));
+                var (ia, ja) = Rle.BestMatch(masks, Rle.Encode(photos[p].Masks[a], H, W));
+                var (ib, jb) = Rle.BestMatch(masks, Rle.Encode(photos[p].Masks[b], H, W));
                 _out.WriteLine($"--uncertain 0: {photos[p].Name} pair {a}+{b}: best IoU {ia:F3} (mask {ja}) / {ib:F3} (mask {jb})");
                 if (ia >= 0.5 && ib >= 0.5 && ja != jb) split++;
             }
         }
         Assert.True(split >= 1, "no merged pair split with --uncertain 0");
-    }
-
-    static (double IoU, int Index) Best(List<Rle> masks, Rle target)
-    {
-        double best = 0;
-        int at = -1;
-        for (int j = 0; j < masks.Count; j++)
-        {
-            double iou = Rle.Iou(masks[j], target, false);
-            if (iou > best) { best = iou; at = j; }
-        }
-        return (best, at);
     }
 }
