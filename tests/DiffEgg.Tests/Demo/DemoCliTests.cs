@@ -57,6 +57,7 @@ public sealed class DemoCliTests : IDisposable
         }
         Assert.DoesNotContain("<script", html);
         Assert.Contains("simulated", html);
+        Assert.Contains("one-step edges (Alg 3", html); // the shipped adapter, shown by default
         Assert.Equal(2, Regex.Matches(html, "<svg class=\"kl\"").Count); // one PeakKL chart per scene (two timesteps)
     }
 
