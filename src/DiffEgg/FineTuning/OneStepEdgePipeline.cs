@@ -26,8 +26,9 @@ public sealed class OneStepEdgeResult : IDisposable
 
 /// <summary>
 /// DiffEGG's one-step edges (Alg 3 at inference): ONE UNet pass (with the adapter's LoRA) at τ on x_τ = √ᾱ_τ·x₀ + √(1−ᾱ_τ)·ε under null
-/// conditioning, G_φ on its decoder features, p = σ(logit) at the processed size, resized to the image. The ternary PNG marks p ≥ the
-/// adapter's <c>edge_threshold</c> (0.5) as edge and the rest as interior (no uncertain class). Input preparation (resize, VAE encoding,
+/// conditioning, G_φ on its decoder features, p = σ(logit) at the processed size, resized to the image. The ternary PNG marks the
+/// one-pixel skeleton (<see cref="Edges.Thinning.ZhangSuen"/>) of p ≥ the adapter's <c>edge_threshold</c> (0.5) as edge and the rest as
+/// interior (no uncertain class). Input preparation (resize, VAE encoding,
 /// the noise from the seed) is the training-free pipeline's (<see cref="EdgePipeline.Prepare"/>).
 /// </summary>
 public sealed class OneStepEdgePipeline : IDisposable
@@ -81,7 +82,11 @@ public sealed class OneStepEdgePipeline : IDisposable
         var prob = torch.sigmoid(logits).to(CPU).to_type(ScalarType.Float32);
         var edges = nn.functional.interpolate(prob, size: new long[] { image.Height, image.Width }, mode: InterpolationMode.Bilinear, align_corners: false)
             .reshape(image.Height, image.Width).clamp(0.0, 1.0);
-        var ternary = edges.ge(_adapter.EdgeThreshold).to_type(ScalarType.Int8);
+        // the ternary map: the skeleton of p ≥ the threshold (the predicted bands are several pixels wide; refinement reads a band as a
+        // region boundary, so thick bands swallow small objects), the rest interior
+        var band = edges.ge(_adapter.EdgeThreshold).contiguous().data<bool>().ToArray();
+        var skeleton = Edges.Thinning.ZhangSuen(band, image.Width, image.Height);
+        var ternary = torch.tensor(skeleton.Select(v => v ? (sbyte)1 : (sbyte)0).ToArray(), new long[] { image.Height, image.Width });
         return new OneStepEdgeResult
         {
             Width = image.Width, Height = image.Height, ProcessedWidth = pw, ProcessedHeight = ph,
