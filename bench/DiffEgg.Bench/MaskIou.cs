@@ -17,17 +17,17 @@ public static class MaskIou
         int top = args.Length > 5 && args[4] == "--top" ? int.Parse(args[5], CultureInfo.InvariantCulture) : 15;
         var a = CocoFiles.ReadResults(args[2], gt).ToLookup(r => r.ImageId);
         var b = CocoFiles.ReadResults(args[3], gt).ToLookup(r => r.ImageId);
+        var annotations = gt.Annotations.ToLookup(x => x.ImageId);
         var rows = new List<(long Image, long Ann, long Area, double A, double B)>();
         foreach (var img in gt.Images)
         {
             List<Rle> Masks(ILookup<long, CocoResult> l) => l[img.Id].Where(r => r.Segmentation is not null).Select(r => r.Segmentation!.ToRle(img.Height, img.Width)).ToList();
             var ma = Masks(a);
             var mb = Masks(b);
-            foreach (var ann in gt.Annotations.Where(x => x.ImageId == img.Id && x.Segmentation is not null))
+            foreach (var ann in annotations[img.Id].Where(x => x.Segmentation is not null))
             {
                 var g = ann.Segmentation!.ToRle(img.Height, img.Width);
-                double Best(List<Rle> ms) => ms.Count == 0 ? 0 : ms.Max(m => Rle.Iou(m, g, false));
-                rows.Add((img.Id, ann.Id, g.Area, Best(ma), Best(mb)));
+                rows.Add((img.Id, ann.Id, g.Area, Rle.BestMatch(ma, g).IoU, Rle.BestMatch(mb, g).IoU));
             }
         }
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,

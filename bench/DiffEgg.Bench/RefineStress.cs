@@ -21,11 +21,10 @@ public static class RefineStress
     /// <summary>An object counts as recovered/correct when its best-matching mask has IoU ≥ this.</summary>
     const double Good = 0.8;
 
-    /// <summary>Edge value of the ternary maps' uncertain pixels (grey 128), as <c>diffegg refine --uncertain</c>.</summary>
-    static float _uncertain = EdgeMapReader.DefaultUncertain;
-
     public static int Run(string[] args)
     {
+        // edge value of the ternary maps' uncertain pixels (grey 128), as `diffegg refine --uncertain`
+        float uncertain = EdgeMapReader.DefaultUncertain;
         var seeds = new List<ulong> { 0, 1, 2 };
         int count = 40;
         string rowSet = "all";
@@ -57,7 +56,7 @@ public static class RefineStress
                 case "--near": near = true; anyKnob = true; break;
                 case "--score-info": custom = custom with { ScoreInformation = D() }; anyKnob = true; break;
                 case "--dump": dump = V(); break;
-                case "--uncertain": _uncertain = float.Parse(V(), CultureInfo.InvariantCulture); break;
+                case "--uncertain": uncertain = float.Parse(V(), CultureInfo.InvariantCulture); break;
                 case "--panoptic": panoptic = true; break;
                 default: throw new ArgumentException($"unknown option {a}");
             }
@@ -67,15 +66,15 @@ public static class RefineStress
         var rows = anyKnob ? new List<(string, StressOptions)> { ("custom", custom) } : Rows(rowSet, count);
         if (variantNames.Count == 0) variantNames.Add("default");
         var variants = variantNames.Select(n => (n, Variants(n))).ToList();
-        if (dump is not null) { Dump(StressScenes.Generate(rows[0].Item2 with { Seed = seeds[0] }), dump, variants[0].Item2); return 0; }
+        if (dump is not null) { Dump(StressScenes.Generate(rows[0].Item2 with { Seed = seeds[0] }), dump, variants[0].Item2, uncertain); return 0; }
 
         if (panoptic) return RunPanoptic(anyKnob ? rows : new List<(string, StressOptions)>
             {
                 ("gaps 0 %, clutter 1 %, soft", new StressOptions { Count = count, GapFraction = 0 }),
                 ("gaps 15 %, clutter 1 %, soft", new StressOptions { Count = count }),
                 ("clean edges", new StressOptions { Count = count, GapFraction = 0, ClutterRate = 0 }),
-            }, seeds, variants);
-        Console.WriteLine($"refine-stress: {count} images × seeds {string.Join(",", seeds)} per row; ternary uncertain = {_uncertain.ToString(CultureInfo.InvariantCulture)}; mean over seeds (worst seed ΔAP in brackets); objects 'good' at IoU ≥ {Good}");
+            }, seeds, variants, uncertain);
+        Console.WriteLine($"refine-stress: {count} images × seeds {string.Join(",", seeds)} per row; ternary uncertain = {uncertain.ToString(CultureInfo.InvariantCulture)}; mean over seeds (worst seed ΔAP in brackets); objects 'good' at IoU ≥ {Good}");
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"| row | variant | AP coarse → refined (Δ, worst seed) | AP50 | AR100 | merged objects split | fragmented objects joined | correct masks damaged |"));
         Console.WriteLine("|---|---|---|---|---|---|---|---|");
@@ -85,7 +84,7 @@ public static class RefineStress
             foreach (var (vName, ropt) in variants)
             {
                 var acc = new List<RowResult>();
-                foreach (var scenes in perSeed) acc.Add(Evaluate(scenes, ropt));
+                foreach (var scenes in perSeed) acc.Add(Evaluate(scenes, ropt, uncertain));
                 Print(rowName, vName, acc);
             }
         }
@@ -97,7 +96,7 @@ public static class RefineStress
     /// elsewhere, boundary noise and islands) → pseudo-labels by the naive baseline (CCL per thing class) and by <see cref="PanopticBuilder"/>
     /// per variant; PQ (all, things) against the exact scene, mean over seeds.
     /// </summary>
-    static int RunPanoptic(List<(string, StressOptions)> rows, List<ulong> seeds, List<(string, RefineOptions)> variants)
+    static int RunPanoptic(List<(string, StressOptions)> rows, List<ulong> seeds, List<(string, RefineOptions)> variants, float uncertain)
     {
         var isThing = new Dictionary<int, bool> { [1] = true, [50] = false };
         var cats = new List<CocoCategory> { new(1, "object", null, 1), new(50, "background", null, 0) };
@@ -114,7 +113,7 @@ public static class RefineStress
                     ("naive (CCL per thing class)", (sem, sc) => DiffEgg.Demo.NaivePanoptic.Build(sem, sc.Width, sc.Height, isThing)),
                 };
                 foreach (var (vName, ro) in variants)
-                    methods.Add((vName, (sem, sc) => PanopticBuilder.Build(sem, sc.Width, sc.Height, EdgeMapReader.FromGray(sc.EdgeGray, sc.Width, sc.Height, _uncertain), isThing, ro)));
+                    methods.Add((vName, (sem, sc) => PanopticBuilder.Build(sem, sc.Width, sc.Height, EdgeMapReader.FromGray(sc.EdgeGray, sc.Width, sc.Height, uncertain), isThing, ro)));
                 var pq = new double[methods.Count, seeds.Count];
                 var pqt = new double[methods.Count, seeds.Count];
                 var sqt = new double[methods.Count, seeds.Count];
@@ -229,7 +228,7 @@ public static class RefineStress
 
     sealed record RowResult(double ApC, double ApR, double Ap50C, double Ap50R, double ArC, double ArR, int MergedSplit, int Merged, int FragJoined, int Frag, int Damaged, int Correct);
 
-    static RowResult Evaluate(List<StressScene> scenes, RefineOptions options)
+    static RowResult Evaluate(List<StressScene> scenes, RefineOptions options, float uncertain)
     {
         var gt = new CocoDataset { Categories = { new CocoCategory(1, "object") } };
         var coarse = new List<CocoResult>();
@@ -252,7 +251,7 @@ public static class RefineStress
             }
             var mine = sc.Masks.Select(m => CocoRefinement.ToResult(image.Id, new InstanceMask(sc.Width, sc.Height, m.Pixels, 1, m.Score))).ToList();
             coarse.AddRange(mine);
-            var edges = EdgeMapReader.FromGray(sc.EdgeGray, sc.Width, sc.Height, _uncertain);
+            var edges = EdgeMapReader.FromGray(sc.EdgeGray, sc.Width, sc.Height, uncertain);
             var outList = CocoRefinement.RefineImage(image, mine, edges, options);
             refined.AddRange(outList);
             var before = BestIoU(objects, sc.Masks.Select(m => m.Pixels));
@@ -273,7 +272,7 @@ public static class RefineStress
     }
 
     /// <summary>Writes, per scene: ground truth, edge map, coarse masks and refined masks as colour PNGs side by side (for looking at cases).</summary>
-    static void Dump(List<StressScene> scenes, string dir, RefineOptions options)
+    static void Dump(List<StressScene> scenes, string dir, RefineOptions options, float uncertain)
     {
         Directory.CreateDirectory(dir);
         for (int s = 0; s < Math.Min(scenes.Count, 40); s++)
@@ -282,7 +281,8 @@ public static class RefineStress
             int W = sc.Width, H = sc.Height;
             var image = new CocoImage(1, W, H, "x.png");
             var mine = sc.Masks.Select(m => CocoRefinement.ToResult(1, new InstanceMask(W, H, m.Pixels, 1, m.Score))).ToList();
-            var refined = CocoRefinement.RefineImage(image, mine, EdgeMapReader.FromGray(sc.EdgeGray, W, H, _uncertain), options)
+            var em = EdgeMapReader.FromGray(sc.EdgeGray, W, H, uncertain);
+            var refined = CocoRefinement.RefineImage(image, mine, em, options)
                 .Select(r => r.Segmentation!.ToRle(H, W).Decode()).ToList();
             var objs = Enumerable.Range(1, sc.ObjectCount).Select(k => sc.Labels.Select(l => l == k ? (byte)1 : (byte)0).ToArray()).ToList();
             var b0 = BestIoU(objs, sc.Masks.Select(m => m.Pixels)); var b1 = BestIoU(objs, refined);
@@ -290,7 +290,6 @@ public static class RefineStress
             int[] part;
             using (TorchSharp.torch.NewDisposeScope())
             {
-                var em = EdgeMapReader.FromGray(sc.EdgeGray, W, H, _uncertain);
                 var (hh, ww) = RefineGrid.WorkSize(W, H, em, options.MaxSide);
                 var E = RefineGrid.EdgesAt(em, hh, ww);
                 var clean = EdgeRegions.CleanEdges(E.contiguous().data<float>().ToArray(), ww, hh, options.EdgeThreshold, options.MinEdgeLength);

@@ -154,17 +154,7 @@ public class RefineCliTests
     public void PanopticWritesPseudoLabelsThatRoundTripThroughTheReaders()
     {
         int w = PanopticBuilderTests.W, h = PanopticBuilderTests.H;
-        string dir = Directory.CreateTempSubdirectory("diffegg-panoptic-cli").FullName;
-        foreach (var d in new[] { "images", "edges", "semantic" }) Directory.CreateDirectory(Path.Combine(dir, d));
-        var (sem, e) = PanopticBuilderTests.Scene();
-        foreach (var n in new[] { "p", "q" })
-        {
-            ImageIO.WriteRgbPng(Path.Combine(dir, "images", n + ".png"), new RgbImage(w, h));
-            ImageIO.WriteGrayPng(Path.Combine(dir, "semantic", n + ".png"), sem, w, h);
-            ImageIO.WriteGrayPng(Path.Combine(dir, "edges", n + ".png"), e.Select(v => (byte)(v * 255)).ToArray(), w, h);
-        }
-        File.WriteAllText(Path.Combine(dir, "cats.json"),
-            "[{\"id\":1,\"name\":\"a\",\"isthing\":1},{\"id\":2,\"name\":\"b\",\"isthing\":1},{\"id\":50,\"name\":\"s\",\"isthing\":0},{\"id\":51,\"name\":\"t\",\"isthing\":0}]");
+        var (dir, sem, e) = WritePanopticInputs("diffegg-panoptic-cli");
         string[] args =
         {
             "panoptic", "--images", Path.Combine(dir, "images"), "--edges", Path.Combine(dir, "edges"),
@@ -267,17 +257,7 @@ public class RefineCliTests
     [Fact]
     public void Panoptic_ReplacesJsonAndPngsTogether_AndKeepsThemWhenEveryImageFails()
     {
-        int w = PanopticBuilderTests.W, h = PanopticBuilderTests.H;
-        string dir = Directory.CreateTempSubdirectory("diffegg-panoptic-unit").FullName;
-        foreach (var d in new[] { "images", "edges", "semantic" }) Directory.CreateDirectory(Path.Combine(dir, d));
-        var (sem, e) = PanopticBuilderTests.Scene();
-        foreach (var n in new[] { "p", "q" })
-        {
-            ImageIO.WriteRgbPng(Path.Combine(dir, "images", n + ".png"), new RgbImage(w, h));
-            ImageIO.WriteGrayPng(Path.Combine(dir, "semantic", n + ".png"), sem, w, h);
-            ImageIO.WriteGrayPng(Path.Combine(dir, "edges", n + ".png"), e.Select(v => (byte)(v * 255)).ToArray(), w, h);
-        }
-        File.WriteAllText(Path.Combine(dir, "cats.json"), "[{\"id\":1,\"name\":\"a\",\"isthing\":1},{\"id\":2,\"name\":\"b\",\"isthing\":1},{\"id\":50,\"name\":\"s\",\"isthing\":0},{\"id\":51,\"name\":\"t\",\"isthing\":0}]");
+        var (dir, _, _) = WritePanopticInputs("diffegg-panoptic-unit");
         string outDir = Path.Combine(dir, "out"), pngDir = Path.Combine(outDir, "panoptic"), json = Path.Combine(outDir, "panoptic.json");
         string[] args =
         {
@@ -303,5 +283,23 @@ public class RefineCliTests
         Assert.Contains(r.ErrLines, l => l.StartsWith($"error: {outDir}: not written: all 1 image(s) failed", StringComparison.Ordinal));
         Assert.Contains(r.ErrLines, l => l.StartsWith($"error: {Path.Combine(dir, "semantic", "p.png")}: ", StringComparison.Ordinal));
         Assert.Equal(new[] { "panoptic", "panoptic.json" }, Directory.EnumerateFileSystemEntries(outDir).Select(Path.GetFileName).Order());
+    }
+
+    /// <summary>A temp folder with the inputs of `diffegg panoptic` for two images p and q (<see cref="PanopticBuilderTests.Scene"/>): images/, semantic/, edges/ (grey PNGs) and cats.json.</summary>
+    static (string Dir, byte[] Semantic, float[] Edges) WritePanopticInputs(string prefix)
+    {
+        int w = PanopticBuilderTests.W, h = PanopticBuilderTests.H;
+        string dir = Directory.CreateTempSubdirectory(prefix).FullName;
+        foreach (var d in new[] { "images", "edges", "semantic" }) Directory.CreateDirectory(Path.Combine(dir, d));
+        var (sem, e) = PanopticBuilderTests.Scene();
+        foreach (var n in new[] { "p", "q" })
+        {
+            ImageIO.WriteRgbPng(Path.Combine(dir, "images", n + ".png"), new RgbImage(w, h));
+            ImageIO.WriteGrayPng(Path.Combine(dir, "semantic", n + ".png"), sem, w, h);
+            ImageIO.WriteGrayPng(Path.Combine(dir, "edges", n + ".png"), e.Select(v => (byte)(v * 255)).ToArray(), w, h);
+        }
+        File.WriteAllText(Path.Combine(dir, "cats.json"),
+            "[{\"id\":1,\"name\":\"a\",\"isthing\":1},{\"id\":2,\"name\":\"b\",\"isthing\":1},{\"id\":50,\"name\":\"s\",\"isthing\":0},{\"id\":51,\"name\":\"t\",\"isthing\":0}]");
+        return (dir, sem, e);
     }
 }
