@@ -127,4 +127,19 @@ public sealed class EdgeBenchmarkTests : IClassFixture<EdgeBenchmarkFixture>
         Assert.Equal(1, DiffEggApp.Run(new[] { "bench-edges", "--data", _f.Data, "--model", _f.Model, "--timesteps", "100,500", "--limit", "1" }));
         Assert.Equal(1, DiffEggApp.Run(new[] { "bench-edges", "--data", _f.Data, "--model", Path.Combine(_f.Root, "missing"), "--limit", "1" }));
     }
+
+    [Fact]
+    public void SkeletonCoverKeepsAOnePixelLineOneCellWide()
+    {
+        // a one-pixel diagonal and a one-pixel row on 8×8: on 4×4 every covered cell is 1, nothing else; back on 8×8 the cells repeat
+        var e = new bool[64];
+        for (int i = 0; i < 8; i++) { e[i * 8 + i] = true; e[5 * 8 + i] = true; }
+        var c = EdgeBenchmark.CoverTo(e, 8, 8, 4, 4);
+        var expect = new float[16];
+        for (int i = 0; i < 4; i++) { expect[i * 4 + i] = 1; expect[2 * 4 + i] = 1; }
+        Assert.Equal(expect, c);
+        var up = EdgeBenchmark.CoverTo(c.Select(v => v > 0).ToArray(), 4, 4, 8, 8);
+        for (int y = 0; y < 8; y++) for (int x = 0; x < 8; x++) Assert.Equal(c[(y / 2) * 4 + x / 2], up[y * 8 + x]);
+        Assert.Equal(e.Select(v => v ? 1f : 0f), EdgeBenchmark.CoverTo(e, 8, 8, 8, 8));
+    }
 }

@@ -4,6 +4,7 @@ using DiffEgg.Data;
 using DiffEgg.Edges;
 using DiffEgg.FineTuning;
 using DiffEgg.Models;
+using DiffEgg.Sharding;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
@@ -12,7 +13,7 @@ namespace DiffEgg.Cli.Commands;
 /// <summary><c>diffegg edges</c>: training-free DiffEGG edges for an image or a folder (options only; the work is <see cref="EdgePipeline"/>).</summary>
 public sealed class EdgesCommand : Command<EdgesCommand.Settings>
 {
-    public sealed class Settings : CommandSettings
+    public sealed class Settings : ShardSettings
     {
         [CommandOption("--model <DIR>")] [InputOutput]
         [Description("diffusers model folder (unet/, vae/, text_encoder/, tokenizer/, scheduler/; no vae/ = pixel space). Default: the embedded model in models/embedded")]
@@ -62,6 +63,10 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
         [Description("one-step edges: an adapter folder written by `diffegg finetune` (LoRA + edge generator); ONE UNet pass at the adapter's timestep instead of PeakKL + EdgeKL (--timesteps, --fixed-timestep and --metric are not used). Without it the training-free pipeline runs")]
         public string? Adapter { get; set; }
 
+        [CommandOption("--batch <N>")]
+        [Description("with --adapter: images per UNet pass (images of one processed size are batched). Default: as many as fit 16K processed pixels, at most 16 (4 at 64×64, 1 from 128×128)")]
+        public int? Batch { get; set; }
+
         [CommandOption("--device <D>")] [DefaultValue("cpu")]
         [Description("cpu or cuda")]
         public string Device { get; set; } = "cpu";
@@ -76,10 +81,72 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
             if (TernaryRule.TryParse(Ternary) is null) return ValidationResult.Error($"--ternary {Ternary}: use {TernaryRule.Names}");
             if (ParseTimesteps(Timesteps) is null) return ValidationResult.Error($"--timesteps {Timesteps}: expected a comma-separated list of integers");
             if (MaxMemory is not null && EdgeMemory.TryParseSize(MaxMemory) is null) return ValidationResult.Error($"--max-memory {MaxMemory}: expected a size such as 8GB, 512MB or 1.5G");
+            if (Batch is < 1) return ValidationResult.Error($"--batch {Batch}: must be at least 1");
+            if (Batch is not null && string.IsNullOrWhiteSpace(Adapter)) return ValidationResult.Error("--batch: only with --adapter (the training-free pipeline runs one image at a time)");
             if (!string.IsNullOrWhiteSpace(Adapter) && FixedTimestep is not null)
                 return ValidationResult.Error("--fixed-timestep: cannot be combined with --adapter (one-step edges use the adapter's own timestep)");
             return ValidationResult.Success();
         }
+    }
+
+    static RgbImage ReadImage(string path)
+    {
+        var img = ImageIO.ReadRgb(path, out var info);
+        if (info.DroppedAlpha) CliOutput.Note(path, "has transparent pixels; the alpha channel is dropped (colours used as stored, not composited)");
+        return img;
+    }
+
+    /// <summary>
+    /// One-step edges of a folder: consecutive images of one processed size go through the UNet together, up to --batch (one pass
+    /// without attention capture: no (h·w)² maps, so no refusal by the capture estimate).
+    /// </summary>
+    static void RunOneStep(OneStepEdgePipeline oneStep, Settings s, IReadOnlyList<string> images, string sizeReason, ProgressTask task,
+        List<(string Path, string Message)> failures, CancellationToken cancellationToken)
+    {
+        var batch = new List<(string Path, RgbImage Image)>();
+        (int W, int H) batchSize = default;
+        int limit = 1;
+        void Flush()
+        {
+            if (batch.Count == 0) return;
+            task.Description = Markup.Escape($"{Path.GetFileName(batch[^1].Path)} ({task.Value + batch.Count:0}/{images.Count})");
+            try
+            {
+                var results = oneStep.RunBatch(batch.Select(b => b.Image).ToList());
+                for (int k = 0; k < batch.Count; k++)
+                {
+                    using var r = results[k];
+                    try { oneStep.Write(r, s.Out, Path.GetFileNameWithoutExtension(batch[k].Path), batch[k].Path); }
+                    catch (Exception e) when (e is DiffEggException or IOException or UnauthorizedAccessException) { failures.Add((batch[k].Path, e.Message)); }
+                }
+            }
+            catch (Exception e) when (e is DiffEggException or IOException or UnauthorizedAccessException)
+            {
+                foreach (var (path, _) in batch) failures.Add((path, e.Message));
+            }
+            task.Increment(batch.Count);
+            batch.Clear();
+        }
+        foreach (var path in images)
+        {
+            if (cancellationToken.IsCancellationRequested) break;
+            RgbImage img;
+            try { img = ReadImage(path); }
+            catch (Exception e) when (e is DiffEggException or IOException or UnauthorizedAccessException)
+            {
+                failures.Add((path, e.Message));
+                task.Increment(1);
+                continue;
+            }
+            var size = oneStep.ProcessedSizeOf(img.Width, img.Height);
+            if (size.Width != img.Width || size.Height != img.Height)
+                AnsiConsole.WriteLine($"{Path.GetFileName(path)}: {img.Width}×{img.Height} → processed at {size.Width}×{size.Height} ({sizeReason})");
+            if (batch.Count > 0 && size != batchSize) Flush();
+            if (batch.Count == 0) { batchSize = size; limit = s.Batch ?? OneStepEdgePipeline.DefaultBatch(size.Width, size.Height); }
+            batch.Add((path, img));
+            if (batch.Count >= limit) Flush();
+        }
+        if (!cancellationToken.IsCancellationRequested) Flush();
     }
 
     internal static EdgeMetric? ParseMetric(string m) => m.Trim().ToLowerInvariant() switch
@@ -112,6 +179,17 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
         long? budget = s.MaxMemory is null ? null : EdgeMemory.TryParseSize(s.MaxMemory);
         if (s.EstimateOnly) return Estimate(s, images, modelDir, budget);
         OutputTarget.CheckFolder(s.Out, "--out");
+        // shards and --resume: this process's images (every n-th by file name), less those whose three files exist in --out
+        var shard = ShardRun.Start(ShardLayout.Edges, s, s.Out);
+        var mine = shard.Select(images);
+        images = mine.Where(p => !shard.Skip(Path.GetFileName(p))).ToList();
+        int skipped = mine.Count - images.Count;
+        if (skipped > 0) Console.WriteLine($"edges: {skipped} image(s) skipped: their files exist in {s.Out} (--overwrite to redo them)");
+        if (images.Count == 0)
+        {
+            if (shard.UseParts) shard.Finish(mine.Select(p => Path.GetFileName(p)).ToList(), 0, skipped, Array.Empty<ShardFailure>());
+            return 0;
+        }
         var device = TorchRuntime.ResolveDevice(s.Device);
         using var model = DiffusionModelFolder.Load(modelDir, device);
         int nativeSize = model.Unet.Config.SampleSize * (model.Vae?.DownFactor ?? 1);
@@ -153,6 +231,7 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
             .Start(ctx =>
             {
                 var task = ctx.AddTask("edges", maxValue: images.Count * passes);
+                if (oneStep is not null) { RunOneStep(oneStep, s, images, sizeReason, task, failures, cancellationToken); return; }
                 for (int i = 0; i < images.Count; i++)
                 {
                     if (cancellationToken.IsCancellationRequested) break;
@@ -160,24 +239,14 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
                     task.Description = Markup.Escape($"{name} ({i + 1}/{images.Count})");
                     try
                     {
-                        var img = ImageIO.ReadRgb(path, out var info);
-                        if (info.DroppedAlpha) CliOutput.Note(path, "has transparent pixels; the alpha channel is dropped (colours used as stored, not composited)");
-                        var (pw, ph) = oneStep?.ProcessedSizeOf(img.Width, img.Height) ?? pipeline!.ProcessedSizeOf(img.Width, img.Height);
+                        var img = ReadImage(path);
+                        var (pw, ph) = pipeline!.ProcessedSizeOf(img.Width, img.Height);
                         if (pw != img.Width || ph != img.Height)
                             AnsiConsole.WriteLine($"{name}: {img.Width}×{img.Height} → processed at {pw}×{ph} ({sizeReason})");
-                        if (oneStep is not null)
-                        {
-                            // one UNet pass without attention capture: no (h·w)² maps, so no refusal by the capture estimate
-                            using var r1 = oneStep.Run(img);
-                            oneStep.Write(r1, s.Out, stem, path);
-                        }
-                        else
-                        {
-                            CheckMemory(model, path, img.Width, img.Height, pw, ph, passes, pipeline!.SizeMultiple, budget);
-                            int baseValue = i * passes;
-                            using var r = pipeline.Run(img, (done, total) => task.Value = baseValue + done);
-                            pipeline.Write(r, s.Out, stem, path);
-                        }
+                        CheckMemory(model, path, img.Width, img.Height, pw, ph, passes, pipeline.SizeMultiple, budget);
+                        int baseValue = i * passes;
+                        using var r = pipeline.Run(img, (done, total) => task.Value = baseValue + done);
+                        pipeline.Write(r, s.Out, stem, path);
                     }
                     catch (Exception e) when (e is DiffEggException or IOException or ArgumentException or UnauthorizedAccessException)
                     {
@@ -187,7 +256,14 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
                 }
             });
         foreach (var (path, message) in failures) CliOutput.Failure(path, message);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            CliOutput.Error($"{s.Out}: interrupted; the images written so far are complete — rerun with --resume (or the same shard) to continue");
+            return 130;
+        }
         int written = images.Count - failures.Count;
+        if (shard.UseParts)
+            shard.Finish(mine.Select(p => Path.GetFileName(p)).ToList(), written, skipped, failures.Select(f => new ShardFailure(Path.GetFileName(f.Path), f.Path, f.Message)).ToList());
         if (written > 0) Console.WriteLine($"edges: {written} of {images.Count} image(s) written to {s.Out}");
         if (failures.Count > 0)
         {

@@ -12,7 +12,7 @@ public sealed class InfoCommand : Command<InfoCommand.Settings>
     {
         TorchRuntime.EnsureLoaded();
         Console.WriteLine($"diffegg {DiffEggApp.Version}");
-        Console.WriteLine($"TorchSharp {typeof(torch).Assembly.GetName().Version}, threads {torch.get_num_threads()}");
+        Console.WriteLine($"TorchSharp {typeof(torch).Assembly.GetName().Version} ({TorchRuntime.Backend} build), threads {torch.get_num_threads()}");
         Console.WriteLine($"CUDA available: {torch.cuda.is_available()}");
         return 0;
     }

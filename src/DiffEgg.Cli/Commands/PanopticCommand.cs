@@ -3,6 +3,7 @@ using DiffEgg.Common;
 using DiffEgg.Data;
 using DiffEgg.Formats;
 using DiffEgg.Refinement;
+using DiffEgg.Sharding;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
@@ -41,33 +42,20 @@ public sealed class PanopticCommand : Command<PanopticCommand.Settings>
         Dictionary<string, long>? ids = null;
         if (!string.IsNullOrWhiteSpace(s.ImageInfo))
             ids = RefineInputs.ReadImageInfo(s.ImageInfo).GroupBy(i => Path.GetFileName(i.FileName)).ToDictionary(g => g.Key, g => g.First().Id);
+        long IdOf(string file) => ids is null ? IndexOf(files, file) + 1
+            : ids.TryGetValue(Path.GetFileName(file), out long v) ? v : throw new DiffEggException($"{s.ImageInfo}: no entry in 'images' for {Path.GetFileName(file)}");
+        var shard = ShardRun.Start(ShardLayout.Panoptic, s, s.Out!);
+        if (shard.UseParts) return RunParts(s, options, shard, files, cats, isThing, IdOf, ids is not null);
+
         // panoptic.json and panoptic/ are written into a stage and replace the old ones together (StagedOutput.Commit)
         using var stage = StagedOutput.Begin(s.Out!);
         string pngDir = stage.PathOf("panoptic");
         Directory.CreateDirectory(pngDir);
-
         var done = new Dictionary<string, (CocoImage Image, PanopticAnnotation Ann)>();
         var notes = new List<string>();
         var failures = BatchRunner.Run("panoptic", files, file => file, file =>
         {
-            string name = Path.GetFileName(file), stem = Path.GetFileNameWithoutExtension(file);
-            long id = ids is null ? files.ToList().IndexOf(file) + 1
-                : ids.TryGetValue(name, out long v) ? v : throw new DiffEggException($"{s.ImageInfo}: no entry in 'images' for {name}");
-            var rgb = ImageIO.ReadRgb(file);
-            string semPath = Path.Combine(s.Semantic!, stem + ".png");
-            if (!File.Exists(semPath)) throw new DiffEggException($"{semPath}: semantic mask not found for {name}");
-            var sem = PanopticFiles.ReadClassIdPng(semPath, out int w, out int h);
-            if (w != rgb.Width || h != rgb.Height) throw new DiffEggException($"{semPath}: semantic mask is {w}x{h} but image {name} is {rgb.Width}x{rgb.Height}");
-            var (edgePath, edges) = s.ReadEdges(stem);
-            if (edges.Width != w || edges.Height != h)
-                notes.Add($"note: {edgePath} is {edges.Width}x{edges.Height}, image {name} is {w}x{h}: edge map resized");
-            PanopticResult result;
-            try { result = PanopticBuilder.Build(sem, w, h, edges, isThing, options); }
-            catch (DiffEggException e) { throw new DiffEggException($"{semPath}: {e.Message}", e); }
-            string pngName = stem + ".png";
-            PanopticFiles.WritePng(Path.Combine(pngDir, pngName), result.SegmentIds, w, h);
-            var ann = result.ToAnnotation(id, pngName);
-            done[file] = (new CocoImage(id, w, h, name), ann);
+            done[file] = BuildOne(s, options, isThing, file, IdOf(file), pngDir, notes);
         });
         foreach (var n in notes) Console.Error.WriteLine(n);
         var ok = files.Where(done.ContainsKey).Select(f => done[f]).ToList();
@@ -84,6 +72,75 @@ public sealed class PanopticCommand : Command<PanopticCommand.Settings>
         if (failures.Count > 0)
         {
             CliOutput.Error($"{json}: {failures.Count} of {files.Count} image(s) failed and were left out");
+            return 1;
+        }
+        return 0;
+    }
+
+    static int IndexOf(IReadOnlyList<string> files, string file)
+    {
+        for (int i = 0; i < files.Count; i++) if (files[i] == file) return i;
+        return -1;
+    }
+
+    /// <summary>The panoptic pseudo-label of one image: its PNG written as <paramref name="pngDir"/>/&lt;stem&gt;.png, its image entry and annotation.</summary>
+    static (CocoImage Image, PanopticAnnotation Ann) BuildOne(Settings s, RefineOptions options, Dictionary<int, bool> isThing, string file, long id, string pngDir, List<string> notes)
+    {
+        string name = Path.GetFileName(file), stem = Path.GetFileNameWithoutExtension(file);
+        var rgb = ImageIO.ReadRgb(file);
+        string semPath = Path.Combine(s.Semantic!, stem + ".png");
+        if (!File.Exists(semPath)) throw new DiffEggException($"{semPath}: semantic mask not found for {name}");
+        var sem = PanopticFiles.ReadClassIdPng(semPath, out int w, out int h);
+        if (w != rgb.Width || h != rgb.Height) throw new DiffEggException($"{semPath}: semantic mask is {w}x{h} but image {name} is {rgb.Width}x{rgb.Height}");
+        var (edgePath, edges) = s.ReadEdges(stem);
+        if (edges.Width != w || edges.Height != h)
+            notes.Add($"note: {edgePath} is {edges.Width}x{edges.Height}, image {name} is {w}x{h}: edge map resized");
+        PanopticResult result;
+        try { result = PanopticBuilder.Build(sem, w, h, edges, isThing, options); }
+        catch (DiffEggException e) { throw new DiffEggException($"{semPath}: {e.Message}", e); }
+        string pngName = stem + ".png";
+        PanopticFiles.WritePng(Path.Combine(pngDir, pngName), result.SegmentIds, w, h);
+        return (new CocoImage(id, w, h, name), result.ToAnnotation(id, pngName));
+    }
+
+    /// <summary>
+    /// Sharded or --resume run: this shard's images (every n-th by image id, or by file name without --image-info), each written as
+    /// <c>OUT.parts/panoptic/&lt;stem&gt;.png</c> and then its one-image JSON <c>OUT.parts/&lt;stem&gt;.json</c> unless that exists; then the
+    /// manifest. A --resume run that is not sharded assembles OUT at the end.
+    /// </summary>
+    static int RunParts(Settings s, RefineOptions options, ShardRun shard, IReadOnlyList<string> files, List<CocoCategory> cats,
+        Dictionary<int, bool> isThing, Func<string, long> idOf, bool byId)
+    {
+        var order = byId ? files.OrderBy(idOf).ToList() : files.ToList();
+        var mine = shard.Select(order);
+        string pngDir = shard.Parts.PathOf("panoptic");
+        Directory.CreateDirectory(pngDir);
+        int done = 0, skipped = 0;
+        var notes = new List<string>();
+        var failures = BatchRunner.Run("panoptic", mine, file => file, file =>
+        {
+            string name = Path.GetFileName(file);
+            if (shard.Skip(name)) { skipped++; return; }
+            var (image, ann) = BuildOne(s, options, isThing, file, idOf(file), pngDir, notes);
+            PanopticFiles.WriteJson(shard.Parts.PathOf(Path.GetFileNameWithoutExtension(file) + ".json"),
+                new PanopticDataset { Images = { image }, Annotations = { ann }, Categories = cats });
+            done++;
+        });
+        foreach (var n in notes) Console.Error.WriteLine(n);
+        var failed = failures.Select(f => new ShardFailure(Path.GetFileName(f.Item), f.Item, f.Message)).ToList();
+        shard.Finish(mine.Select(f => Path.GetFileName(f)).ToList(), done, skipped, failed);
+        if (!shard.Shard.IsSharded)
+        {
+            if (done + skipped == 0 && mine.Count > 0)
+            {
+                CliOutput.Error($"{s.Out}: not written: all {mine.Count} image(s) failed");
+                return 1;
+            }
+            Console.WriteLine(ShardMerge.Merge(s.Out!, allowMissing: true).Message);
+        }
+        if (failed.Count > 0)
+        {
+            CliOutput.Error($"{(shard.Shard.IsSharded ? shard.Parts.Dir : s.Out)}: {failed.Count} of {mine.Count} image(s) failed and have no part");
             return 1;
         }
         return 0;

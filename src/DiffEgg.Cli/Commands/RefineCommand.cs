@@ -3,6 +3,7 @@ using DiffEgg.Common;
 using DiffEgg.Data;
 using DiffEgg.Formats;
 using DiffEgg.Refinement;
+using DiffEgg.Sharding;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
@@ -37,7 +38,10 @@ public sealed class RefineCommand : Command<RefineCommand.Settings>
         OutputTarget.CheckFile(s.Out!, "--out");
         var gt = new CocoDataset { Images = RefineInputs.ReadImageInfo(s.ImageInfo!) };
         var results = CocoFiles.ReadResults(s.Masks!, gt, $"the 'images' of --image-info {s.ImageInfo}");
-        var byImage = results.GroupBy(r => r.ImageId).Select(g => (Image: gt.FindImage(g.Key)!, Results: g.ToList())).ToList();
+        // images in id order: the order of the written results and of the shard assignment
+        var byImage = results.GroupBy(r => r.ImageId).OrderBy(g => g.Key).Select(g => (Image: gt.FindImage(g.Key)!, Results: g.ToList())).ToList();
+        var shard = ShardRun.Start(ShardLayout.Refine, s, s.Out!);
+        if (shard.UseParts) return RunParts(s, options, shard, byImage);
         var output = new Dictionary<long, List<CocoResult>>();
         var notes = new List<string>();
         var failures = BatchRunner.Run("refine", byImage, x => Path.Combine(s.Images!, x.Image.FileName), x =>
@@ -56,6 +60,45 @@ public sealed class RefineCommand : Command<RefineCommand.Settings>
         if (failures.Count > 0)
         {
             CliOutput.Error($"{s.Out}: {failures.Count} of {byImage.Count} image(s) failed and were left out");
+            return 1;
+        }
+        return 0;
+    }
+
+    /// <summary>
+    /// Sharded or --resume run: this shard's images (every n-th in id order), each refined into its part <c>OUT.parts/&lt;image id&gt;.json</c>
+    /// unless that exists; then the manifest. A --resume run that is not sharded assembles OUT at the end.
+    /// </summary>
+    static int RunParts(Settings s, RefineOptions options, ShardRun shard, List<(CocoImage Image, List<CocoResult> Results)> byImage)
+    {
+        var mine = shard.Select(byImage);
+        static string Key(CocoImage im) => im.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        int done = 0, skipped = 0;
+        var notes = new List<string>();
+        var failures = BatchRunner.Run("refine", mine, x => Path.Combine(s.Images!, x.Image.FileName), x =>
+        {
+            string key = Key(x.Image);
+            if (shard.Skip(key)) { skipped++; return; }
+            var refined = RefineImage(s, options, x.Image, x.Results, notes);
+            CocoFiles.WriteResults(shard.Parts.PathOf(key + ".json"), refined);
+            done++;
+        }, x => $"image id {x.Image.Id}");
+        foreach (var n in notes) Console.Error.WriteLine(n);
+        var byPath = mine.ToDictionary(x => Path.Combine(s.Images!, x.Image.FileName), x => Key(x.Image));
+        var failed = failures.Select(f => new ShardFailure(byPath.GetValueOrDefault(f.Item, f.Item), f.Item, f.Message)).ToList();
+        shard.Finish(mine.Select(x => Key(x.Image)).ToList(), done, skipped, failed, mine.Select(x => x.Image).ToList());
+        if (!shard.Shard.IsSharded)
+        {
+            if (done + skipped == 0 && mine.Count > 0)
+            {
+                CliOutput.Error($"{s.Out}: not written: all {mine.Count} image(s) failed{(File.Exists(s.Out) ? "; the existing file is left as it was" : "")}");
+                return 1;
+            }
+            Console.WriteLine(ShardMerge.Merge(s.Out!, allowMissing: true).Message);
+        }
+        if (failed.Count > 0)
+        {
+            CliOutput.Error($"{(shard.Shard.IsSharded ? shard.Parts.Dir : s.Out)}: {failed.Count} of {mine.Count} image(s) failed and have no part");
             return 1;
         }
         return 0;

@@ -6,7 +6,7 @@ using Spectre.Console.Cli;
 namespace DiffEgg.Cli.Commands;
 
 /// <summary>Options shared by `diffegg refine` and `diffegg panoptic` (Alg 4 parameters, edge-map conventions).</summary>
-public class RefineSettingsBase : CommandSettings
+public class RefineSettingsBase : ShardSettings
 {
     [CommandOption("--images <DIR>", isRequired: true)] [InputOutput] [Description("Folder of the images.")] public string? Images { get; init; }
     [CommandOption("--edges <DIR>", isRequired: true)] [InputOutput] [Description("Folder of edge maps as `diffegg edges` writes them (<stem>.edges.safetensors, <stem>.ternary.png) or <stem>.png; --edge-scale picks which.")] public string? Edges { get; init; }

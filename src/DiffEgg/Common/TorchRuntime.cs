@@ -45,6 +45,11 @@ public static class TorchRuntime
         }
     }
 
+    /// <summary>The TorchSharp package this build references: "cpu" or "cuda" (MSBuild property TorchBackend).</summary>
+    public static string Backend { get; } =
+        typeof(TorchRuntime).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyMetadataAttribute), false)
+            .OfType<System.Reflection.AssemblyMetadataAttribute>().FirstOrDefault(a => a.Key == "DiffEggTorchBackend")?.Value ?? "cpu";
+
     /// <summary>Resolves "cpu" / "cuda" / "cuda:N" to a device, with a clear error where CUDA is absent.</summary>
     public static Device ResolveDevice(string? name)
     {
@@ -53,8 +58,10 @@ public static class TorchRuntime
         if (name == "cpu") return CPU;
         if (name.StartsWith("cuda"))
         {
+            if (Backend != "cuda")
+                throw new DiffEggException($"--device {name}: this DiffEgg build is CPU-only (TorchSharp-cpu); build with `dotnet build -c Release -p:TorchBackend=cuda` for CUDA, or use --device cpu");
             if (!torch.cuda.is_available())
-                throw new DiffEggException($"--device {name}: this DiffEgg build uses TorchSharp-cpu, or no CUDA device is visible; use --device cpu.");
+                throw new DiffEggException($"--device {name}: no CUDA device is visible to this CUDA build (check the driver and CUDA_VISIBLE_DEVICES); use --device cpu");
             return new Device(name);
         }
         throw new DiffEggException($"--device {name}: unknown device (use cpu or cuda).");

@@ -104,7 +104,12 @@ public static partial class EdgeBenchmark
         if (peakRows) foreach (var m in o.Metrics) rows.Add(($"DiffEGG PeakKL, {MetricName(m)}", m, null, true));
         foreach (int t in fixedTs) foreach (var m in o.Metrics) rows.Add(($"DiffEGG t = {t}, {MetricName(m)}", m, t, false));
         int oneStepRow = -1;
-        if (oneStep is not null) { oneStepRow = rows.Count; rows.Add(("DiffEGG one-step (adapter)", null, null, false)); }
+        if (oneStep is not null)
+        {
+            oneStepRow = rows.Count;
+            rows.Add(("DiffEGG one-step (adapter)", null, null, false));
+            rows.Add(("DiffEGG one-step skeleton (written)", null, null, false));
+        }
         foreach (var sv in o.Sobel) rows.Add((sv.Label, null, null, false));
         var scores = rows.Select(_ => o.Rules.Select(_ => new List<EdgeScores>()).ToArray()).ToArray();
         var hist = new SortedDictionary<int, int>();
@@ -147,6 +152,8 @@ public static partial class EdgeBenchmark
                 {
                     using var one = oneStep!.Run(img);
                     maps[r] = ResampleTo(one.Edges.contiguous().data<float>().ToArray(), img.Height, img.Width, th, tw);
+                    maps[r + 1] = CoverTo(one.Ternary.contiguous().data<sbyte>().ToArray().Select(v => v == 1).ToArray(), img.Height, img.Width, th, tw);
+                    r++;
                 }
                 else maps[r] = r >= firstSobel ? SobelAt(img, o.Sobel[r - firstSobel], th, tw) : ResampleTo(maps[r], ah, aw, th, tw);
             }
@@ -256,6 +263,27 @@ public static partial class EdgeBenchmark
     {
         using var scope = torch.NewDisposeScope();
         return EdgeKL.Compute(map, h, w, metric).to_type(ScalarType.Float32).contiguous().data<float>().ToArray();
+    }
+
+    /// <summary>
+    /// A binary edge map (the written one-pixel skeleton) on a th × tw grid: a cell is edge (1) when any pixel of the image area it
+    /// covers is, so downsampling keeps a one-pixel line one cell wide and upsampling repeats it (nearest).
+    /// </summary>
+    internal static float[] CoverTo(bool[] edge, int h, int w, int th, int tw)
+    {
+        var r = new float[th * tw];
+        for (int y = 0; y < th; y++)
+        {
+            int y0 = (int)((long)y * h / th), y1 = Math.Max(y0 + 1, (int)((long)(y + 1) * h / th));
+            for (int x = 0; x < tw; x++)
+            {
+                int x0 = (int)((long)x * w / tw), x1 = Math.Max(x0 + 1, (int)((long)(x + 1) * w / tw));
+                bool any = false;
+                for (int yy = y0; yy < y1 && !any; yy++) for (int xx = x0; xx < x1 && !any; xx++) any = edge[yy * w + xx];
+                r[y * tw + x] = any ? 1f : 0f;
+            }
+        }
+        return r;
     }
 
     static float[] ResampleTo(float[] map, int h, int w, int th, int tw) =>

@@ -157,13 +157,30 @@ public class StrictCliTests
     [Fact]
     public void EveryCommandWithOptionsHasAnInputOrOutputGroup_AndRequiredOptionsAreMarked()
     {
+        // a command whose input is a positional argument (merge OUT) names it there instead
+        static bool PositionalInputOutput(CliCommand c) => c.SettingsType.GetProperties().Any(p =>
+            p.GetCustomAttributes(typeof(Spectre.Console.Cli.CommandArgumentAttribute), true).Length > 0 && p.GetCustomAttributes(typeof(InputOutputAttribute), true).Length > 0);
         foreach (var c in DiffEggApp.Commands.Where(c => c.Options.Count > 0))
-            Assert.True(c.Options.Any(o => o.IsInputOutput), $"{c.Path}: no option is marked [InputOutput]");
+            Assert.True(c.Options.Any(o => o.IsInputOutput) || PositionalInputOutput(c), $"{c.Path}: no option is marked [InputOutput]");
         string[] required = { "edges --input", "edges --out", "refine --images", "refine --edges", "refine --image-info", "refine --masks", "refine --out",
             "panoptic --semantic", "panoptic --categories", "panoptic --out", "synth --out", "bench-edges --data", "train-base --data", "train-base --out",
             "eval instances --gt", "eval instances --dt", "eval panoptic --gt-json", "eval panoptic --pred-dir" };
         var marked = AllOptions().Where(x => x.Option.Attribute.IsRequired).Select(x => $"{x.Command.Path} {x.Option.Display}").ToHashSet();
         Assert.All(required, r => Assert.Contains(r, marked));
+    }
+
+    [Fact]
+    public void CudaOnTheCpuBuildIsOneLineNamingTheBuildSwitch()
+    {
+        Assert.Equal("cpu", DiffEgg.Common.TorchRuntime.Backend);   // the build CI runs (Directory.Build.props: TorchBackend=cpu)
+        string dir = Directory.CreateTempSubdirectory("diffegg-cuda").FullName;
+        DiffEgg.Data.ImageIO.WriteRgbPng(Path.Combine(dir, "a.png"), new DiffEgg.Data.RgbImage(8, 8));
+        var r = CliRun.Capture("edges", "--input", Path.Combine(dir, "a.png"), "--out", Path.Combine(dir, "o"), "--device", "cuda");
+        Assert.Equal(1, r.Code);
+        var line = Assert.Single(r.ErrLines);
+        Assert.Contains("--device cuda: this DiffEgg build is CPU-only", line);
+        Assert.Contains("-p:TorchBackend=cuda", line);
+        Assert.False(Directory.Exists(Path.Combine(dir, "o")));
     }
 
     [Fact]

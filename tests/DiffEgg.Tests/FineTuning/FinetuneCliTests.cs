@@ -80,6 +80,23 @@ public class FinetuneCliTests
             Assert.EndsWith(".ternary.png", path);
             Assert.Equal((16, 16), (em.Width, em.Height));
         }
+        // both images went through the UNet in one batched pass; one image per pass writes the same maps (≤ 1e-5) and skeletons
+        string one1 = Path.Combine(root, "one-b1");
+        Assert.Equal(0, Cli("edges", "--model", model, "--adapter", adapter, "--input", Path.Combine(data, "images"), "--out", one1, "--batch", "1").Rc);
+        foreach (var stem in new[] { "s000", "s001" })
+        {
+            using var fa = SafeTensorsFile.Open(Path.Combine(one, stem + ".edges.safetensors"));
+            using var fb = SafeTensorsFile.Open(Path.Combine(one1, stem + ".edges.safetensors"));
+            using var a = fa.Read("edges");
+            using var b = fb.Read("edges");
+            double d = (a - b).abs().max().item<float>();
+            _out.WriteLine($"{stem}: batch of 2 vs batch 1: max |Δ| = {d:E2}");
+            Assert.True(d <= 1e-5, $"{d}");
+            Assert.Equal(File.ReadAllBytes(Path.Combine(one, stem + ".ternary.png")), File.ReadAllBytes(Path.Combine(one1, stem + ".ternary.png")));
+        }
+        Assert.Equal(2, Cli("edges", "--model", model, "--input", Path.Combine(data, "images"), "--out", one1, "--batch", "2").Rc);   // no adapter
+        Assert.Equal(2, Cli("edges", "--model", model, "--adapter", adapter, "--input", Path.Combine(data, "images"), "--out", one1, "--batch", "0").Rc);
+
         // the one-step pipeline reproduces the adapter's edges when loaded in-process (merge vs side path, ≤ 1e-5)
         using (var m = DiffusionModelFolder.Load(model))
         using (var a = EdgeAdapter.Load(adapter, m.Unet))
@@ -180,6 +197,7 @@ public class FinetuneCliTests
         _out.WriteLine(sw.ToString());
         Assert.Equal(0, rc);
         Assert.Contains("| DiffEGG one-step (adapter) | 2 |", sw.ToString());
+        Assert.Contains("| DiffEGG one-step skeleton (written) | 2 |", sw.ToString());
         using var doc = JsonDocument.Parse(File.ReadAllText(json));
         Assert.Contains(doc.RootElement.GetProperty("rows").EnumerateArray(), r => r.GetProperty("method").GetString() == "DiffEGG one-step (adapter)");
     }
