@@ -30,6 +30,7 @@ if (args.Length > 0 && args[0] == "photo-reference") return PhotoReference.Run(a
 if (args.Length > 0 && args[0] == "photo-pairs") return PhotoReference.Pairs(args);
 if (args.Length > 0 && args[0] == "mask-iou") return MaskIou.Run(args);
 if (args.Length > 1 && args[0] == "onestep-profile") return OneStepProfile.Run(args);
+if (args.Length > 1 && args[0] == "baseline-probe") return BaselineProbe.Run(args);
 
 if (args.Length >= 1 && args[0] == "unetmem")
 {

@@ -21,6 +21,8 @@ public static class DiffEggApp
         new("edges", typeof(EdgesCommand), "DiffEGG edges for an image or a folder: training-free (PeakKL, EdgeKL, ternary), or one-step with --adapter (LoRA + edge generator from finetune)."),
         new("synth", typeof(SynthCommand), "Write synthetic touching-objects scenes with COCO instances/panoptic ground truth and hard pairs."),
         new("bench-edges", typeof(BenchEdgesCommand), "Score edge methods on a synth folder (DiffEGG EdgeKL variants with --model, Sobel baselines): boundary P/R/F1 and AUC, all and hard-pair boundaries."),
+        new("baseline", typeof(BaselineCommand), "Coarse instance masks for plain images: MaskCut or DiffCut (normalized cuts) on the UNet's self-attention features; COCO results for refine."),
+        new("segment", typeof(SegmentCommand), "From plain images to instance masks: coarse masks (baseline or yours) → edges (one-step with the shipped adapter) → refinement; COCO results + an HTML page."),
         new("refine", typeof(RefineCommand), "Refine COCO instance masks with edge maps (Alg 4: CCL split, RIP, IoU merge)."),
         new("overlay", typeof(OverlayCommand), "Draw COCO instance masks over their images (one PNG per image, masks tinted and outlined) to look at them without ground truth."),
         new("panoptic", typeof(PanopticCommand), "Turn semantic masks + edge maps into COCO panoptic pseudo-labels (things split by RIP, stuff whole)."),

@@ -25,6 +25,10 @@ public sealed class EvalInstancesCommand : Command<EvalInstancesCommand.Settings
         [DefaultValue("segm")]
         public string IouType { get; init; } = "segm";
 
+        [CommandOption("--class-agnostic")]
+        [Description("Evaluate every ground-truth and result mask as one category (pycocotools' useCats = 0): for category-free masks such as baseline's.")]
+        public bool ClassAgnostic { get; init; }
+
         [CommandOption("--json <OUT_JSON>")] [InputOutput]
         [Description("Also write {AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl} (fractions, -1 where undefined).")]
         public string? Json { get; init; }
@@ -43,6 +47,7 @@ public sealed class EvalInstancesCommand : Command<EvalInstancesCommand.Settings
         if (settings.Json != null) OutputTarget.CheckFile(settings.Json, "--json");
         var gt = CocoFiles.ReadInstances(settings.Gt);
         var dt = CocoFiles.ReadResults(settings.Dt, gt, $"the ground truth {settings.Gt}");
+        if (settings.ClassAgnostic) (gt, dt) = CocoEvaluator.ClassAgnostic(gt, dt);
         var type = settings.IouType == "bbox" ? CocoIouType.Bbox : CocoIouType.Segm;
         var result = CocoEvaluator.Evaluate(gt, dt, type, gtName: settings.Gt, resultsName: settings.Dt);
         Console.Write(result.Summary());

@@ -85,6 +85,25 @@ public sealed record CocoImageEval(long ImageId, long CategoryId, int AreaIndex,
 /// </summary>
 public static class CocoEvaluator
 {
+    /// <summary>
+    /// Ground truth and results with every category replaced by one category 1 "object": evaluating them is pycocotools' useCats = 0
+    /// (all masks of an image are matched together).
+    /// </summary>
+    public static (CocoDataset Gt, List<CocoResult> Dt) ClassAgnostic(CocoDataset gt, IReadOnlyList<CocoResult> dt)
+    {
+        var g = new CocoDataset
+        {
+            Images = gt.Images.ToList(),
+            Annotations = gt.Annotations.Select(a => new CocoAnnotation
+            {
+                Id = a.Id, ImageId = a.ImageId, CategoryId = 1, Segmentation = a.Segmentation, Bbox = a.Bbox, Area = a.Area, IsCrowd = a.IsCrowd,
+            }).ToList(),
+            Categories = { new CocoCategory(1, "object") },
+        };
+        var d = dt.Select(r => new CocoResult { ImageId = r.ImageId, CategoryId = 1, Score = r.Score, Segmentation = r.Segmentation, Bbox = r.Bbox }).ToList();
+        return (g, d);
+    }
+
     sealed class Gt
     {
         public long Id; public double Area; public bool Crowd; public Rle? Mask; public double[]? Box;

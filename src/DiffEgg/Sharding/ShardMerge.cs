@@ -6,7 +6,7 @@ namespace DiffEgg.Sharding;
 /// <summary>The per-item part files of each command, and the names of the commands that write parts.</summary>
 public static class ShardLayout
 {
-    public const string Edges = "edges", Refine = "refine", Panoptic = "panoptic";
+    public const string Edges = "edges", Refine = "refine", Panoptic = "panoptic", Baseline = "baseline";
 
     /// <summary>
     /// The files that make item <paramref name="item"/>'s part: <c>edges</c> writes its three per-image files straight into the output
@@ -19,7 +19,7 @@ public static class ShardLayout
         return command switch
         {
             Edges => new[] { Path.Combine(parts.Out, stem + ".ternary.png"), Path.Combine(parts.Out, stem + ".edges.safetensors"), Path.Combine(parts.Out, stem + ".json") },
-            Refine => new[] { parts.PathOf(item + ".json") },
+            Refine or Baseline => new[] { parts.PathOf(item + ".json") },
             Panoptic => new[] { parts.PathOf(stem + ".json"), parts.PathOf(Path.Combine("panoptic", stem + ".png")) },
             _ => throw new ArgumentException($"unknown sharded command '{command}'", nameof(command)),
         };
@@ -87,6 +87,12 @@ public static class ShardMerge
             case ShardLayout.Refine:
                 MergeRefine(parts, manifests, done);
                 message = $"{output}: merged the results of {done.Count} image(s) from {present.Count} shard(s)";
+                break;
+            case ShardLayout.Baseline:
+                MergeRefine(parts, manifests, done);
+                string list = Data.ImageSet.ListPathFor(output);
+                if (File.Exists(parts.PathOf("images.json"))) AtomicFile.WriteAllBytes(list, File.ReadAllBytes(parts.PathOf("images.json")));
+                message = $"{output}: merged the coarse masks of {done.Count} image(s) from {present.Count} shard(s)";
                 break;
             case ShardLayout.Panoptic:
                 MergePanoptic(parts, done);

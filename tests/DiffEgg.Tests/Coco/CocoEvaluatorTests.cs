@@ -35,6 +35,20 @@ public class CocoEvaluatorTests
 
     static double[] Eval(CocoDataset gt, CocoIouType type, params CocoResult[] dts) => CocoEvaluator.Evaluate(gt, dts, type).Stats;
 
+    [Fact]
+    public void ClassAgnosticEvaluationIgnoresTheCategories()
+    {
+        // two objects of categories 1 and 2, found exactly but with swapped categories: AP 0 per category, 1 class-agnostic
+        var gt = Gt(1, (1, 1, 1, new double[] { 10, 10, 40, 40 }, 1600, 0), (2, 1, 2, new double[] { 100, 100, 50, 30 }, 1500, 0));
+        var dts = new[] { Det(1, 2, 0.9, 10, 10, 40, 40), Det(1, 1, 0.8, 100, 100, 50, 30) };
+        Assert.Equal(0, Eval(gt, CocoIouType.Bbox, dts)[0], Tol);
+        var (g, d) = CocoEvaluator.ClassAgnostic(gt, dts);
+        Assert.Equal(new long[] { 1 }, g.Categories.Select(c => c.Id));
+        Assert.All(g.Annotations, a => Assert.Equal(1, a.CategoryId));
+        Assert.Equal(1, CocoEvaluator.Evaluate(g, d, CocoIouType.Bbox).Stats[0], Tol);
+        Assert.Equal(2, gt.Categories.Count);   // the inputs are not changed
+    }
+
     [Theory]
     [InlineData(CocoIouType.Bbox)]
     [InlineData(CocoIouType.Segm)]

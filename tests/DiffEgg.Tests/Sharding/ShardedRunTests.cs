@@ -244,6 +244,22 @@ public class ShardedRunTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void AShardWithNoImagesStillWritesItsManifestAndNeverTheOutput()
+    {
+        string dir = MakeDataset();   // 7 images: shards 7..9 of 10 get none
+        string sharded = Path.Combine(dir, "s.json");
+        var r = CliRun.Capture(Refine(dir, sharded).Concat(new[] { "--shard-index", "8", "--shard-count", "10" }).ToArray());
+        Assert.Equal(0, r.Code);
+        var m = ShardManifest.Read(Path.Combine(sharded + ".parts", "shard-8-of-10.json"));
+        Assert.Equal((0, 0, 0), (m.Items.Count, m.Done, m.Skipped));
+        Assert.False(File.Exists(sharded));
+        string pan = Path.Combine(dir, "p");
+        Assert.Equal(0, CliRun.Capture(Panoptic(dir, pan).Concat(new[] { "--shard-index", "9", "--shard-count", "10" }).ToArray()).Code);
+        Assert.Empty(ShardManifest.Read(Path.Combine(pan + ".parts", "shard-9-of-10.json")).Items);
+        Assert.False(Directory.Exists(pan));
+    }
+
+    [Fact]
     public void EdgesShardsWriteTheSameFilesAsOneRunAndSkipWhatExists()
     {
         string model = DiffEgg.Tests.FineTuning.FineTuneTestUtil.TinyModel();

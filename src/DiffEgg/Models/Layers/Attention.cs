@@ -29,6 +29,12 @@ public sealed class Attention : nn.Module<Tensor, Tensor?, Tensor>, IAdaptableBl
     /// <summary>Module path used as the layer name for attention capture (set by the owning model for attn1 layers; null = never captured).</summary>
     public string? CaptureName { get; internal set; }
 
+    /// <summary>
+    /// When set, called with this layer's attention output <c>[B, N, C]</c> (after <c>to_out</c>, before any residual) on every forward;
+    /// the tensor is disposed after the call (copy what you keep). Used to read a layer's features (the coarse-mask baseline).
+    /// </summary>
+    public Action<Tensor>? OutputTap { get; set; }
+
     /// <param name="queryDim">channels of the query input</param>
     /// <param name="crossAttentionDim">channels of the key/value input (null = self-attention)</param>
     /// <param name="bias">bias on to_q/to_k/to_v</param>
@@ -105,6 +111,7 @@ public sealed class Attention : nn.Module<Tensor, Tensor?, Tensor>, IAdaptableBl
         o = o.permute(0, 2, 1, 3).reshape(b, n, Heads * DimHead);
         o = _deltas.Apply("to_out.0", to_out[0], o);
         o = to_out[1].forward(o);
+        OutputTap?.Invoke(o);
         if (spatial) o = o.transpose(-1, -2).reshape(b, c, h4, w4);
         if (ResidualConnection) o = o + residual;
         return o.MoveToOuterDisposeScope();

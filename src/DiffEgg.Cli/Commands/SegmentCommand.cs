@@ -1,0 +1,147 @@
+using System.ComponentModel;
+using System.Net;
+using System.Text;
+using DiffEgg.Baseline;
+using DiffEgg.Common;
+using DiffEgg.Data;
+using DiffEgg.Demo;
+using DiffEgg.Edges;
+using DiffEgg.FineTuning;
+using DiffEgg.Formats;
+using DiffEgg.Models;
+using DiffEgg.Refinement;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace DiffEgg.Cli.Commands;
+
+/// <summary>
+/// <c>diffegg segment</c>: from plain images to instance masks — coarse masks (the built-in baseline or the user's results) → edges
+/// (one-step with an adapter, else PeakKL + EdgeKL) → refinement (Alg 4) → COCO results, the image list and an HTML page.
+/// </summary>
+public sealed class SegmentCommand : Command<SegmentCommand.Settings>
+{
+    public sealed class Settings : BaselineCommand.Settings
+    {
+        [CommandOption("--baseline <B>")] [InputOutput] [DefaultValue("diffcut")]
+        [Description("Coarse masks: diffcut or maskcut (computed here, options as `diffegg baseline`), or a COCO results JSON of another tool (its image ids as --image-info or the 1..n rule).")]
+        public string Baseline { get; init; } = "diffcut";
+        [CommandOption("--adapter <DIR>")] [InputOutput]
+        [Description("Adapter folder for one-step edges. Default: the adapter shipped with the embedded model when the embedded model is used; else PeakKL + EdgeKL.")]
+        public string? Adapter { get; init; }
+        [CommandOption("--no-adapter")] [Description("Training-free edges (PeakKL + EdgeKL) even where an adapter is shipped.")]
+        public bool NoAdapter { get; init; }
+
+        public override ValidationResult Validate()
+        {
+            if (!string.IsNullOrWhiteSpace(Adapter) && NoAdapter) return ValidationResult.Error("--no-adapter: cannot be combined with --adapter");
+            if (ShardCount is > 1 || ShardIndex is not null || Resume) return ValidationResult.Error("--shard-index/--shard-count/--resume: segment does not run sharded yet; shard `baseline`, `edges` and `refine` instead (docs/scale-out.md)");
+            return base.Validate();
+        }
+    }
+
+    public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
+    {
+        var entries = ImageSet.Resolve(s.Images, s.ImageInfo);
+        OutputTarget.CheckFolder(s.Out, "--out");
+        var method = BaselineOptions.Parse(s.Baseline);
+        List<CocoResult>? given = null;
+        if (method is null)
+        {
+            if (!File.Exists(s.Baseline)) throw new DiffEggException($"--baseline {s.Baseline}: neither maskcut, diffcut nor an existing results file");
+            var gt = new CocoDataset { Images = entries.Select(e => e.Image).ToList() };
+            given = CocoFiles.ReadResults(s.Baseline, gt, string.IsNullOrWhiteSpace(s.ImageInfo) ? $"the images of --images {s.Images} (ids 1..n in file-name order)" : $"the 'images' of --image-info {s.ImageInfo}");
+        }
+        string modelDir = string.IsNullOrWhiteSpace(s.Model) ? EmbeddedModel.DefaultPath : s.Model;
+        string? adapterDir = s.NoAdapter ? null : !string.IsNullOrWhiteSpace(s.Adapter) ? s.Adapter : DemoCommand.ShippedAdapter(string.IsNullOrWhiteSpace(s.Model) ? null : s.Model);
+        using var model = DiffusionModelFolder.Load(modelDir, TorchRuntime.ResolveDevice(s.Device));
+        int native = model.Unet.Config.SampleSize * (model.Vae?.DownFactor ?? 1);
+        using var adapter = adapterDir is null ? null : EdgeAdapter.Load(adapterDir, model.Unet);
+        var edgeOptions = new EdgePipelineOptions { Size = s.Size ?? native, Seed = s.Seed };
+        using var oneStep = adapter is null ? null : new OneStepEdgePipeline(model, adapter, edgeOptions);
+        using var pseudo = adapter is null ? new EdgePipeline(model, edgeOptions) : null;
+        BaselineSegmenter? segmenter = null;
+        if (method is not null)
+        {
+            try { segmenter = new BaselineSegmenter(model, s.ToOptions(native) with { Method = method.Value }); }
+            catch (ArgumentException e) { throw new DiffEggException($"--timestep {s.Timestep}: {e.Message}"); }
+        }
+        using var _ = segmenter;
+        Console.WriteLine($"segment: {entries.Count} image(s); coarse masks: {(segmenter is null ? s.Baseline : $"{s.Baseline} on {segmenter.LayerName} at t = {s.Timestep}")}; " +
+                          $"edges: {(adapter is null ? "PeakKL + EdgeKL" : $"one-step ({adapterDir})")}; refinement: Alg 4 defaults");
+
+        var byImage = given?.GroupBy(r => r.ImageId).ToDictionary(g => g.Key, g => g.ToList());
+        var coarse = new Dictionary<long, List<CocoResult>>();
+        var refined = new Dictionary<long, List<CocoResult>>();
+        string edgeDir = Path.Combine(s.Out, "edges"), overlayDir = Path.Combine(s.Out, "overlays");
+        var failures = BatchRunner.Run("segment", entries, e => e.Path, e =>
+        {
+            var img = ImageIO.ReadRgb(e.Path);
+            string stem = Path.GetFileNameWithoutExtension(e.Path);
+            var masks = segmenter?.Segment(img, e.Image.Id) ?? byImage!.GetValueOrDefault(e.Image.Id) ?? new List<CocoResult>();
+            EdgeMap edges;
+            if (oneStep is not null)
+            {
+                using var r = oneStep.Run(img);
+                oneStep.Write(r, edgeDir, stem, e.Path);
+                edges = ToEdgeMap(r.Ternary, img.Width, img.Height);
+            }
+            else
+            {
+                using var r = pseudo!.Run(img);
+                pseudo.Write(r, edgeDir, stem, e.Path);
+                edges = ToEdgeMap(r.Ternary, img.Width, img.Height);
+            }
+            var result = CocoRefinement.RefineImage(e.Image, masks, edges);
+            Directory.CreateDirectory(overlayDir);
+            ImageIO.WriteRgbPng(Path.Combine(overlayDir, stem + ".image.png"), img);
+            ImageIO.WriteRgbPng(Path.Combine(overlayDir, stem + ".before.png"), DemoImages.Overlay(img, masks.Select(m => m.Segmentation!.Rle!.Decode()).ToList()));
+            ImageIO.WriteRgbPng(Path.Combine(overlayDir, stem + ".after.png"), DemoImages.Overlay(img, result.Select(m => m.Segmentation!.Rle!.Decode()).ToList()));
+            coarse[e.Image.Id] = masks;
+            refined[e.Image.Id] = result;
+        });
+        if (refined.Count == 0)
+        {
+            CliOutput.Error($"{s.Out}: results not written: all {entries.Count} image(s) failed");
+            return 1;
+        }
+        var ok = entries.Where(e => refined.ContainsKey(e.Image.Id)).ToList();
+        CocoFiles.WriteResults(Path.Combine(s.Out, "results.json"), ok.SelectMany(e => refined[e.Image.Id]));
+        CocoFiles.WriteResults(Path.Combine(s.Out, "baseline.json"), ok.SelectMany(e => coarse[e.Image.Id]));
+        ImageSet.Write(Path.Combine(s.Out, "images.json"), entries.Select(e => e.Image));
+        AtomicFile.WriteAllText(Path.Combine(s.Out, "index.html"), Html(s, ok, coarse, refined, segmenter, adapterDir));
+        Console.WriteLine($"segment: {refined.Values.Sum(r => r.Count)} mask(s) for {ok.Count} of {entries.Count} image(s) (coarse: {coarse.Values.Sum(r => r.Count)}) → {Path.Combine(s.Out, "results.json")}, {Path.Combine(s.Out, "index.html")}");
+        if (failures.Count > 0) { CliOutput.Error($"{s.Out}: {failures.Count} of {entries.Count} image(s) failed and were left out"); return 1; }
+        return 0;
+    }
+
+    /// <summary>The ternary classes as `refine` reads the written ternary PNG (edge 1, interior 0, uncertain <see cref="EdgeMapReader.DefaultUncertain"/>).</summary>
+    static EdgeMap ToEdgeMap(TorchSharp.torch.Tensor ternary, int width, int height)
+    {
+        var t = ternary.contiguous().data<sbyte>().ToArray();
+        var g = t.Select(v => v == TernaryEdges.Edge ? TernaryEdges.EdgeGray : v == TernaryEdges.Interior ? TernaryEdges.InteriorGray : TernaryEdges.UncertainGray).ToArray();
+        return EdgeMapReader.FromGray(g, width, height, EdgeMapReader.DefaultUncertain);
+    }
+
+    static string Html(Settings s, List<ImageEntry> ok, Dictionary<long, List<CocoResult>> coarse, Dictionary<long, List<CocoResult>> refined,
+        BaselineSegmenter? segmenter, string? adapter)
+    {
+        var h = new StringBuilder();
+        string E(string x) => WebUtility.HtmlEncode(x);
+        h.Append("<!doctype html><html><head><meta charset=\"utf-8\"><title>DiffEgg segment</title><style>body{font-family:sans-serif;margin:20px}" +
+                 "figure{display:inline-block;margin:4px}img{width:256px;image-rendering:pixelated}figcaption{font-size:12px;color:#444}</style></head><body>");
+        h.Append($"<h1>DiffEgg segment: {ok.Count} image(s)</h1><p>Coarse masks: {E(segmenter is null ? s.Baseline : $"{s.Baseline} ({segmenter.LayerName}, t = {s.Timestep})")}; ");
+        h.Append($"edges: {E(adapter is null ? "PeakKL + EdgeKL (training-free)" : "one-step, adapter " + Path.GetFileName(Path.TrimEndingDirectorySeparator(adapter)))}; refinement: Alg 4 (defaults). ");
+        h.Append("Files: <code>results.json</code> (refined, COCO results), <code>baseline.json</code> (coarse), <code>images.json</code>, <code>edges/</code>.</p>");
+        foreach (var e in ok)
+        {
+            string stem = Path.GetFileNameWithoutExtension(e.Path);
+            h.Append($"<section><h3>{E(e.Image.FileName)} (id {e.Image.Id})</h3>");
+            h.Append($"<figure><img src=\"overlays/{Uri.EscapeDataString(stem)}.image.png\"><figcaption>image</figcaption></figure>");
+            h.Append($"<figure><img src=\"overlays/{Uri.EscapeDataString(stem)}.before.png\"><figcaption>coarse: {coarse[e.Image.Id].Count} mask(s)</figcaption></figure>");
+            h.Append($"<figure><img src=\"overlays/{Uri.EscapeDataString(stem)}.after.png\"><figcaption>refined: {refined[e.Image.Id].Count} mask(s)</figcaption></figure></section>");
+        }
+        h.Append("</body></html>");
+        return h.ToString();
+    }
+}
