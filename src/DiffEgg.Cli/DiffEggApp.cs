@@ -29,6 +29,7 @@ public static class DiffEggApp
         new("merge", typeof(MergeCommand), "Assemble the output of a sharded (or --resume) run from OUT.parts/: COCO results, panoptic JSON + PNGs; checks that every shard and image is there."),
         new("train-base", typeof(TrainBaseCommand), "Train a pixel-space base diffusion model from scratch on a folder of images (DDPM ε-prediction, EMA, checkpoints)."),
         new("finetune", typeof(FinetuneCommand), "Self-supervised fine-tuning (Alg 3): LoRA + edge generator on the model's own pseudo-edges; writes an adapter folder for `edges --adapter`."),
+        new("reproduce", typeof(ReproduceCommand), "The paper's tables in miniature on synthetic scenes: coarse masks vs + DiffEgg (Table 1), stage by stage (Table E), KL vs JSD/L2/cosine and time per stage (Table F)."),
         new("demo", typeof(DemoCommand), "The whole method out of the box: synthetic scenes, embedded-model edges, refinement of simulated masks, panoptic pseudo-labels, metrics and an HTML report."),
         new("eval instances", typeof(EvalInstancesCommand), "COCO AP/AR of a results JSON against instances ground truth (segm or bbox)."),
         new("eval panoptic", typeof(EvalPanopticCommand), "PQ/SQ/RQ of panoptic PNG+JSON predictions against ground truth."),

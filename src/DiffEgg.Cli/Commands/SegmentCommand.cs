@@ -116,12 +116,8 @@ public sealed class SegmentCommand : Command<SegmentCommand.Settings>
     }
 
     /// <summary>The ternary classes as `refine` reads the written ternary PNG (edge 1, interior 0, uncertain <see cref="EdgeMapReader.DefaultUncertain"/>).</summary>
-    static EdgeMap ToEdgeMap(TorchSharp.torch.Tensor ternary, int width, int height)
-    {
-        var t = ternary.contiguous().data<sbyte>().ToArray();
-        var g = t.Select(v => v == TernaryEdges.Edge ? TernaryEdges.EdgeGray : v == TernaryEdges.Interior ? TernaryEdges.InteriorGray : TernaryEdges.UncertainGray).ToArray();
-        return EdgeMapReader.FromGray(g, width, height, EdgeMapReader.DefaultUncertain);
-    }
+    static EdgeMap ToEdgeMap(TorchSharp.torch.Tensor ternary, int width, int height) =>
+        EdgeMapReader.FromTernary(ternary.contiguous().data<sbyte>().ToArray(), width, height);
 
     static string Html(Settings s, List<ImageEntry> ok, Dictionary<long, List<CocoResult>> coarse, Dictionary<long, List<CocoResult>> refined,
         BaselineSegmenter? segmenter, string? adapter)

@@ -87,6 +87,15 @@ public static class EdgeMapReader
         return FromGray(g, w, h, uncertainValue);
     }
 
+    /// <summary>Ternary classes (1 edge, 0 interior, −1 uncertain; row-major) as an edge map, exactly as the written ternary PNG is read.</summary>
+    public static EdgeMap FromTernary(ReadOnlySpan<sbyte> ternary, int w, int h, float uncertainValue = DefaultUncertain)
+    {
+        var g = new byte[ternary.Length];
+        for (int i = 0; i < g.Length; i++)
+            g[i] = ternary[i] == Edges.TernaryEdges.Edge ? Edges.TernaryEdges.EdgeGray : ternary[i] == Edges.TernaryEdges.Interior ? Edges.TernaryEdges.InteriorGray : Edges.TernaryEdges.UncertainGray;
+        return FromGray(g, w, h, uncertainValue);
+    }
+
     /// <summary>8-bit grey edge values (row-major) as an edge map, with the PNG convention of this reader: v/255, or ternary (only 0/128/255) with 128 → <paramref name="uncertainValue"/>.</summary>
     public static EdgeMap FromGray(byte[] g, int w, int h, float uncertainValue = DefaultUncertain)
     {
