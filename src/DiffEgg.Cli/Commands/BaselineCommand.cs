@@ -93,13 +93,7 @@ public sealed class BaselineCommand : Command<BaselineCommand.Settings>
         {
             if (string.IsNullOrWhiteSpace(s.ImageInfo)) ImageSet.Write(shard.Parts.PathOf("images.json"), entries.Select(e => e.Image));
             var failed = failures.Select(f => new ShardFailure(Key(mine.First(e => e.Path == f.Item)), f.Item, f.Message)).ToList();
-            shard.Finish(mine.Select(Key).ToList(), todo.Count - failures.Count, mine.Count - todo.Count, failed, mine.Select(e => e.Image).ToList());
-            if (!shard.Shard.IsSharded)
-            {
-                if (failed.Count == mine.Count && mine.Count > 0) { CliOutput.Error($"{s.Out}: not written: all {mine.Count} image(s) failed"); return 1; }
-                Console.WriteLine(ShardMerge.Merge(s.Out, allowMissing: true).Message);
-            }
-            return failed.Count > 0 ? 1 : 0;
+            return shard.Finish(mine.Select(Key).ToList(), todo.Count - failures.Count, mine.Count - todo.Count, failed, mine.Select(e => e.Image).ToList());
         }
         if (output.Count == 0)
         {

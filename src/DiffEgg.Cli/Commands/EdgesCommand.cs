@@ -187,7 +187,7 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
         if (skipped > 0) Console.WriteLine($"edges: {skipped} image(s) skipped: their files exist in {s.Out} (--overwrite to redo them)");
         if (images.Count == 0)
         {
-            if (shard.UseParts) shard.Finish(mine.Select(p => Path.GetFileName(p)).ToList(), 0, skipped, Array.Empty<ShardFailure>());
+            if (shard.UseParts) shard.WriteManifest(mine.Select(p => Path.GetFileName(p)).ToList(), 0, skipped, Array.Empty<ShardFailure>());
             return 0;
         }
         var device = TorchRuntime.ResolveDevice(s.Device);
@@ -263,7 +263,7 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
         }
         int written = images.Count - failures.Count;
         if (shard.UseParts)
-            shard.Finish(mine.Select(p => Path.GetFileName(p)).ToList(), written, skipped, failures.Select(f => new ShardFailure(Path.GetFileName(f.Path), f.Path, f.Message)).ToList());
+            shard.WriteManifest(mine.Select(p => Path.GetFileName(p)).ToList(), written, skipped, failures.Select(f => new ShardFailure(Path.GetFileName(f.Path), f.Path, f.Message)).ToList());
         if (written > 0) Console.WriteLine($"edges: {written} of {images.Count} image(s) written to {s.Out}");
         if (failures.Count > 0)
         {

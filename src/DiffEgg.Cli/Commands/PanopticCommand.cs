@@ -128,21 +128,6 @@ public sealed class PanopticCommand : Command<PanopticCommand.Settings>
         });
         foreach (var n in notes) Console.Error.WriteLine(n);
         var failed = failures.Select(f => new ShardFailure(Path.GetFileName(f.Item), f.Item, f.Message)).ToList();
-        shard.Finish(mine.Select(f => Path.GetFileName(f)).ToList(), done, skipped, failed);
-        if (!shard.Shard.IsSharded)
-        {
-            if (done + skipped == 0 && mine.Count > 0)
-            {
-                CliOutput.Error($"{s.Out}: not written: all {mine.Count} image(s) failed");
-                return 1;
-            }
-            Console.WriteLine(ShardMerge.Merge(s.Out!, allowMissing: true).Message);
-        }
-        if (failed.Count > 0)
-        {
-            CliOutput.Error($"{(shard.Shard.IsSharded ? shard.Parts.Dir : s.Out)}: {failed.Count} of {mine.Count} image(s) failed and have no part");
-            return 1;
-        }
-        return 0;
+        return shard.Finish(mine.Select(f => Path.GetFileName(f)).ToList(), done, skipped, failed);
     }
 }

@@ -86,22 +86,7 @@ public sealed class RefineCommand : Command<RefineCommand.Settings>
         foreach (var n in notes) Console.Error.WriteLine(n);
         var byPath = mine.ToDictionary(x => Path.Combine(s.Images!, x.Image.FileName), x => Key(x.Image));
         var failed = failures.Select(f => new ShardFailure(byPath.GetValueOrDefault(f.Item, f.Item), f.Item, f.Message)).ToList();
-        shard.Finish(mine.Select(x => Key(x.Image)).ToList(), done, skipped, failed, mine.Select(x => x.Image).ToList());
-        if (!shard.Shard.IsSharded)
-        {
-            if (done + skipped == 0 && mine.Count > 0)
-            {
-                CliOutput.Error($"{s.Out}: not written: all {mine.Count} image(s) failed{(File.Exists(s.Out) ? "; the existing file is left as it was" : "")}");
-                return 1;
-            }
-            Console.WriteLine(ShardMerge.Merge(s.Out!, allowMissing: true).Message);
-        }
-        if (failed.Count > 0)
-        {
-            CliOutput.Error($"{(shard.Shard.IsSharded ? shard.Parts.Dir : s.Out)}: {failed.Count} of {mine.Count} image(s) failed and have no part");
-            return 1;
-        }
-        return 0;
+        return shard.Finish(mine.Select(x => Key(x.Image)).ToList(), done, skipped, failed, mine.Select(x => x.Image).ToList());
     }
 
     static List<CocoResult> RefineImage(Settings s, RefineOptions options, CocoImage img, List<CocoResult> results, List<string> notes)

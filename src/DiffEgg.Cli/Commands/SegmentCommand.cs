@@ -70,6 +70,7 @@ public sealed class SegmentCommand : Command<SegmentCommand.Settings>
         Console.WriteLine($"segment: {entries.Count} image(s); coarse masks: {(segmenter is null ? s.Baseline : $"{s.Baseline} on {segmenter.LayerName} at t = {s.Timestep}")}; " +
                           $"edges: {(adapter is null ? "PeakKL + EdgeKL" : $"one-step ({adapterDir})")}; refinement: Alg 4 defaults");
 
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var byImage = given?.GroupBy(r => r.ImageId).ToDictionary(g => g.Key, g => g.ToList());
         var coarse = new Dictionary<long, List<CocoResult>>();
         var refined = new Dictionary<long, List<CocoResult>>();
@@ -110,7 +111,11 @@ public sealed class SegmentCommand : Command<SegmentCommand.Settings>
         CocoFiles.WriteResults(Path.Combine(s.Out, "baseline.json"), ok.SelectMany(e => coarse[e.Image.Id]));
         ImageSet.Write(Path.Combine(s.Out, "images.json"), entries.Select(e => e.Image));
         AtomicFile.WriteAllText(Path.Combine(s.Out, "index.html"), Html(s, ok, coarse, refined, segmenter, adapterDir));
+        double sec = clock.Elapsed.TotalSeconds;
+        long peak;
+        using (var self = System.Diagnostics.Process.GetCurrentProcess()) peak = self.PeakWorkingSet64;
         Console.WriteLine($"segment: {refined.Values.Sum(r => r.Count)} mask(s) for {ok.Count} of {entries.Count} image(s) (coarse: {coarse.Values.Sum(r => r.Count)}) → {Path.Combine(s.Out, "results.json")}, {Path.Combine(s.Out, "index.html")}");
+        Console.WriteLine($"segment: {entries.Count} image(s) in {sec:F1} s ({entries.Count / Math.Max(sec, 1e-9):F2} images/s after loading), peak memory {peak / 1048576.0:F0} MB");
         if (failures.Count > 0) { CliOutput.Error($"{s.Out}: {failures.Count} of {entries.Count} image(s) failed and were left out"); return 1; }
         return 0;
     }

@@ -54,8 +54,29 @@ internal sealed class ShardRun
     /// <summary>True when the item's part exists and may be kept (parts layout and no --overwrite).</summary>
     public bool Skip(string item) => UseParts && !_overwrite && ShardLayout.IsDone(_command, Parts, item);
 
+    /// <summary>
+    /// Writes the manifest (<see cref="WriteManifest"/>); then an unsharded --resume run assembles OUT from the parts (unless every
+    /// image failed: then OUT is left as it was). Returns the exit code: 1 when an image failed.
+    /// </summary>
+    public int Finish(IReadOnlyList<string> items, int done, int skipped, IReadOnlyList<ShardFailure> failed, IReadOnlyList<CocoImage>? images = null)
+    {
+        WriteManifest(items, done, skipped, failed, images);
+        if (!Shard.IsSharded)
+        {
+            if (done + skipped == 0 && items.Count > 0)
+            {
+                CliOutput.Error($"{Parts.Out}: not written: all {items.Count} image(s) failed{(File.Exists(Parts.Out) || Directory.Exists(Parts.Out) ? "; the existing output is left as it was" : "")}");
+                return 1;
+            }
+            Console.WriteLine(ShardMerge.Merge(Parts.Out, allowMissing: true).Message);
+        }
+        if (failed.Count == 0) return 0;
+        CliOutput.Error($"{(Shard.IsSharded ? Parts.Dir : Parts.Out)}: {failed.Count} of {items.Count} image(s) failed and have no part");
+        return 1;
+    }
+
     /// <summary>Writes the shard's manifest (always, even with no items or only failures) and prints its counts.</summary>
-    public void Finish(IReadOnlyList<string> items, int done, int skipped, IReadOnlyList<ShardFailure> failed, IReadOnlyList<CocoImage>? images = null)
+    public void WriteManifest(IReadOnlyList<string> items, int done, int skipped, IReadOnlyList<ShardFailure> failed, IReadOnlyList<CocoImage>? images = null)
     {
         var m = new ShardManifest
         {

@@ -79,8 +79,9 @@ public static class NormalizedCut
                 f = f * tensor(painting.Select(p => p ? 0.0 : 1.0).ToArray(), new long[] { n, 1 }, ScalarType.Float64);
                 f = f.MoveToOuterDisposeScope();
             }
-            var a = f.matmul(f.t()).gt(o.Tau).to_type(ScalarType.Float64);
-            a = a.clamp_min(Eps);
+            using var tau = o.Tau.ToScalar();
+            using var eps = Eps.ToScalar();
+            var a = f.matmul(f.t()).gt(tau).to_type(ScalarType.Float64).clamp_min(eps);
             var (v, _) = SecondEigenvector(a);
             double mean = v.Average();
             var fg = v.Select(x => x > mean).ToArray();
@@ -95,7 +96,7 @@ public static class NormalizedCut
             var mask = ComponentOf(fg, width, height, seed);
             if (i >= 1 && (IoU(previous!, mask) > 0.5 || mask.Count(x => x) <= 0.01 * n)) mask = new bool[n];
             previous = mask;
-            double ncut = Ncut(a, mask);
+            double ncut = Ncut(a.contiguous().data<double>().ToArray(), mask);
             var own = mask.Select((m, k) => m && !taken[k]).ToArray();
             for (int k = 0; k < n; k++) taken[k] |= mask[k];
             if (own.Any(x => x)) masks.Add(new GridMask(own, Math.Clamp(1 - ncut, 0, 1)));
@@ -118,7 +119,10 @@ public static class NormalizedCut
         var f = Normalise(tensor(features, new long[] { n, channels }, ScalarType.Float64));
         var cos = f.matmul(f.t());
         double lo = cos.min().item<double>(), hi = cos.max().item<double>();
-        var w = hi > lo ? cos.sub(lo).div(hi - lo).pow(o.Alpha) : ones_like(cos);
+        using var sLo = lo.ToScalar();
+        using var sRange = (hi - lo).ToScalar();
+        using var sAlpha = o.Alpha.ToScalar();
+        var w = hi > lo ? cos.sub(sLo).div(sRange).pow(sAlpha) : ones_like(cos);
         var segments = new List<(int[] Nodes, double Ncut)>();
         Split(w, Enumerable.Range(0, n).ToArray(), 1.0, o, segments);
         var masks = new List<GridMask>();
@@ -139,25 +143,54 @@ public static class NormalizedCut
     static void Split(Tensor w, int[] nodes, double ncutOfParent, DiffCutOptions o, List<(int[], double)> segments)
     {
         if (nodes.Length < 2) { segments.Add((nodes, ncutOfParent)); return; }
-        using var scope = NewDisposeScope();
-        var idx = tensor(nodes.Select(x => (long)x).ToArray());
-        var sub = w.index_select(0, idx).index_select(1, idx);
-        var (v, _) = SecondEigenvector(sub);
-        double vmin = v.Min(), vmax = v.Max();
-        double best = double.PositiveInfinity;
-        bool[]? bestPart = null;
-        for (int c = 1; c < o.Candidates; c++)
+        double[] v, sub;
+        using (var scope = NewDisposeScope())
         {
-            double t = vmin + (vmax - vmin) * c / o.Candidates;
-            var part = v.Select(x => x > t).ToArray();
-            int k = part.Count(x => x);
-            if (k == 0 || k == part.Length) continue;
-            double nc = Ncut(sub, part);
-            if (nc < best) { best = nc; bestPart = part; }
+            var idx = tensor(nodes.Select(x => (long)x).ToArray());
+            var subT = w.index_select(0, idx).index_select(1, idx).contiguous();
+            (v, _) = SecondEigenvector(subT);
+            sub = subT.data<double>().ToArray();
         }
-        if (bestPart is null || !(best < o.Threshold)) { segments.Add((nodes, ncutOfParent)); return; }
-        Split(w, nodes.Where((_, i) => bestPart[i]).ToArray(), best, o, segments);
-        Split(w, nodes.Where((_, i) => !bestPart[i]).ToArray(), best, o, segments);
+        var (best, bestThreshold) = BestThresholdCut(sub, v, o.Candidates);
+        if (!(best < o.Threshold)) { segments.Add((nodes, ncutOfParent)); return; }
+        Split(w, nodes.Where((_, i) => v[i] > bestThreshold).ToArray(), best, o, segments);
+        Split(w, nodes.Where((_, i) => !(v[i] > bestThreshold)).ToArray(), best, o, segments);
+    }
+
+    /// <summary>
+    /// The smallest Ncut over the bipartitions S = {v &gt; t}, t = min + (max − min)·c/candidates (c = 1 … candidates − 1), of the graph
+    /// <paramref name="a"/> (n × n, row-major), and its threshold; (+∞, NaN) when no threshold splits. Nodes join S in decreasing v, and
+    /// the cut is updated per node (O(n²) in all, managed code).
+    /// </summary>
+    internal static (double Ncut, double Threshold) BestThresholdCut(double[] a, double[] v, int candidates)
+    {
+        int n = v.Length;
+        var deg = new double[n];
+        for (int i = 0; i < n; i++) { double d = 0; for (int j = 0; j < n; j++) d += a[i * n + j]; deg[i] = d; }
+        double total = deg.Sum();
+        var order = Enumerable.Range(0, n).OrderByDescending(i => v[i]).ToArray();
+        double vmin = v.Min(), vmax = v.Max();
+        var toS = new double[n];   // Σ_{i∈S} A[i, j]
+        double cut = 0, assocS = 0;
+        int p = 0;
+        double best = double.PositiveInfinity, bestT = double.NaN;
+        for (int c = candidates - 1; c >= 1; c--)
+        {
+            double t = vmin + (vmax - vmin) * c / candidates;
+            while (p < n && v[order[p]] > t)
+            {
+                int k = order[p++];
+                cut += deg[k] - a[k * n + k] - 2 * toS[k];
+                assocS += deg[k];
+                for (int j = 0; j < n; j++) toS[j] += a[k * n + j];
+            }
+            if (p == 0 || p == n) continue;
+            double assocT = total - assocS;
+            if (assocS <= 0 || assocT <= 0) continue;
+            double nc = cut / assocS + cut / assocT;
+            if (nc < best) { best = nc; bestT = t; }
+        }
+        return (best, bestT);
     }
 
     /// <summary>
@@ -171,9 +204,13 @@ public static class NormalizedCut
         long n = a.shape[0];
         if (a.dim() != 2 || a.shape[1] != n || n < 2) throw new ArgumentException($"affinity must be a square matrix of side ≥ 2, got [{string.Join(",", a.shape)}]");
         var d = a.sum(1);
-        var dis = d.clamp_min(1e-12).rsqrt();
+        // explicit Scalars held by `using`: an implicit conversion's Scalar can be finalised while libtorch still reads it (seen once in
+        // 600 images of DiffCut as "Expected false to be true" from c10::Scalar::toDouble)
+        using var tiny = 1e-12.ToScalar();
+        using var half = 0.5.ToScalar();
+        var dis = d.clamp_min(tiny).rsqrt();
         var l = eye(n, dtype: ScalarType.Float64) - dis.unsqueeze(1) * a * dis.unsqueeze(0);
-        l = (l + l.t()) * 0.5;
+        l = (l + l.t()).mul(half);
         var (vals, vecs) = linalg.eigh(l);
         var u = vecs[.., 1];
         var v = (u * dis).data<double>().ToArray();
@@ -185,14 +222,30 @@ public static class NormalizedCut
     /// <summary>Shi &amp; Malik's Ncut(S, S̄) = cut/assoc(S) + cut/assoc(S̄) for a bipartition of the graph A; 2 when a side is empty.</summary>
     public static double Ncut(Tensor affinity, bool[] part)
     {
-        using var scope = NewDisposeScope();
-        var s = tensor(part.Select(p => p ? 1.0 : 0.0).ToArray(), ScalarType.Float64);
-        var a = affinity.to_type(ScalarType.Float64);
-        var deg = a.sum(1);
-        double assocS = (deg * s).sum().item<double>();
-        double assocT = (deg * (1 - s)).sum().item<double>();
+        double[] a;
+        using (var scope = NewDisposeScope()) a = affinity.to_type(ScalarType.Float64).contiguous().data<double>().ToArray();
+        return Ncut(a, part);
+    }
+
+    /// <summary><see cref="Ncut(Tensor, bool[])"/> on a row-major n × n affinity (managed: no tensor temporaries per call).</summary>
+    public static double Ncut(double[] a, bool[] part)
+    {
+        int n = part.Length;
+        if (a.Length != (long)n * n) throw new ArgumentException($"affinity has {a.Length} values, expected {n}×{n}");
+        double assocS = 0, assocT = 0, cut = 0;
+        for (int i = 0; i < n; i++)
+        {
+            double d = 0, c = 0;
+            for (int j = 0; j < n; j++)
+            {
+                double x = a[i * n + j];
+                d += x;
+                if (part[i] && !part[j]) c += x;
+            }
+            if (part[i]) assocS += d; else assocT += d;
+            cut += c;
+        }
         if (assocS <= 0 || assocT <= 0) return 2;
-        double cut = s.matmul(a).matmul(1 - s).item<double>();
         return cut / assocS + cut / assocT;
     }
 
@@ -205,7 +258,11 @@ public static class NormalizedCut
         return n;
     }
 
-    static Tensor Normalise(Tensor f) => f / f.norm(1, true).clamp_min(1e-12);
+    static Tensor Normalise(Tensor f)
+    {
+        using var tiny = 1e-12.ToScalar();
+        return f / f.norm(1, true).clamp_min(tiny);
+    }
 
     static int ArgMaxAbs(double[] v) { int m = 0; for (int i = 1; i < v.Length; i++) if (Math.Abs(v[i]) > Math.Abs(v[m])) m = i; return m; }
     static int ArgMax(double[] v) { int m = 0; for (int i = 1; i < v.Length; i++) if (v[i] > v[m]) m = i; return m; }

@@ -53,20 +53,7 @@ public sealed record ShardManifest
             w.WriteStartArray("items");
             foreach (var i in Items) w.WriteStringValue(i);
             w.WriteEndArray();
-            if (Images.Count > 0)
-            {
-                w.WriteStartArray("images");
-                foreach (var im in Images)
-                {
-                    w.WriteStartObject();
-                    w.WriteNumber("id", im.Id);
-                    w.WriteString("file_name", im.FileName);
-                    w.WriteNumber("width", im.Width);
-                    w.WriteNumber("height", im.Height);
-                    w.WriteEndObject();
-                }
-                w.WriteEndArray();
-            }
+            if (Images.Count > 0) CocoFiles.WriteImages(w, Images);
             w.WriteEndObject();
         }
         AtomicFile.WriteAllBytes(path, ms.ToArray());

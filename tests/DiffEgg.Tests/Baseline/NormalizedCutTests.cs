@@ -95,6 +95,31 @@ public class NormalizedCutTests
     }
 
     [Fact]
+    public void TheIncrementalThresholdSearchEqualsNcutAtEveryThreshold()
+    {
+        // random symmetric graph of 40 nodes and a random vector: the incremental search finds the same minimum as evaluating Ncut
+        // of every candidate bipartition directly
+        var rng = new Random(3);
+        int n = 40;
+        var a = new double[n * n];
+        for (int i = 0; i < n; i++) for (int j = i; j < n; j++) a[i * n + j] = a[j * n + i] = rng.NextDouble();
+        var v = Enumerable.Range(0, n).Select(_ => rng.NextDouble() * 2 - 1).ToArray();
+        var (best, t) = NormalizedCut.BestThresholdCut(a, v, 100);
+        double brute = double.PositiveInfinity;
+        for (int c = 1; c < 100; c++)
+        {
+            double th = v.Min() + (v.Max() - v.Min()) * c / 100;
+            var part = v.Select(x => x > th).ToArray();
+            if (part.All(x => x) || !part.Any(x => x)) continue;
+            brute = Math.Min(brute, NormalizedCut.Ncut(a, part));
+        }
+        Assert.Equal(brute, best, 10);
+        Assert.Equal(best, NormalizedCut.Ncut(a, v.Select(x => x > t).ToArray()), 10);
+        using var at = torch.tensor(a, new long[] { n, n });
+        Assert.Equal(NormalizedCut.Ncut(a, v.Select(x => x > t).ToArray()), NormalizedCut.Ncut(at, v.Select(x => x > t).ToArray()), 12);
+    }
+
+    [Fact]
     public void BadFeaturesAreRefused()
     {
         Assert.Throws<ArgumentException>(() => NormalizedCut.MaskCut(new float[10], 2, 2, 2));
