@@ -10,6 +10,7 @@ using DiffEgg.FineTuning;
 using DiffEgg.Formats;
 using DiffEgg.Models;
 using DiffEgg.Refinement;
+using DiffEgg.Sharding;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
@@ -35,7 +36,6 @@ public sealed class SegmentCommand : Command<SegmentCommand.Settings>
         public override ValidationResult Validate()
         {
             if (!string.IsNullOrWhiteSpace(Adapter) && NoAdapter) return ValidationResult.Error("--no-adapter: cannot be combined with --adapter");
-            if (ShardCount is > 1 || ShardIndex is not null || Resume) return ValidationResult.Error("--shard-index/--shard-count/--resume: segment does not run sharded yet; shard `baseline`, `edges` and `refine` instead (docs/scale-out.md)");
             return base.Validate();
         }
     }
@@ -70,12 +70,17 @@ public sealed class SegmentCommand : Command<SegmentCommand.Settings>
         Console.WriteLine($"segment: {entries.Count} image(s); coarse masks: {(segmenter is null ? s.Baseline : $"{s.Baseline} on {segmenter.LayerName} at t = {s.Timestep}")}; " +
                           $"edges: {(adapter is null ? "PeakKL + EdgeKL" : $"one-step ({adapterDir})")}; refinement: Alg 4 defaults");
 
+        var info = new SegmentRunInfo(segmenter is null ? s.Baseline : $"{s.Baseline} ({segmenter.LayerName}, t = {s.Timestep})",
+            adapterDir is null ? "PeakKL + EdgeKL (training-free)" : "one-step, adapter " + Path.GetFileName(Path.TrimEndingDirectorySeparator(adapterDir)));
+        var shard = ShardRun.Start(ShardLayout.Segment, s, s.Out);
+        var mine = shard.Select(entries);
+        var todo = mine.Where(e => !shard.Skip(Key(e))).ToList();
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var byImage = given?.GroupBy(r => r.ImageId).ToDictionary(g => g.Key, g => g.ToList());
         var coarse = new Dictionary<long, List<CocoResult>>();
         var refined = new Dictionary<long, List<CocoResult>>();
-        string edgeDir = Path.Combine(s.Out, "edges"), overlayDir = Path.Combine(s.Out, "overlays");
-        var failures = BatchRunner.Run("segment", entries, e => e.Path, e =>
+        string edgeDir = Path.Combine(s.Out, "edges");
+        var failures = BatchRunner.Run("segment", todo, e => e.Path, e =>
         {
             var img = ImageIO.ReadRgb(e.Path);
             string stem = Path.GetFileNameWithoutExtension(e.Path);
@@ -94,55 +99,45 @@ public sealed class SegmentCommand : Command<SegmentCommand.Settings>
                 edges = ToEdgeMap(r.Ternary, img.Width, img.Height);
             }
             var result = CocoRefinement.RefineImage(e.Image, masks, edges);
-            Directory.CreateDirectory(overlayDir);
-            ImageIO.WriteRgbPng(Path.Combine(overlayDir, stem + ".image.png"), img);
-            ImageIO.WriteRgbPng(Path.Combine(overlayDir, stem + ".before.png"), DemoImages.Overlay(img, masks.Select(m => m.Segmentation!.Rle!.Decode()).ToList()));
-            ImageIO.WriteRgbPng(Path.Combine(overlayDir, stem + ".after.png"), DemoImages.Overlay(img, result.Select(m => m.Segmentation!.Rle!.Decode()).ToList()));
+            Directory.CreateDirectory(Path.Combine(s.Out, "overlays"));
+            ImageIO.WriteRgbPng(SegmentOutputs.OverlayPath(s.Out, e.Image.FileName, "image"), img);
+            ImageIO.WriteRgbPng(SegmentOutputs.OverlayPath(s.Out, e.Image.FileName, "before"), DemoImages.Overlay(img, masks.Select(m => m.Segmentation!.Rle!.Decode()).ToList()));
+            ImageIO.WriteRgbPng(SegmentOutputs.OverlayPath(s.Out, e.Image.FileName, "after"), DemoImages.Overlay(img, result.Select(m => m.Segmentation!.Rle!.Decode()).ToList()));
+            if (shard.UseParts)
+            {
+                // the refined part last: it marks the image done
+                CocoFiles.WriteResults(shard.Parts.PathOf(Key(e) + ".coarse.json"), masks);
+                CocoFiles.WriteResults(shard.Parts.PathOf(Key(e) + ".refined.json"), result);
+            }
             coarse[e.Image.Id] = masks;
             refined[e.Image.Id] = result;
         });
+        double sec = clock.Elapsed.TotalSeconds;
+        long peak;
+        using (var self = System.Diagnostics.Process.GetCurrentProcess()) peak = self.PeakWorkingSet64;
+        Console.WriteLine($"segment: {todo.Count} image(s) in {sec:F1} s ({todo.Count / Math.Max(sec, 1e-9):F2} images/s after loading), peak memory {peak / 1048576.0:F0} MB");
+        if (shard.UseParts)
+        {
+            ImageSet.Write(shard.Parts.PathOf("images.json"), entries.Select(e => e.Image));
+            info.Write(shard.Parts.PathOf("segment.json"));
+            var failed = failures.Select(f => new ShardFailure(Key(mine.First(e => e.Path == f.Item)), f.Item, f.Message)).ToList();
+            return shard.Finish(mine.Select(Key).ToList(), todo.Count - failures.Count, mine.Count - todo.Count, failed, mine.Select(e => e.Image).ToList());
+        }
         if (refined.Count == 0)
         {
             CliOutput.Error($"{s.Out}: results not written: all {entries.Count} image(s) failed");
             return 1;
         }
-        var ok = entries.Where(e => refined.ContainsKey(e.Image.Id)).ToList();
-        CocoFiles.WriteResults(Path.Combine(s.Out, "results.json"), ok.SelectMany(e => refined[e.Image.Id]));
-        CocoFiles.WriteResults(Path.Combine(s.Out, "baseline.json"), ok.SelectMany(e => coarse[e.Image.Id]));
-        ImageSet.Write(Path.Combine(s.Out, "images.json"), entries.Select(e => e.Image));
-        AtomicFile.WriteAllText(Path.Combine(s.Out, "index.html"), Html(s, ok, coarse, refined, segmenter, adapterDir));
-        double sec = clock.Elapsed.TotalSeconds;
-        long peak;
-        using (var self = System.Diagnostics.Process.GetCurrentProcess()) peak = self.PeakWorkingSet64;
+        var ok = entries.Where(e => refined.ContainsKey(e.Image.Id)).Select(e => e.Image).ToList();
+        SegmentOutputs.Write(s.Out, ok, entries.Select(e => e.Image).ToList(), coarse, refined, info);
         Console.WriteLine($"segment: {refined.Values.Sum(r => r.Count)} mask(s) for {ok.Count} of {entries.Count} image(s) (coarse: {coarse.Values.Sum(r => r.Count)}) → {Path.Combine(s.Out, "results.json")}, {Path.Combine(s.Out, "index.html")}");
-        Console.WriteLine($"segment: {entries.Count} image(s) in {sec:F1} s ({entries.Count / Math.Max(sec, 1e-9):F2} images/s after loading), peak memory {peak / 1048576.0:F0} MB");
         if (failures.Count > 0) { CliOutput.Error($"{s.Out}: {failures.Count} of {entries.Count} image(s) failed and were left out"); return 1; }
         return 0;
     }
 
+    static string Key(ImageEntry e) => e.Image.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
     /// <summary>The ternary classes as `refine` reads the written ternary PNG (edge 1, interior 0, uncertain <see cref="EdgeMapReader.DefaultUncertain"/>).</summary>
     static EdgeMap ToEdgeMap(TorchSharp.torch.Tensor ternary, int width, int height) =>
         EdgeMapReader.FromTernary(ternary.contiguous().data<sbyte>().ToArray(), width, height);
-
-    static string Html(Settings s, List<ImageEntry> ok, Dictionary<long, List<CocoResult>> coarse, Dictionary<long, List<CocoResult>> refined,
-        BaselineSegmenter? segmenter, string? adapter)
-    {
-        var h = new StringBuilder();
-        string E(string x) => WebUtility.HtmlEncode(x);
-        h.Append("<!doctype html><html><head><meta charset=\"utf-8\"><title>DiffEgg segment</title><style>body{font-family:sans-serif;margin:20px}" +
-                 "figure{display:inline-block;margin:4px}img{width:256px;image-rendering:pixelated}figcaption{font-size:12px;color:#444}</style></head><body>");
-        h.Append($"<h1>DiffEgg segment: {ok.Count} image(s)</h1><p>Coarse masks: {E(segmenter is null ? s.Baseline : $"{s.Baseline} ({segmenter.LayerName}, t = {s.Timestep})")}; ");
-        h.Append($"edges: {E(adapter is null ? "PeakKL + EdgeKL (training-free)" : "one-step, adapter " + Path.GetFileName(Path.TrimEndingDirectorySeparator(adapter)))}; refinement: Alg 4 (defaults). ");
-        h.Append("Files: <code>results.json</code> (refined, COCO results), <code>baseline.json</code> (coarse), <code>images.json</code>, <code>edges/</code>.</p>");
-        foreach (var e in ok)
-        {
-            string stem = Path.GetFileNameWithoutExtension(e.Path);
-            h.Append($"<section><h3>{E(e.Image.FileName)} (id {e.Image.Id})</h3>");
-            h.Append($"<figure><img src=\"overlays/{Uri.EscapeDataString(stem)}.image.png\"><figcaption>image</figcaption></figure>");
-            h.Append($"<figure><img src=\"overlays/{Uri.EscapeDataString(stem)}.before.png\"><figcaption>coarse: {coarse[e.Image.Id].Count} mask(s)</figcaption></figure>");
-            h.Append($"<figure><img src=\"overlays/{Uri.EscapeDataString(stem)}.after.png\"><figcaption>refined: {refined[e.Image.Id].Count} mask(s)</figcaption></figure></section>");
-        }
-        h.Append("</body></html>");
-        return h.ToString();
-    }
 }

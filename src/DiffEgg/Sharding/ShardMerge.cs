@@ -6,12 +6,13 @@ namespace DiffEgg.Sharding;
 /// <summary>The per-item part files of each command, and the names of the commands that write parts.</summary>
 public static class ShardLayout
 {
-    public const string Edges = "edges", Refine = "refine", Panoptic = "panoptic", Baseline = "baseline";
+    public const string Edges = "edges", Refine = "refine", Panoptic = "panoptic", Baseline = "baseline", Segment = "segment";
 
     /// <summary>
     /// The files that make item <paramref name="item"/>'s part: <c>edges</c> writes its three per-image files straight into the output
     /// folder (they are final); <c>refine</c> one results list <c>X.parts/&lt;image id&gt;.json</c>; <c>panoptic</c> a one-image panoptic
-    /// JSON <c>X.parts/&lt;stem&gt;.json</c> and its PNG <c>X.parts/panoptic/&lt;stem&gt;.png</c>.
+    /// JSON <c>X.parts/&lt;stem&gt;.json</c> and its PNG <c>X.parts/panoptic/&lt;stem&gt;.png</c>; <c>segment</c> the coarse and refined
+    /// results <c>X.parts/&lt;image id&gt;.{coarse,refined}.json</c> (its edges and overlays go straight into the folder X).
     /// </summary>
     public static IReadOnlyList<string> PartFiles(string command, ShardParts parts, string item)
     {
@@ -21,6 +22,7 @@ public static class ShardLayout
             Edges => new[] { Path.Combine(parts.Out, stem + ".ternary.png"), Path.Combine(parts.Out, stem + ".edges.safetensors"), Path.Combine(parts.Out, stem + ".json") },
             Refine or Baseline => new[] { parts.PathOf(item + ".json") },
             Panoptic => new[] { parts.PathOf(stem + ".json"), parts.PathOf(Path.Combine("panoptic", stem + ".png")) },
+            Segment => new[] { parts.PathOf(item + ".coarse.json"), parts.PathOf(item + ".refined.json") },
             _ => throw new ArgumentException($"unknown sharded command '{command}'", nameof(command)),
         };
     }
@@ -94,6 +96,10 @@ public static class ShardMerge
                 if (File.Exists(parts.PathOf("images.json"))) AtomicFile.WriteAllBytes(list, File.ReadAllBytes(parts.PathOf("images.json")));
                 message = $"{output}: merged the coarse masks of {done.Count} image(s) from {present.Count} shard(s)";
                 break;
+            case ShardLayout.Segment:
+                MergeSegment(parts, manifests, done);
+                message = $"{output}: merged the masks of {done.Count} image(s) from {present.Count} shard(s) into results.json, baseline.json, images.json and index.html";
+                break;
             case ShardLayout.Panoptic:
                 MergePanoptic(parts, done);
                 message = $"{output}: merged {done.Count} panoptic pseudo-label(s) from {present.Count} shard(s)";
@@ -110,6 +116,24 @@ public static class ShardMerge
         foreach (var item in done.OrderBy(i => long.Parse(i, System.Globalization.CultureInfo.InvariantCulture)))
             all.AddRange(CocoFiles.ReadResults(parts.PathOf(item + ".json"), images, $"the 'images' of the manifests in {parts.Dir}"));
         CocoFiles.WriteResults(parts.Out, all);
+    }
+
+    static void MergeSegment(ShardParts parts, List<ShardManifest> manifests, List<string> done)
+    {
+        var images = new CocoDataset { Images = manifests.SelectMany(m => m.Images).GroupBy(i => i.Id).Select(g => g.First()).ToList() };
+        string what = $"the 'images' of the manifests in {parts.Dir}";
+        var coarse = new Dictionary<long, List<CocoResult>>();
+        var refined = new Dictionary<long, List<CocoResult>>();
+        foreach (var item in done)
+        {
+            long id = long.Parse(item, System.Globalization.CultureInfo.InvariantCulture);
+            coarse[id] = CocoFiles.ReadResults(parts.PathOf(item + ".coarse.json"), images, what);
+            refined[id] = CocoFiles.ReadResults(parts.PathOf(item + ".refined.json"), images, what);
+        }
+        var all = Refinement.RefineInputs.ReadImageInfo(parts.PathOf("images.json"));
+        var ok = images.Images.Where(i => refined.ContainsKey(i.Id)).OrderBy(i => i.Id).ToList();
+        Directory.CreateDirectory(parts.Out);
+        Baseline.SegmentOutputs.Write(parts.Out, ok, all, coarse, refined, Baseline.SegmentRunInfo.Read(parts.PathOf("segment.json")));
     }
 
     static void MergePanoptic(ShardParts parts, List<string> done)

@@ -89,6 +89,30 @@ public class BaselineCliTests
     }
 
     [Fact]
+    public void ShardedSegmentMergesToTheSameFolderAsOneRun()
+    {
+        string dir = Scenes(3);
+        string images = Path.Combine(dir, "d", "images"), one = Path.Combine(dir, "one"), sharded = Path.Combine(dir, "sh");
+        Assert.Equal(0, CliRun.Capture("segment", "--images", images, "--out", one).Code);
+        for (int i = 0; i < 2; i++) Assert.Equal(0, CliRun.Capture("segment", "--images", images, "--out", sharded, "--shard-index", i.ToString(), "--shard-count", "2").Code);
+        Assert.False(File.Exists(Path.Combine(sharded, "results.json")));
+        Assert.Equal(0, CliRun.Capture("merge", sharded).Code);
+        var a = Directory.GetFiles(one, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(one, f)).Order(StringComparer.Ordinal).ToList();
+        var b = Directory.GetFiles(sharded, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(sharded, f)).Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(a, b);
+        // every file byte-identical (the edges' JSON names the input image and the model, not the output folder)
+        foreach (var f in a) Assert.True(File.ReadAllBytes(Path.Combine(one, f)).SequenceEqual(File.ReadAllBytes(Path.Combine(sharded, f))), f);
+        // an unsharded --resume run after losing one image's part redoes only that image and gives the same folder
+        string resumed = Path.Combine(dir, "res");
+        Assert.Equal(0, CliRun.Capture("segment", "--images", images, "--out", resumed, "--resume").Code);
+        File.Delete(Directory.GetFiles(resumed + ".parts", "*.refined.json").Order().First());
+        var again = CliRun.Capture("segment", "--images", images, "--out", resumed, "--resume");
+        Assert.Equal(0, again.Code);
+        Assert.Contains("1 done, 2 skipped", again.Out);
+        foreach (var f in a) Assert.True(File.ReadAllBytes(Path.Combine(one, f)).SequenceEqual(File.ReadAllBytes(Path.Combine(resumed, f))), f);
+    }
+
+    [Fact]
     public void SegmentRunsEndToEndOnPlainImagesAndOnAnotherToolsMasks()
     {
         string dir = Scenes(2);
