@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using DiffEgg.Refinement;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -96,7 +97,7 @@ public static class NormalizedCut
             var mask = ComponentOf(fg, width, height, seed);
             if (i >= 1 && (IoU(previous!, mask) > 0.5 || mask.Count(x => x) <= 0.01 * n)) mask = new bool[n];
             previous = mask;
-            double ncut = Ncut(a.contiguous().data<double>().ToArray(), mask);
+            double ncut = Ncut(a, mask);
             var own = mask.Select((m, k) => m && !taken[k]).ToArray();
             for (int k = 0; k < n; k++) taken[k] |= mask[k];
             if (own.Any(x => x)) masks.Add(new GridMask(own, Math.Clamp(1 - ncut, 0, 1)));
@@ -143,15 +144,16 @@ public static class NormalizedCut
     static void Split(Tensor w, int[] nodes, double ncutOfParent, DiffCutOptions o, List<(int[], double)> segments)
     {
         if (nodes.Length < 2) { segments.Add((nodes, ncutOfParent)); return; }
-        double[] v, sub;
+        double[] v;
+        double best, bestThreshold;
         using (var scope = NewDisposeScope())
         {
             var idx = tensor(nodes.Select(x => (long)x).ToArray());
             var subT = w.index_select(0, idx).index_select(1, idx).contiguous();
             (v, _) = SecondEigenvector(subT);
-            sub = subT.data<double>().ToArray();
+            // read the affinity in place (no managed copy: large copies per split raise the GC rate, see SecondEigenvector)
+            (best, bestThreshold) = BestThresholdCut(MemoryMarshal.Cast<byte, double>(subT.bytes), v, o.Candidates);
         }
-        var (best, bestThreshold) = BestThresholdCut(sub, v, o.Candidates);
         if (!(best < o.Threshold)) { segments.Add((nodes, ncutOfParent)); return; }
         Split(w, nodes.Where((_, i) => v[i] > bestThreshold).ToArray(), best, o, segments);
         Split(w, nodes.Where((_, i) => !(v[i] > bestThreshold)).ToArray(), best, o, segments);
@@ -162,7 +164,7 @@ public static class NormalizedCut
     /// <paramref name="a"/> (n × n, row-major), and its threshold; (+∞, NaN) when no threshold splits. Nodes join S in decreasing v, and
     /// the cut is updated per node (O(n²) in all, managed code).
     /// </summary>
-    internal static (double Ncut, double Threshold) BestThresholdCut(double[] a, double[] v, int candidates)
+    internal static (double Ncut, double Threshold) BestThresholdCut(ReadOnlySpan<double> a, double[] v, int candidates)
     {
         int n = v.Length;
         var deg = new double[n];
@@ -204,8 +206,8 @@ public static class NormalizedCut
         long n = a.shape[0];
         if (a.dim() != 2 || a.shape[1] != n || n < 2) throw new ArgumentException($"affinity must be a square matrix of side ≥ 2, got [{string.Join(",", a.shape)}]");
         var d = a.sum(1);
-        // explicit Scalars held by `using`: an implicit conversion's Scalar can be finalised while libtorch still reads it (seen once in
-        // 600 images of DiffCut as "Expected false to be true" from c10::Scalar::toDouble)
+        // explicit Scalars held by `using`: an implicit conversion's Scalar can be finalised by the GC while libtorch still reads it
+        // (seen as "Expected false to be true" from c10::Scalar::toDouble and "Unknown scalar type" once the GC ran often)
         using var tiny = 1e-12.ToScalar();
         using var half = 0.5.ToScalar();
         var dis = d.clamp_min(tiny).rsqrt();
@@ -222,13 +224,13 @@ public static class NormalizedCut
     /// <summary>Shi &amp; Malik's Ncut(S, S̄) = cut/assoc(S) + cut/assoc(S̄) for a bipartition of the graph A; 2 when a side is empty.</summary>
     public static double Ncut(Tensor affinity, bool[] part)
     {
-        double[] a;
-        using (var scope = NewDisposeScope()) a = affinity.to_type(ScalarType.Float64).contiguous().data<double>().ToArray();
-        return Ncut(a, part);
+        using var scope = NewDisposeScope();
+        var a = affinity.to_type(ScalarType.Float64).contiguous();
+        return Ncut(MemoryMarshal.Cast<byte, double>(a.bytes), part);
     }
 
     /// <summary><see cref="Ncut(Tensor, bool[])"/> on a row-major n × n affinity (managed: no tensor temporaries per call).</summary>
-    public static double Ncut(double[] a, bool[] part)
+    public static double Ncut(ReadOnlySpan<double> a, bool[] part)
     {
         int n = part.Length;
         if (a.Length != (long)n * n) throw new ArgumentException($"affinity has {a.Length} values, expected {n}×{n}");

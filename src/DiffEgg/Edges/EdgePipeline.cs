@@ -136,8 +136,10 @@ public sealed class EdgePipeline : IDisposable
         var device = _model.Device;
         var (pw, ph) = ProcessedSizeOf(image.Width, image.Height);
         var resized = pw == image.Width && ph == image.Height ? image : ImageIO.Resize(image, pw, ph);
+        using var s127 = 127.5.ToScalar();   // explicit Scalars (an implicit one may be finalised during the native call)
+        using var one = 1.0.ToScalar();
         var pixels = torch.tensor(resized.Pixels, new long[] { ph, pw, 3 }).permute(2, 0, 1).unsqueeze(0)
-            .to_type(ScalarType.Float32).div(127.5).sub(1.0).to(device);
+            .to_type(ScalarType.Float32).div(s127).sub(one).to(device);
 
         Tensor x0;
         if (_model.Vae is { } vae)

@@ -107,11 +107,14 @@ public sealed class OneStepEdgePipeline : IDisposable
     /// <summary>Resizes p [1, 1, h, w] to the image and builds its ternary map (moved out of the caller's dispose scope).</summary>
     OneStepEdgeResult Finish(RgbImage image, Tensor prob, int pw, int ph)
     {
+        using var zero = 0.0.ToScalar();   // explicit Scalars (an implicit one may be finalised during the native call)
+        using var one = 1.0.ToScalar();
+        using var threshold = _adapter.EdgeThreshold.ToScalar();
         var edges = nn.functional.interpolate(prob, size: new long[] { image.Height, image.Width }, mode: InterpolationMode.Bilinear, align_corners: false)
-            .reshape(image.Height, image.Width).clamp(0.0, 1.0);
+            .reshape(image.Height, image.Width).clamp(zero, one);
         // the ternary map: the skeleton of p ≥ the threshold (the predicted bands are several pixels wide; refinement reads a band as a
         // region boundary, so thick bands swallow small objects), the rest interior
-        var band = edges.ge(_adapter.EdgeThreshold).contiguous().data<bool>().ToArray();
+        var band = edges.ge(threshold).contiguous().data<bool>().ToArray();
         var skeleton = Edges.Thinning.ZhangSuen(band, image.Width, image.Height);
         var ternary = torch.tensor(skeleton.Select(v => v ? (sbyte)1 : (sbyte)0).ToArray(), new long[] { image.Height, image.Width });
         return new OneStepEdgeResult

@@ -73,8 +73,10 @@ public sealed class DDPMScheduler : IDisposable
         long tmin = t.min().item<long>(), tmax = t.max().item<long>();
         if (tmin < 0 || tmax >= NumTrainTimesteps) throw new ArgumentException($"timesteps must lie in [0, {NumTrainTimesteps}), got [{tmin}, {tmax}]");
         var a = ac.index_select(0, t);
-        var sqrtA = a.pow(0.5).flatten();
-        var sqrtOneMinus = (1 - a).pow(0.5).flatten();
+        using var half = 0.5.ToScalar();   // explicit Scalars (an implicit one may be finalised during the native call)
+        using var one = 1.0.ToScalar();
+        var sqrtA = a.pow(half).flatten();
+        var sqrtOneMinus = a.neg().add(one).pow(half).flatten();
         while (sqrtA.dim() < original.dim()) { sqrtA = sqrtA.unsqueeze(-1); sqrtOneMinus = sqrtOneMinus.unsqueeze(-1); }
         return (sqrtA * original + sqrtOneMinus * noise).MoveToOuterDisposeScope();
     }
