@@ -26,7 +26,7 @@ public static class DiffEggApp
         new("refine", typeof(RefineCommand), "Refine COCO instance masks with edge maps (Alg 4: CCL split, RIP, IoU merge)."),
         new("overlay", typeof(OverlayCommand), "Draw COCO instance masks over their images (one PNG per image, masks tinted and outlined) to look at them without ground truth."),
         new("panoptic", typeof(PanopticCommand), "Turn semantic masks + edge maps into COCO panoptic pseudo-labels (things split by RIP, stuff whole)."),
-        new("merge", typeof(MergeCommand), "Assemble the output of a sharded (or --resume) run from OUT.parts/: COCO results, panoptic JSON + PNGs; checks that every shard and image is there."),
+        new("merge", typeof(MergeCommand), "Assemble the output of a sharded (or --resume) run from OUT.parts/ (refine, baseline, panoptic, segment; edges are only checked): byte-identical to one run; names missing shards and images."),
         new("train-base", typeof(TrainBaseCommand), "Train a pixel-space base diffusion model from scratch on a folder of images (DDPM ε-prediction, EMA, checkpoints)."),
         new("finetune", typeof(FinetuneCommand), "Self-supervised fine-tuning (Alg 3): LoRA + edge generator on the model's own pseudo-edges; writes an adapter folder for `edges --adapter`."),
         new("reproduce", typeof(ReproduceCommand), "The paper's tables in miniature on synthetic scenes: coarse masks vs + DiffEgg (Table 1), stage by stage (Table E), KL vs JSD/L2/cosine and time per stage (Table F)."),

@@ -13,55 +13,19 @@ namespace DiffEgg.Cli.Commands;
 /// <summary><c>diffegg baseline</c>: coarse instance masks for plain images (MaskCut or DiffCut on the UNet's features; <see cref="BaselineSegmenter"/>).</summary>
 public sealed class BaselineCommand : Command<BaselineCommand.Settings>
 {
-    public class Settings : ShardSettings
+    public sealed class Settings : CoarseMaskSettings
     {
-        [CommandOption("--images <DIR>", isRequired: true)] [InputOutput] [Description("Folder of images (PNG, JPEG, BMP, WebP).")]
-        public string Images { get; init; } = "";
         [CommandOption("--out <JSON>", isRequired: true)] [InputOutput] [Description("COCO results JSON of the coarse masks (category 1, score 1 − Ncut); without --image-info the image list is written beside it as <name>.images.json.")]
         public string Out { get; init; } = "";
-        [CommandOption("--image-info <JSON>")] [InputOutput] [Description("Any COCO JSON whose 'images' give the ids (every image of --images needs an entry). Default: ids 1..n in file-name order.")]
-        public string? ImageInfo { get; init; }
-        [CommandOption("--model <DIR>")] [InputOutput] [Description("diffusers model folder. Default: the embedded model.")]
-        public string Model { get; init; } = "";
         [CommandOption("--method <M>")] [DefaultValue("diffcut")] [Description("diffcut (recursive Ncut; default, measured better on the embedded model) or maskcut (N foreground cuts, CutLER).")]
         public string Method { get; init; } = "diffcut";
-        [CommandOption("--timestep <T>")] [DefaultValue(10)] [Description("Timestep of the single UNet pass whose features are cut.")]
-        public int Timestep { get; init; } = 10;
-        [CommandOption("--size <N>")] [Description("Long side of the processed image (as edges --size). Default: the model's native size.")]
-        public int? Size { get; init; }
-        [CommandOption("--seed <S>")] [DefaultValue(0L)] [Description("Seed of the noise.")]
-        public long Seed { get; init; }
-        [CommandOption("--tau <T>")] [DefaultValue(0.15)] [Description("maskcut: cosine affinity threshold of the graph.")]
-        public double Tau { get; init; } = 0.15;
-        [CommandOption("--cuts <N>")] [DefaultValue(3)] [Description("maskcut: number of cuts (at most N masks per image).")]
-        public int Cuts { get; init; } = 3;
-        [CommandOption("--alpha <A>")] [DefaultValue(10.0)] [Description("diffcut: exponent of the min-max scaled cosine affinity.")]
-        public double Alpha { get; init; } = 10;
-        [CommandOption("--ncut-threshold <T>")] [DefaultValue(0.5)] [Description("diffcut: split a segment while its best Ncut is below this.")]
-        public double NcutThreshold { get; init; } = 0.5;
-        [CommandOption("--device <D>")] [DefaultValue("cpu")] [Description("cpu or cuda")]
-        public string Device { get; init; } = "cpu";
 
         public override ValidationResult Validate()
         {
-            if (string.IsNullOrWhiteSpace(Images)) return ValidationResult.Error("--images: must not be empty");
             if (string.IsNullOrWhiteSpace(Out)) return ValidationResult.Error("--out: must not be empty");
             if (BaselineOptions.Parse(Method) is null) return ValidationResult.Error($"--method {Method}: use maskcut or diffcut");
-            if (Size is < 8) return ValidationResult.Error($"--size {Size}: must be at least 8");
-            if (!(Tau > -1 && Tau < 1)) return ValidationResult.Error($"--tau {Tau}: must lie in (-1, 1)");
-            if (Cuts < 1) return ValidationResult.Error($"--cuts {Cuts}: must be at least 1");
-            if (!(Alpha > 0)) return ValidationResult.Error($"--alpha {Alpha}: must be positive");
-            if (!(NcutThreshold > 0)) return ValidationResult.Error($"--ncut-threshold {NcutThreshold}: must be positive");
-            return ValidationResult.Success();
+            return base.Validate();
         }
-
-        /// <summary>The library options (the processing size resolved against the model).</summary>
-        public BaselineOptions ToOptions(int nativeSize) => new()
-        {
-            Method = BaselineOptions.Parse(Method)!.Value, Timestep = Timestep, Size = Size ?? nativeSize, Seed = Seed,
-            MaskCut = new MaskCutOptions { Tau = Tau, Cuts = Cuts },
-            DiffCut = new DiffCutOptions { Alpha = Alpha, Threshold = NcutThreshold },
-        };
     }
 
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
@@ -75,7 +39,7 @@ public sealed class BaselineCommand : Command<BaselineCommand.Settings>
         using var model = DiffusionModelFolder.Load(modelDir, TorchRuntime.ResolveDevice(s.Device));
         int native = model.Unet.Config.SampleSize * (model.Vae?.DownFactor ?? 1);
         BaselineSegmenter segmenter;
-        try { segmenter = new BaselineSegmenter(model, s.ToOptions(native)); }
+        try { segmenter = new BaselineSegmenter(model, s.ToOptions(native, BaselineOptions.Parse(s.Method)!.Value)); }
         catch (ArgumentException e) { throw new DiffEggException($"--timestep {s.Timestep}: {e.Message}"); }   // the only option the segmenter checks against the model
         using var _ = segmenter;
         Console.WriteLine($"baseline: {BaselineOptions.Name(segmenter.Options.Method)} on the output of {segmenter.LayerName} at t = {s.Timestep}, images processed at {segmenter.Options.Size} px (long side)");
@@ -109,4 +73,50 @@ public sealed class BaselineCommand : Command<BaselineCommand.Settings>
     }
 
     static string Key(ImageEntry e) => e.Image.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+}
+
+/// <summary>Options shared by `baseline` and `segment`: the images, their ids, the model and the graph-cut settings.</summary>
+public class CoarseMaskSettings : ShardSettings
+{
+    [CommandOption("--images <DIR>", isRequired: true)] [InputOutput] [Description("Folder of images (PNG, JPEG, BMP, WebP).")]
+    public string Images { get; init; } = "";
+    [CommandOption("--image-info <JSON>")] [InputOutput] [Description("Any COCO JSON whose 'images' give the ids (every image of --images needs an entry). Default: ids 1..n in file-name order.")]
+    public string? ImageInfo { get; init; }
+    [CommandOption("--model <DIR>")] [InputOutput] [Description("diffusers model folder. Default: the embedded model.")]
+    public string Model { get; init; } = "";
+    [CommandOption("--timestep <T>")] [DefaultValue(10)] [Description("Timestep of the single UNet pass whose features are cut.")]
+    public int Timestep { get; init; } = 10;
+    [CommandOption("--size <N>")] [Description("Long side of the processed image (as edges --size). Default: the model's native size.")]
+    public int? Size { get; init; }
+    [CommandOption("--seed <S>")] [DefaultValue(0L)] [Description("Seed of the noise.")]
+    public long Seed { get; init; }
+    [CommandOption("--tau <T>")] [DefaultValue(0.15)] [Description("maskcut: cosine affinity threshold of the graph.")]
+    public double Tau { get; init; } = 0.15;
+    [CommandOption("--cuts <N>")] [DefaultValue(3)] [Description("maskcut: number of cuts (at most N masks per image).")]
+    public int Cuts { get; init; } = 3;
+    [CommandOption("--alpha <A>")] [DefaultValue(10.0)] [Description("diffcut: exponent of the min-max scaled cosine affinity.")]
+    public double Alpha { get; init; } = 10;
+    [CommandOption("--ncut-threshold <T>")] [DefaultValue(0.5)] [Description("diffcut: split a segment while its best Ncut is below this.")]
+    public double NcutThreshold { get; init; } = 0.5;
+    [CommandOption("--device <D>")] [DefaultValue("cpu")] [Description("cpu or cuda")]
+    public string Device { get; init; } = "cpu";
+
+    public override ValidationResult Validate()
+    {
+        if (string.IsNullOrWhiteSpace(Images)) return ValidationResult.Error("--images: must not be empty");
+        if (Size is < 8) return ValidationResult.Error($"--size {Size}: must be at least 8");
+        if (!(Tau > -1 && Tau < 1)) return ValidationResult.Error($"--tau {Tau}: must lie in (-1, 1)");
+        if (Cuts < 1) return ValidationResult.Error($"--cuts {Cuts}: must be at least 1");
+        if (!(Alpha > 0)) return ValidationResult.Error($"--alpha {Alpha}: must be positive");
+        if (!(NcutThreshold > 0)) return ValidationResult.Error($"--ncut-threshold {NcutThreshold}: must be positive");
+        return ValidationResult.Success();
+    }
+
+    /// <summary>The library options (the processing size resolved against the model).</summary>
+    public BaselineOptions ToOptions(int nativeSize, BaselineMethod method) => new()
+    {
+        Method = method, Timestep = Timestep, Size = Size ?? nativeSize, Seed = Seed,
+        MaskCut = new MaskCutOptions { Tau = Tau, Cuts = Cuts },
+        DiffCut = new DiffCutOptions { Alpha = Alpha, Threshold = NcutThreshold },
+    };
 }

@@ -11,7 +11,7 @@ public sealed class MergeCommand : Command<MergeCommand.Settings>
     public sealed class Settings : CommandSettings
     {
         [CommandArgument(0, "<OUT>")] [InputOutput]
-        [Description("The --out of the sharded runs: a refine results JSON, a panoptic folder or an edges folder; its parts are in OUT.parts/.")]
+        [Description("The --out of the sharded runs: a refine or baseline results JSON, a panoptic or segment folder, or an edges folder; its parts are in OUT.parts/.")]
         public string Out { get; init; } = "";
 
         [CommandOption("--allow-missing")]

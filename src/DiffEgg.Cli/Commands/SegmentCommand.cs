@@ -22,8 +22,11 @@ namespace DiffEgg.Cli.Commands;
 /// </summary>
 public sealed class SegmentCommand : Command<SegmentCommand.Settings>
 {
-    public sealed class Settings : BaselineCommand.Settings
+    public sealed class Settings : CoarseMaskSettings
     {
+        [CommandOption("--out <DIR>", isRequired: true)] [InputOutput]
+        [Description("Output folder: results.json (refined), baseline.json (coarse), images.json, edges/, overlays/, index.html.")]
+        public string Out { get; init; } = "";
         [CommandOption("--baseline <B>")] [InputOutput] [DefaultValue("diffcut")]
         [Description("Coarse masks: diffcut or maskcut (computed here, options as `diffegg baseline`), or a COCO results JSON of another tool (its image ids as --image-info or the 1..n rule).")]
         public string Baseline { get; init; } = "diffcut";
@@ -35,6 +38,7 @@ public sealed class SegmentCommand : Command<SegmentCommand.Settings>
 
         public override ValidationResult Validate()
         {
+            if (string.IsNullOrWhiteSpace(Out)) return ValidationResult.Error("--out: must not be empty");
             if (!string.IsNullOrWhiteSpace(Adapter) && NoAdapter) return ValidationResult.Error("--no-adapter: cannot be combined with --adapter");
             return base.Validate();
         }
@@ -63,7 +67,7 @@ public sealed class SegmentCommand : Command<SegmentCommand.Settings>
         BaselineSegmenter? segmenter = null;
         if (method is not null)
         {
-            try { segmenter = new BaselineSegmenter(model, s.ToOptions(native) with { Method = method.Value }); }
+            try { segmenter = new BaselineSegmenter(model, s.ToOptions(native, method.Value)); }
             catch (ArgumentException e) { throw new DiffEggException($"--timestep {s.Timestep}: {e.Message}"); }
         }
         using var _ = segmenter;
