@@ -93,12 +93,14 @@ public sealed class Attention : nn.Module<Tensor, Tensor?, Tensor>, IAdaptableBl
         Tensor o;
         if (sink is not null && CaptureName is not null)
         {
-            var q3 = q.reshape(b * Heads, n, DimHead);
+            using var scale = Scale.ToScalar();
+            var q3 = q.reshape(b * Heads, n, DimHead).mul(scale);   // the scale folded into q ([B·H, N, d]) instead of a pass over the [B·H, N, N] scores
             var k3 = k.reshape(b * Heads, m, DimHead);
             var v3 = v.reshape(b * Heads, m, DimHead);
-            var scores = q3.bmm(k3.transpose(1, 2)).mul_(Scale);   // = baddbmm(·, q, kᵀ, beta=0, alpha=scale) as diffusers (TorchSharp 0.107 baddbmm mis-orders its operands)
-            var probs = scores.softmax(-1);
-            scores.Dispose();
+            var probs = q3.bmm(k3.transpose(1, 2));
+            // softmax in place: exp(s − max) / Σ — one [B·H, N, N] tensor alive instead of two
+            using (var mx = probs.amax(new long[] { -1 }, keepdim: true)) probs.sub_(mx).exp_();
+            using (var sum = probs.sum(-1, keepdim: true)) probs.div_(sum);
             sink.Add(CaptureName, probs, Heads, height, width);
             o = probs.bmm(v3).view(b, Heads, n, DimHead);
             probs.Dispose();
