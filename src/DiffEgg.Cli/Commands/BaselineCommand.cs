@@ -47,6 +47,7 @@ public sealed class BaselineCommand : Command<BaselineCommand.Settings>
         var output = new Dictionary<long, List<CocoResult>>();
         var failures = BatchRunner.Run("baseline", todo, e => e.Path, e =>
         {
+            using var scope = TorchSharp.torch.NewDisposeScope();
             var img = ImageIO.ReadRgb(e.Path);
             var results = segmenter.Segment(img, e.Image.Id);
             if (shard.UseParts) CocoFiles.WriteResults(shard.Parts.PathOf(Key(e) + ".json"), results);

@@ -112,6 +112,7 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
             task.Description = Markup.Escape($"{Path.GetFileName(batch[^1].Path)} ({task.Value + batch.Count:0}/{images.Count})");
             try
             {
+                using var scope = TorchSharp.torch.NewDisposeScope();
                 var results = oneStep.RunBatch(batch.Select(b => b.Image).ToList());
                 for (int k = 0; k < batch.Count; k++)
                 {

@@ -86,6 +86,7 @@ public sealed class SegmentCommand : Command<SegmentCommand.Settings>
         string edgeDir = Path.Combine(s.Out, "edges");
         var failures = BatchRunner.Run("segment", todo, e => e.Path, e =>
         {
+            using var scope = TorchSharp.torch.NewDisposeScope();
             var img = ImageIO.ReadRgb(e.Path);
             string stem = Path.GetFileNameWithoutExtension(e.Path);
             var masks = segmenter?.Segment(img, e.Image.Id) ?? byImage!.GetValueOrDefault(e.Image.Id) ?? new List<CocoResult>();
