@@ -46,7 +46,8 @@ public sealed record BaselineOptions
 /// last self-attention layer (attn1, after <c>to_out</c>) of the decoder block whose grid is closest to 32×32 (the embedded model:
 /// <c>up_blocks.1…attn1</c> at 32×32 for a 64-px image; SD 1.5 at 512 px: <c>up_blocks.2…attn1</c> at 32×32) as patch features, then
 /// MaskCut or DiffCut (<see cref="NormalizedCut"/>). Why this layer: decoder self-attention outputs mix each patch with the patches
-/// it attends to — the signal DiffEGG's edges come from — and a 32×32 grid keeps the dense eigen-problem at 1,024 nodes (≈ 0.1 s).
+/// it attends to — the signal DiffEGG's edges come from — and a 32×32 grid keeps the dense eigen-problem at 1,024 nodes (≈ 0.1 s);
+/// at larger processing sizes the grid is average-pooled back to at most <see cref="MaxGrid"/> × <see cref="MaxGrid"/>.
 /// Masks are upsampled to the image by nearest neighbour (no CRF), category 1, score 1 − Ncut.
 /// </summary>
 public sealed class BaselineSegmenter : IDisposable
@@ -56,6 +57,9 @@ public sealed class BaselineSegmenter : IDisposable
     readonly Tensor _cond;
     readonly Models.Layers.Attention _layer;
     readonly int _level;
+
+    /// <summary>Largest feature grid side: finer grids (processing sizes above the native one) are average-pooled to it.</summary>
+    public const int MaxGrid = 32;
 
     public BaselineOptions Options { get; }
     /// <summary>Module path of the attention layer whose output is the feature map.</summary>
@@ -116,7 +120,13 @@ public sealed class BaselineSegmenter : IDisposable
         int gh = lh, gw = lw;
         for (int k = 0; k < _level; k++) { gh = (gh + 1) / 2; gw = (gw + 1) / 2; }
         if (f.shape[0] != (long)gh * gw) throw new InvalidOperationException($"{LayerName}: {f.shape[0]} tokens, expected {gh}×{gw}");
-        return (f.data<float>().ToArray(), (int)f.shape[1], gh, gw);
+        long c = f.shape[1];
+        int factor = (Math.Max(gh, gw) + MaxGrid - 1) / MaxGrid;
+        if (factor <= 1) return (f.data<float>().ToArray(), (int)c, gh, gw);
+        // larger processing sizes: average-pool the patches to at most MaxGrid × MaxGrid (the dense eigen-problem grows with the cube)
+        int ph = (gh + factor - 1) / factor, pw = (gw + factor - 1) / factor;
+        var pooled = nn.functional.adaptive_avg_pool2d(f.t().reshape(1, c, gh, gw), new long[] { ph, pw }).reshape(c, (long)ph * pw).t().contiguous();
+        return (pooled.data<float>().ToArray(), (int)c, ph, pw);
     }
 
     /// <summary>Coarse masks of one image as COCO results (category 1, score 1 − Ncut), at the image's own size.</summary>

@@ -29,6 +29,13 @@ public class BaselineCliTests
         var (f, c, h, w) = seg.Features(new RgbImage(64, 64));
         Assert.Equal((64, 32, 32), (c, h, w));
         Assert.Equal(32 * 32 * 64, f.Length);
+        // a larger processing size gives a finer grid, pooled back to at most 32×32 (the eigen-problem stays at ≤ 1,024 nodes)
+        using var big = new BaselineSegmenter(model, new BaselineOptions { Size = 256 });
+        var (fb, cb, hb, wb) = big.Features(new RgbImage(256, 192));
+        Assert.Equal((64, 24, 32), (cb, hb, wb));   // 256 wide, 192 high: 128×96 at the layer, pooled by 4
+        Assert.Equal(32 * 24 * 64, fb.Length);
+        var masks = big.Segment(new RgbImage(256, 192), 1);
+        Assert.All(masks, m => Assert.Equal((256, 192), (m.Segmentation!.Rle!.Width, m.Segmentation.Rle.Height)));
     }
 
     [Fact]
