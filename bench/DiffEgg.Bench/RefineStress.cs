@@ -214,6 +214,7 @@ public static class RefineStress
             "gap 4" => d with { GapTolerance = 4 },
             "gap 5" => d with { GapTolerance = 5 },
             "no despeckle" => d with { MinEdgeLength = 0 },
+            "no walk" => d with { Steps = 0 },
             "vote 0.3" => d with { RegionVote = 0.3f },
             "vote 0.5" => d with { RegionVote = 0.5f },
             "no rescore" => d with { RescoreWeight = 0 },
