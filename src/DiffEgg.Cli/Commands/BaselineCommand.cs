@@ -57,7 +57,7 @@ public sealed class BaselineCommand : Command<BaselineCommand.Settings>
         if (shard.UseParts)
         {
             if (string.IsNullOrWhiteSpace(s.ImageInfo)) ImageSet.Write(shard.Parts.PathOf("images.json"), entries.Select(e => e.Image));
-            var failed = failures.Select(f => new ShardFailure(Key(mine.First(e => e.Path == f.Item)), f.Item, f.Message)).ToList();
+            var failed = ShardFailures(failures, mine);
             return shard.Finish(mine.Select(Key).ToList(), todo.Count - failures.Count, mine.Count - todo.Count, failed, mine.Select(e => e.Image).ToList());
         }
         if (output.Count == 0)
@@ -74,6 +74,13 @@ public sealed class BaselineCommand : Command<BaselineCommand.Settings>
     }
 
     static string Key(ImageEntry e) => e.Image.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>The manifest entries of the images that failed (BatchRunner names them by path; the part key is the image id).</summary>
+    internal static List<ShardFailure> ShardFailures(IEnumerable<(string Item, string Message)> failures, IReadOnlyList<ImageEntry> mine)
+    {
+        var byPath = mine.ToDictionary(e => e.Path, Key);
+        return failures.Select(f => new ShardFailure(byPath.GetValueOrDefault(f.Item, f.Item), f.Item, f.Message)).ToList();
+    }
 }
 
 /// <summary>Options shared by `baseline` and `segment`: the images, their ids, the model and the graph-cut settings.</summary>

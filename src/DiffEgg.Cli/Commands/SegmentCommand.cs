@@ -95,13 +95,13 @@ public sealed class SegmentCommand : Command<SegmentCommand.Settings>
             {
                 using var r = oneStep.Run(img);
                 oneStep.Write(r, edgeDir, stem, e.Path);
-                edges = ToEdgeMap(r.Ternary, img.Width, img.Height);
+                edges = EdgeMapReader.FromTernary(r.Ternary, img.Width, img.Height);
             }
             else
             {
                 using var r = pseudo!.Run(img);
                 pseudo.Write(r, edgeDir, stem, e.Path);
-                edges = ToEdgeMap(r.Ternary, img.Width, img.Height);
+                edges = EdgeMapReader.FromTernary(r.Ternary, img.Width, img.Height);
             }
             var result = CocoRefinement.RefineImage(e.Image, masks, edges);
             Directory.CreateDirectory(Path.Combine(s.Out, "overlays"));
@@ -125,7 +125,7 @@ public sealed class SegmentCommand : Command<SegmentCommand.Settings>
         {
             ImageSet.Write(shard.Parts.PathOf("images.json"), entries.Select(e => e.Image));
             info.Write(shard.Parts.PathOf("segment.json"));
-            var failed = failures.Select(f => new ShardFailure(Key(mine.First(e => e.Path == f.Item)), f.Item, f.Message)).ToList();
+            var failed = BaselineCommand.ShardFailures(failures, mine);
             return shard.Finish(mine.Select(Key).ToList(), todo.Count - failures.Count, mine.Count - todo.Count, failed, mine.Select(e => e.Image).ToList());
         }
         if (refined.Count == 0)
@@ -141,8 +141,4 @@ public sealed class SegmentCommand : Command<SegmentCommand.Settings>
     }
 
     static string Key(ImageEntry e) => e.Image.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
-
-    /// <summary>The ternary classes as `refine` reads the written ternary PNG (edge 1, interior 0, uncertain <see cref="EdgeMapReader.DefaultUncertain"/>).</summary>
-    static EdgeMap ToEdgeMap(TorchSharp.torch.Tensor ternary, int width, int height) =>
-        EdgeMapReader.FromTernary(ternary.contiguous().data<sbyte>().ToArray(), width, height);
 }

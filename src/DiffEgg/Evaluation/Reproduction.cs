@@ -116,13 +116,13 @@ public static class Reproduction
                 for (int k = 0; k < Metrics.Length; k++)
                 {
                     using var r = Time($"edges: one pass at t = {o.FixedTimestep} + EdgeKL-{Metrics[k]} + ternary", () => fixedPipes[k].Run(s.Image));
-                    fixedEdges[k] = ToEdgeMap(r.Ternary, s.Width, s.Height);
+                    fixedEdges[k] = EdgeMapReader.FromTernary(r.Ternary, s.Width, s.Height);
                 }
                 EdgeMap peakEdges;
-                using (var r = Time($"edges: PeakKL over {o.PeakTimesteps.Length} passes + EdgeKL-KL + ternary", () => peak.Run(s.Image))) peakEdges = ToEdgeMap(r.Ternary, s.Width, s.Height);
+                using (var r = Time($"edges: PeakKL over {o.PeakTimesteps.Length} passes + EdgeKL-KL + ternary", () => peak.Run(s.Image))) peakEdges = EdgeMapReader.FromTernary(r.Ternary, s.Width, s.Height);
                 EdgeMap? oneEdges = null;
                 if (oneStep is not null)
-                    using (var r = Time("edges: one-step (one UNet pass + G_φ + skeleton)", () => oneStep.Run(s.Image))) oneEdges = ToEdgeMap(r.Ternary, s.Width, s.Height);
+                    using (var r = Time("edges: one-step (one UNet pass + G_φ + skeleton)", () => oneStep.Run(s.Image))) oneEdges = EdgeMapReader.FromTernary(r.Ternary, s.Width, s.Height);
                 var best = oneEdges ?? fixedEdges[0];
 
                 // Table 1
@@ -191,7 +191,6 @@ public static class Reproduction
             o.Adapter is null ? null : Path.GetFileName(Path.TrimEndingDirectorySeparator(o.Adapter)));
     }
 
-    static EdgeMap ToEdgeMap(Tensor ternary, int width, int height) => EdgeMapReader.FromTernary(ternary.contiguous().data<sbyte>().ToArray(), width, height);
 
     static double IoU(byte[] a, bool[] b)
     {

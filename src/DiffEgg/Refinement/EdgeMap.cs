@@ -96,6 +96,13 @@ public static class EdgeMapReader
         return FromGray(g, w, h, uncertainValue);
     }
 
+    /// <summary>A ternary tensor <c>[H, W]</c> (int8, as the edge pipelines return it) as an edge map; see <see cref="FromTernary(ReadOnlySpan{sbyte}, int, int, float)"/>.</summary>
+    public static EdgeMap FromTernary(TorchSharp.torch.Tensor ternary, int w, int h, float uncertainValue = DefaultUncertain)
+    {
+        using var c = ternary.contiguous();
+        return FromTernary(c.data<sbyte>().ToArray(), w, h, uncertainValue);
+    }
+
     /// <summary>8-bit grey edge values (row-major) as an edge map, with the PNG convention of this reader: v/255, or ternary (only 0/128/255) with 128 → <paramref name="uncertainValue"/>.</summary>
     public static EdgeMap FromGray(byte[] g, int w, int h, float uncertainValue = DefaultUncertain)
     {

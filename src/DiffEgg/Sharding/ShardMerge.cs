@@ -109,9 +109,13 @@ public static class ShardMerge
         return new MergeReport(command, n, items.Count, done.Count, missingShards, missingItems, written, message);
     }
 
+    /// <summary>The image entries the shards recorded (refine, baseline, segment), once per id: the reader of their parts needs the sizes.</summary>
+    static CocoDataset ManifestImages(List<ShardManifest> manifests) =>
+        new() { Images = manifests.SelectMany(m => m.Images).GroupBy(i => i.Id).Select(g => g.First()).ToList() };
+
     static void MergeRefine(ShardParts parts, List<ShardManifest> manifests, List<string> done)
     {
-        var images = new CocoDataset { Images = manifests.SelectMany(m => m.Images).GroupBy(i => i.Id).Select(g => g.First()).ToList() };
+        var images = ManifestImages(manifests);
         var all = new List<CocoResult>();
         foreach (var item in done.OrderBy(i => long.Parse(i, System.Globalization.CultureInfo.InvariantCulture)))
             all.AddRange(CocoFiles.ReadResults(parts.PathOf(item + ".json"), images, $"the 'images' of the manifests in {parts.Dir}"));
@@ -120,7 +124,7 @@ public static class ShardMerge
 
     static void MergeSegment(ShardParts parts, List<ShardManifest> manifests, List<string> done)
     {
-        var images = new CocoDataset { Images = manifests.SelectMany(m => m.Images).GroupBy(i => i.Id).Select(g => g.First()).ToList() };
+        var images = ManifestImages(manifests);
         string what = $"the 'images' of the manifests in {parts.Dir}";
         var coarse = new Dictionary<long, List<CocoResult>>();
         var refined = new Dictionary<long, List<CocoResult>>();
