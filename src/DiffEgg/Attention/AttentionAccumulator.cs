@@ -138,27 +138,12 @@ public sealed class AttentionAccumulator : IAttentionSink, IDisposable
         return kh.reshape(B, HW, HW);
     }
 
-    /// <summary>Linear upsampling of axis <paramref name="dim"/> from n to N samples, align_corners = false: output i samples x = (i+½)·n/N − ½, clamped to [0, n−1].</summary>
+    /// <summary>Linear upsampling of axis <paramref name="dim"/> from n to N samples, align_corners = false (<see cref="GridLerp"/>).</summary>
     static Tensor Lerp1D(Tensor x, int dim, int n, int N)
     {
         if (n == N) return x;
-        var i0 = new long[N];
-        var i1 = new long[N];
-        var lam = new float[N];
-        for (int i = 0; i < N; i++) // N ≤ a few hundred: index/weight tables, not per-pixel tensor work
-        {
-            double src = Math.Max(0.0, (i + 0.5) * n / N - 0.5);
-            long a = Math.Min((long)Math.Floor(src), n - 1);
-            i0[i] = a;
-            i1[i] = Math.Min(a + 1, n - 1);
-            lam[i] = (float)(src - a);
-        }
-        var shape = Enumerable.Repeat(1L, (int)x.dim()).ToArray();
-        shape[dim] = N;
-        var lo = x.index_select(dim, tensor(i0, device: x.device));
-        var hi = x.index_select(dim, tensor(i1, device: x.device));
-        var weight = tensor(lam, device: x.device).to_type(x.dtype).reshape(shape);
-        return lo.lerp_(hi, weight);
+        var (i0, i1, lam) = GridLerp.Table(n, N);
+        return GridLerp.Apply(x, dim, i0, i1, lam);
     }
 
     /// <summary>Accumulates a set of layers in one call (Eq 11-12); returns <c>[batch, H·W, H·W]</c>.</summary>
@@ -176,5 +161,40 @@ public sealed class AttentionAccumulator : IAttentionSink, IDisposable
         _disposed = true;
         foreach (var l in _levels) l.Sum.Dispose();
         _levels.Clear();
+    }
+}
+
+/// <summary>Linear interpolation of one grid axis with half-pixel centres (align_corners = false), as index/weight tables.</summary>
+internal static class GridLerp
+{
+    /// <summary>Output i of N samples source x = (i+½)·n/N − ½, clamped to [0, n−1]: value = lerp(v[i0], v[i1], lam).</summary>
+    public static (long[] I0, long[] I1, float[] Lam) Table(int n, int N)
+    {
+        var i0 = new long[N];
+        var i1 = new long[N];
+        var lam = new float[N];
+        for (int i = 0; i < N; i++) // N ≤ a few hundred: index/weight tables, not per-pixel tensor work
+        {
+            double src = Math.Max(0.0, (i + 0.5) * n / N - 0.5);
+            long a = Math.Min((long)Math.Floor(src), n - 1);
+            i0[i] = a;
+            i1[i] = Math.Min(a + 1, n - 1);
+            lam[i] = (float)(src - a);
+        }
+        return (i0, i1, lam);
+    }
+
+    /// <summary>lerp(x[…, i0, …], x[…, i1, …], lam) along <paramref name="dim"/> (the output has lam.Length entries there).</summary>
+    public static Tensor Apply(Tensor x, int dim, long[] i0, long[] i1, float[] lam)
+    {
+        var shape = Enumerable.Repeat(1L, (int)x.dim()).ToArray();
+        shape[dim] = lam.Length;
+        using var lo0 = tensor(i0, device: x.device);
+        using var hi0 = tensor(i1, device: x.device);
+        var lo = x.index_select(dim, lo0);
+        using var hi = x.index_select(dim, hi0);
+        using var w0 = tensor(lam, device: x.device);
+        using var weight = w0.to_type(x.dtype).reshape(shape);
+        return lo.lerp_(hi, weight);
     }
 }

@@ -1,3 +1,4 @@
+using DiffEgg.Attention;
 using DiffEgg.Common;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -30,8 +31,8 @@ public enum EdgeMetric
 /// </summary>
 public static class EdgeKL
 {
-    /// <summary>Rows per chunk × H·W ≈ this many elements: bounds the temporaries of <see cref="Compute"/>.</summary>
-    const long ChunkElements = 1L << 22;
+    /// <summary>Default budget for the temporaries of one block of grid rows (256 MiB): <see cref="Compute(IAttentionRows, EdgeMetric, double, long)"/> and PeakKL plan their blocks with it.</summary>
+    public const long DefaultChunkBytes = 256L << 20;
 
     /// <summary>Edge map of Eq 6 from an accumulated self-attention map <c>[H·W, H·W]</c> or <c>[1, H·W, H·W]</c>; returns <c>[H, W]</c> in the map's dtype.</summary>
     public static Tensor Compute(Tensor map, int height, int width, EdgeMetric metric = EdgeMetric.KL, double eps = 1e-8)
@@ -39,41 +40,50 @@ public static class EdgeKL
         ArgumentNullException.ThrowIfNull(map);
         if (height <= 0 || width <= 0)
             throw new ArgumentException($"map {TensorChecks.Shape(map)}: height {height} and width {width} must be positive", nameof(height));
-        if (!(eps >= 0)) throw new ArgumentException($"eps = {eps} must be ≥ 0", nameof(eps));
-        long hw = (long)height * width;
-        bool ok = (map.dim() == 2 && map.shape[0] == hw && map.shape[1] == hw)
-               || (map.dim() == 3 && map.shape[0] == 1 && map.shape[1] == hw && map.shape[2] == hw);
-        if (!ok)
-            throw new ArgumentException($"map {TensorChecks.Shape(map)}: expected [H·W, H·W] or [1, H·W, H·W] with H·W = {height}·{width} = {hw}", nameof(map));
+        using var rows = new DenseAttentionRows(map, height, width);
         TensorChecks.RequireRowDistributions(map, "map");
+        return Compute(rows, metric, eps);
+    }
+
+    /// <summary>
+    /// Edge map of Eq 6 from an accumulated self-attention map read in blocks of grid rows (each block with a one-row halo above and below,
+    /// for the vertical neighbours), so at most about <paramref name="chunkBytes"/> of temporaries are alive; returns <c>[H, W]</c>.
+    /// </summary>
+    public static Tensor Compute(IAttentionRows map, EdgeMetric metric = EdgeMetric.KL, double eps = 1e-8, long chunkBytes = DefaultChunkBytes)
+    {
+        ArgumentNullException.ThrowIfNull(map);
+        if (!(eps >= 0)) throw new ArgumentException($"eps = {eps} must be ≥ 0", nameof(eps));
+        int H = map.Height, W = map.Width;
+        long hw = (long)H * W;
+        // per grid row: the block itself plus p, q and about five same-sized temporaries of the divergence
+        long perRow = map.BytesPerGridRow + 4L * W * hw * 8;
+        int rowsPerChunk = (int)Math.Clamp(chunkBytes / Math.Max(1, perRow) - 2, 1, H);
 
         using var scope = NewDisposeScope();
-        var S = map.reshape(hw, hw);
-        var dev = S.device;
-        // Pixel index grid and its replicate-padded neighbours (flat index i·W + j).
-        var idx = arange(hw, dtype: ScalarType.Int64, device: dev).reshape(height, width);
-        var rows = arange(height, dtype: ScalarType.Int64, device: dev);
-        var cols = arange(width, dtype: ScalarType.Int64, device: dev);
-        var down = idx.index_select(0, (rows + 1).clamp_max(height - 1)).flatten();
-        var up = idx.index_select(0, (rows - 1).clamp_min(0)).flatten();
-        var right = idx.index_select(1, (cols + 1).clamp_max(width - 1)).flatten();
-        var left = idx.index_select(1, (cols - 1).clamp_min(0)).flatten();
-        var pIdx = cat(new[] { down, right });  // first argument of D
-        var qIdx = cat(new[] { up, left });     // second argument of D
-
-        long n = 2 * hw;
-        long chunk = Math.Max(1, ChunkElements / hw);
         var parts = new List<Tensor>();
-        for (long s = 0; s < n; s += chunk)
+        for (int r0 = 0; r0 < H; r0 += rowsPerChunk)
         {
             using var inner = NewDisposeScope();
-            long len = Math.Min(chunk, n - s);
-            var p = S.index_select(0, pIdx.narrow(0, s, len));
-            var q = S.index_select(0, qIdx.narrow(0, s, len));
-            parts.Add(Divergence(p, q, metric, eps).MoveToOuterDisposeScope());
+            int count = Math.Min(rowsPerChunk, H - r0);
+            int a = Math.Max(0, r0 - 1), b = Math.Min(H, r0 + count + 1);
+            var block = map.Rows(a, b - a);                                  // [(b−a)·W, H·W]
+            var dev = block.device;
+            // replicate-padded neighbours of the pixels of rows [r0, r0+count), as row indices into the block
+            var down = new long[count * W]; var up = new long[count * W]; var right = new long[count * W]; var left = new long[count * W];
+            for (int i = 0; i < count; i++)
+                for (int j = 0; j < W; j++)
+                {
+                    int gi = r0 + i, k = i * W + j;
+                    down[k] = (long)(Math.Min(gi + 1, H - 1) - a) * W + j;
+                    up[k] = (long)(Math.Max(gi - 1, 0) - a) * W + j;
+                    right[k] = (long)(gi - a) * W + Math.Min(j + 1, W - 1);
+                    left[k] = (long)(gi - a) * W + Math.Max(j - 1, 0);
+                }
+            var vertical = Divergence(block.index_select(0, tensor(down, device: dev)), block.index_select(0, tensor(up, device: dev)), metric, eps);
+            var horizontal = Divergence(block.index_select(0, tensor(right, device: dev)), block.index_select(0, tensor(left, device: dev)), metric, eps);
+            parts.Add(vertical.add_(horizontal).reshape(count, W).MoveToOuterDisposeScope());
         }
-        var d = cat(parts).reshape(2, height, width);
-        return d.sum(0L).MoveToOuterDisposeScope();
+        return cat(parts).MoveToOuterDisposeScope();
     }
 
     /// <summary>Row-wise divergence D(p‖q) over the last dimension of two same-shaped tensors (the D of Eq 6 / Table F); no validation.</summary>
@@ -91,19 +101,23 @@ public static class EdgeKL
         return r.MoveToOuterDisposeScope();
     }
 
-    /// <summary>Mean over rows of D(p‖q) for two <c>[N, K]</c> tensors, in row chunks so temporaries stay small (used by PeakKL, Alg 1).</summary>
-    internal static double MeanRowDivergence(Tensor p, Tensor q, EdgeMetric metric, double eps)
+    /// <summary>Mean over pixels of D(p‖q) between the rows of two maps on the same grid (PeakKL, Alg 1), block by block of grid rows.</summary>
+    internal static double MeanRowDivergence(IAttentionRows p, IAttentionRows q, EdgeMetric metric, double eps, long chunkBytes = DefaultChunkBytes)
     {
-        long n = p.shape[0], k = p.shape[1];
-        long chunk = Math.Max(1, ChunkElements / Math.Max(1, k));
+        if (p.Height != q.Height || p.Width != q.Width)
+            throw new ArgumentException($"maps on a {p.Height}×{p.Width} and a {q.Height}×{q.Width} grid cannot be compared");
+        int H = p.Height, W = p.Width;
+        long hw = (long)H * W;
+        long perRow = p.BytesPerGridRow + q.BytesPerGridRow + 4L * W * hw * 6;
+        int rowsPerChunk = (int)Math.Clamp(chunkBytes / Math.Max(1, perRow), 1, H);
         double total = 0;
-        for (long s = 0; s < n; s += chunk)
+        for (int r0 = 0; r0 < H; r0 += rowsPerChunk)
         {
             using var scope = NewDisposeScope();
-            long len = Math.Min(chunk, n - s);
-            total += Divergence(p.narrow(0, s, len), q.narrow(0, s, len), metric, eps).sum(ScalarType.Float64).item<double>();
+            int count = Math.Min(rowsPerChunk, H - r0);
+            total += Divergence(p.Rows(r0, count), q.Rows(r0, count), metric, eps).sum(ScalarType.Float64).item<double>();
         }
-        return total / n;
+        return total / hw;
     }
 
     static Tensor Jsd(Tensor p, Tensor q, double eps)

@@ -33,6 +33,8 @@ public sealed record EdgePipelineOptions
     public long Seed { get; init; }
     /// <summary>Thresholding rule of the ternary map (Alg 2); recorded in the written JSON and safetensors metadata.</summary>
     public TernaryRule Ternary { get; init; } = TernaryRule.Default;
+    /// <summary>Budget for the temporaries of one block of attention rows in PeakKL and EdgeKL (bytes; <see cref="EdgeKL.DefaultChunkBytes"/>). Results do not depend on it.</summary>
+    public long ChunkBytes { get; init; } = EdgeKL.DefaultChunkBytes;
 }
 
 /// <summary>Model input of one image (DiffEGG Sec. 3): x₀ <c>[1, C, h, w]</c> and the shared noise ε of the same shape, on the model's device.</summary>
@@ -156,12 +158,12 @@ public sealed class EdgePipeline : IDisposable
 
     /// <summary>
     /// One UNet pass at timestep <paramref name="timestep"/> on x_t = add_noise(x₀, ε, t) under null-text conditioning, its attn1 maps
-    /// accumulated over resolutions (Eq 11-12): SA_t <c>[h·w, h·w]</c> on the CPU (float32, rows sum to 1) and the attention grid size.
+    /// computed explicitly and accumulated over resolutions (Eq 11-12): SA_t <c>[h·w, h·w]</c> on the CPU (float32, rows sum to 1) and the
+    /// attention grid size. O((h·w)²) memory: the reference for <see cref="CaptureAttention"/>, which <see cref="Run"/> uses.
     /// </summary>
     public (Tensor Map, int Height, int Width) AccumulatedAttention(EdgeInput input, int timestep)
     {
-        if (timestep < 0 || timestep >= _model.Scheduler.NumTrainTimesteps)
-            throw new ArgumentException($"timestep {timestep} is outside [0, {_model.Scheduler.NumTrainTimesteps})");
+        CheckTimestep(timestep);
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
         var device = _model.Device;
@@ -170,6 +172,34 @@ public sealed class EdgePipeline : IDisposable
         _model.Unet.Forward(xt, torch.tensor(new long[] { timestep }, device: device), _cond, acc);
         var map = acc.Result().to(CPU).reshape(acc.Height * acc.Width, acc.Height * acc.Width);
         return (map.MoveToOuterDisposeScope(), acc.Height, acc.Width);
+    }
+
+    /// <summary>
+    /// One UNet pass at timestep <paramref name="timestep"/> (as <see cref="AccumulatedAttention"/>) that keeps only each attn1 layer's
+    /// queries and keys (the layers run fused attention): SA_t read block by block of grid rows (Eq 11-12, <see cref="QueryKeyAttention"/>);
+    /// the caller disposes it.
+    /// </summary>
+    public QueryKeyAttention CaptureAttention(EdgeInput input, int timestep)
+    {
+        CheckTimestep(timestep);
+        using var scope = torch.NewDisposeScope();
+        using var _ = torch.no_grad();
+        var device = _model.Device;
+        var xt = _model.Scheduler.AddNoise(input.X0, input.Eps, timestep);
+        var qk = new QueryKeyAttention();
+        try
+        {
+            _model.Unet.Forward(xt, torch.tensor(new long[] { timestep }, device: device), _cond, qk);
+            if (qk.LayerCount == 0) throw new DiffEggException($"{_model.Path}: the UNet has no self-attention (attn1) layer to read edges from");
+        }
+        catch { qk.Dispose(); throw; }
+        return qk;
+    }
+
+    void CheckTimestep(int timestep)
+    {
+        if (timestep < 0 || timestep >= _model.Scheduler.NumTrainTimesteps)
+            throw new ArgumentException($"timestep {timestep} is outside [0, {_model.Scheduler.NumTrainTimesteps})");
     }
 
     /// <summary>Number of UNet passes per image: one per timestep scanned by PeakKL (one with a fixed timestep).</summary>
@@ -183,17 +213,15 @@ public sealed class EdgePipeline : IDisposable
         using var input = Prepare(image);
         int pw = input.ProcessedWidth, ph = input.ProcessedHeight;
         var ts = Options.FixedTimestep is int f ? new[] { f } : Options.Timesteps;
-        using var peak = new PeakKL();
-        int ah = 0, aw = 0;
+        using var peak = new PeakKL { ChunkBytes = Options.ChunkBytes };
         foreach (int t in ts)
         {
-            var (map, h, w) = AccumulatedAttention(input, t);
-            using (map) peak.Add(t, map);
-            ah = h; aw = w;
+            peak.Add(t, CaptureAttention(input, t));
             onPass?.Invoke(peak.Count, ts.Length);
         }
         using var chosen = peak.Result();
-        var edgesAtt = EdgeKL.Compute(chosen.PeakMap, ah, aw, Options.Metric).to_type(ScalarType.Float32);
+        int ah = chosen.Peak.Height, aw = chosen.Peak.Width;
+        var edgesAtt = EdgeKL.Compute(chosen.Peak, Options.Metric, chunkBytes: Options.ChunkBytes).to_type(ScalarType.Float32);
         var edges = nn.functional.interpolate(edgesAtt.reshape(1, 1, ah, aw), size: new long[] { image.Height, image.Width },
             mode: InterpolationMode.Bilinear, align_corners: false).reshape(image.Height, image.Width);
         var values = edges.cpu().contiguous().data<float>().ToArray();

@@ -1,3 +1,4 @@
+using DiffEgg.Attention;
 using System.Globalization;
 using System.Text.Json;
 using DiffEgg.Common;
@@ -126,21 +127,19 @@ public static partial class EdgeBenchmark
             {
                 foreach (int t in allTs)
                 {
-                    var (map, h, w) = pipeline.AccumulatedAttention(input, t);
-                    using (map)
-                    {
-                        ah = h; aw = w;
-                        if (Array.IndexOf(peakTs, t) >= 0) peak.Add(t, map);
-                        for (int r = 0; r < rows.Count; r++)
-                            if (rows[r].Fixed == t) maps[r] = EdgeMap(map, h, w, rows[r].Metric!.Value);
-                    }
+                    var map = pipeline.CaptureAttention(input, t);
+                    ah = map.Height; aw = map.Width;
+                    for (int r = 0; r < rows.Count; r++)
+                        if (rows[r].Fixed == t) maps[r] = EdgeMap(map, rows[r].Metric!.Value);
+                    if (Array.IndexOf(peakTs, t) >= 0) peak.Add(t, map);   // PeakKL owns it from here
+                    else map.Dispose();
                 }
                 if (peakRows)
                 {
                     using var res = peak.Result();
                     chosen = res.PeakTimestep;
                     for (int r = 0; r < rows.Count; r++)
-                        if (rows[r].Peak) maps[r] = EdgeMap(res.PeakMap, ah, aw, rows[r].Metric!.Value);
+                        if (rows[r].Peak) maps[r] = EdgeMap(res.Peak, rows[r].Metric!.Value);
                 }
             }
             int th = o.EdgeSize > 0 ? o.EdgeSize : ah, tw = o.EdgeSize > 0 ? o.EdgeSize : aw;
@@ -259,10 +258,10 @@ public static partial class EdgeBenchmark
     };
 
     // EdgeKL (Eq 6) of an accumulated map [h·w, h·w] as a row-major float array [h, w].
-    static float[] EdgeMap(Tensor map, int h, int w, EdgeMetric metric)
+    static float[] EdgeMap(IAttentionRows map, EdgeMetric metric)
     {
         using var scope = torch.NewDisposeScope();
-        return EdgeKL.Compute(map, h, w, metric).to_type(ScalarType.Float32).contiguous().data<float>().ToArray();
+        return EdgeKL.Compute(map, metric).to_type(ScalarType.Float32).contiguous().data<float>().ToArray();
     }
 
     /// <summary>

@@ -19,7 +19,7 @@ public class RipTests
         using var aff = PathAffinity.Build(tensor(ev, new long[] { h, w }), 3, 4);
         Assert.Equal(1 + 2 * PathAffinity.HalfDiskOffsets(3).Count, aff.Offsets.Count);
         Assert.Equal(29, aff.Offsets.Count); // lattice points with dy²+dx² ≤ 9
-        var rowSum = aff.Transition.sum(0);
+        var rowSum = aff.Transition.sum(0L);
         Assert.True((rowSum - 1f).abs().max().item<float>() < 1e-5f);
         Assert.True(aff.Transition.min().item<float>() >= 0);
         // T toward a pixel outside the image is 0

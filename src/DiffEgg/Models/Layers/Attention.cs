@@ -7,9 +7,10 @@ namespace DiffEgg.Models.Layers;
 
 /// <summary>
 /// diffusers' <c>Attention</c> (multi-head scaled dot-product attention with <c>to_q/to_k/to_v/to_out.0</c>).
-/// Default path: <c>scaled_dot_product_attention</c>. When a sink is given and this layer has a <see cref="CaptureName"/> (attn1 layers),
-/// the probabilities <c>softmax(QKᵀ·scale)</c> are computed explicitly, handed to the <see cref="IAttentionSink"/> as
-/// <c>[B·heads, HW, HW]</c>, then multiplied with V.
+/// Default path: <c>scaled_dot_product_attention</c>. For layers with a <see cref="CaptureName"/> (attn1 layers): an
+/// <see cref="IQueryKeySink"/> receives Q and K <c>[B, heads, HW, d]</c> and the layer still runs fused attention; an
+/// <see cref="IAttentionSink"/> makes the layer compute the probabilities <c>softmax(QKᵀ·scale)</c> explicitly, hand them over as
+/// <c>[B·heads, HW, HW]</c> and multiply them with V (O((HW)²) memory: the reference path).
 /// </summary>
 public sealed class Attention : nn.Module<Tensor, Tensor?, Tensor>, IAdaptableBlock
 {
@@ -68,7 +69,7 @@ public sealed class Attention : nn.Module<Tensor, Tensor?, Tensor>, IAdaptableBl
     public override Tensor forward(Tensor hidden, Tensor? encoderHiddenStates) => Forward(hidden, encoderHiddenStates, null, 0, 0);
 
     /// <summary>Attention over tokens <paramref name="hidden"/> [B, N, C] (or a [B, C, H, W] map); <paramref name="height"/>×<paramref name="width"/> is the token grid reported to the sink.</summary>
-    public Tensor Forward(Tensor hidden, Tensor? encoderHiddenStates, IAttentionSink? sink, int height, int width)
+    public Tensor Forward(Tensor hidden, Tensor? encoderHiddenStates, IAttentionCapture? sink, int height, int width)
     {
         using var scope = torch.NewDisposeScope();
         var residual = hidden;
@@ -91,7 +92,7 @@ public sealed class Attention : nn.Module<Tensor, Tensor?, Tensor>, IAdaptableBl
         if (UpcastAttention && dtype != ScalarType.Float32) { q = q.to_type(ScalarType.Float32); k = k.to_type(ScalarType.Float32); v = v.to_type(ScalarType.Float32); }
 
         Tensor o;
-        if (sink is not null && CaptureName is not null)
+        if (sink is IAttentionSink probSink && CaptureName is not null)
         {
             using var scale = Scale.ToScalar();
             var q3 = q.reshape(b * Heads, n, DimHead).mul(scale);   // the scale folded into q ([B·H, N, d]) instead of a pass over the [B·H, N, N] scores
@@ -101,12 +102,13 @@ public sealed class Attention : nn.Module<Tensor, Tensor?, Tensor>, IAdaptableBl
             // softmax in place: exp(s − max) / Σ — one [B·H, N, N] tensor alive instead of two
             using (var mx = probs.amax(new long[] { -1 }, keepdim: true)) probs.sub_(mx).exp_();
             using (var sum = probs.sum(-1, keepdim: true)) probs.div_(sum);
-            sink.Add(CaptureName, probs, Heads, height, width);
+            probSink.Add(CaptureName, probs, Heads, height, width);
             o = probs.bmm(v3).view(b, Heads, n, DimHead);
             probs.Dispose();
         }
         else
         {
+            if (sink is IQueryKeySink qkSink && CaptureName is not null) qkSink.Add(CaptureName, q, k, Scale, height, width);
             o = nn.functional.scaled_dot_product_attention(q.contiguous(), k.contiguous(), v.contiguous());
         }
         if (o.dtype != dtype) o = o.to_type(dtype);

@@ -96,7 +96,7 @@ public sealed class BasicTransformerBlock : nn.Module<Tensor, Tensor?, Tensor>
     public override Tensor forward(Tensor x, Tensor? encoderHiddenStates) => Forward(x, encoderHiddenStates, null, 0, 0);
 
     /// <summary>Runs the block on tokens [B, H·W, C]; attn1 reports to <paramref name="sink"/> with the grid <paramref name="height"/>×<paramref name="width"/>.</summary>
-    public Tensor Forward(Tensor x, Tensor? encoderHiddenStates, IAttentionSink? sink, int height, int width)
+    public Tensor Forward(Tensor x, Tensor? encoderHiddenStates, IAttentionCapture? sink, int height, int width)
     {
         using var scope = torch.NewDisposeScope();
         x = attn1.Forward(norm1.forward(x), null, sink, height, width) + x;
@@ -141,7 +141,7 @@ public sealed class Transformer2DModel : nn.Module<Tensor, Tensor?, Tensor>, IAd
     public override Tensor forward(Tensor x, Tensor? encoderHiddenStates) => Forward(x, encoderHiddenStates, null);
 
     /// <summary>Runs on a feature map [B, C, H, W]; self-attention maps of its attn1 layers go to <paramref name="sink"/> (token index h·W + w).</summary>
-    public Tensor Forward(Tensor input, Tensor? encoderHiddenStates, IAttentionSink? sink)
+    public Tensor Forward(Tensor input, Tensor? encoderHiddenStates, IAttentionCapture? sink)
     {
         using var scope = torch.NewDisposeScope();
         long b = input.shape[0], height = input.shape[2], width = input.shape[3];

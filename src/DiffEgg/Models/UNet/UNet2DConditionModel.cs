@@ -175,13 +175,14 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
     public override Tensor forward(Tensor sample, Tensor timestep, Tensor encoderHiddenStates) => Forward(sample, timestep, encoderHiddenStates);
 
     /// <summary>
-    /// UNet forward. With <paramref name="sink"/>, each attn1 layer computes softmax(QKᵀ/√d) explicitly and hands it to the sink (paper Eq. 11 input);
-    /// without, attention uses scaled_dot_product_attention. With <paramref name="intermediates"/>, copies of time_proj, time_embedding, conv_in,
+    /// UNet forward. With an <see cref="IQueryKeySink"/> as <paramref name="sink"/>, each attn1 layer hands its Q and K to it and runs
+    /// scaled_dot_product_attention; with an <see cref="IAttentionSink"/>, each attn1 layer computes softmax(QKᵀ/√d) explicitly and hands it over
+    /// (paper Eq. 11 input; O((HW)²) memory); without, attention uses scaled_dot_product_attention. With <paramref name="intermediates"/>, copies of time_proj, time_embedding, conv_in,
     /// down_blocks.i, mid_block, up_blocks.i and conv_norm_out are stored under those names (caller disposes them).
     /// With <paramref name="decoder"/>, the output of every up block is handed over as it is computed, still part of the autograd graph
     /// (the decoder features of DiffEGG's edge generator G_φ, Alg 3).
     /// </summary>
-    public Tensor Forward(Tensor sample, Tensor timestep, Tensor encoderHiddenStates, IAttentionSink? sink = null, IDictionary<string, Tensor>? intermediates = null,
+    public Tensor Forward(Tensor sample, Tensor timestep, Tensor encoderHiddenStates, IAttentionCapture? sink = null, IDictionary<string, Tensor>? intermediates = null,
         IDecoderFeatureSink? decoder = null)
     {
         if (sample.dim() != 4) throw new ArgumentException($"sample must be [B, C, H, W], got [{string.Join(",", sample.shape)}]");

@@ -19,7 +19,7 @@ public abstract class UNetDownBlock : nn.Module
         nn.ModuleList(Enumerable.Range(0, cfg.LayersPerBlock).Select(i =>
             new ResnetBlock2D(i == 0 ? inChannels : outChannels, outChannels, cfg.TimeEmbedDim, cfg.NormNumGroups, cfg.NormEps, cfg.ResnetOutScaleFactor)).ToArray());
     /// <summary>Runs the block (see the class summary).</summary>
-    public abstract (Tensor Hidden, List<Tensor> Skips) Forward(Tensor hidden, Tensor temb, Tensor? encoderHiddenStates, IAttentionSink? sink);
+    public abstract (Tensor Hidden, List<Tensor> Skips) Forward(Tensor hidden, Tensor temb, Tensor? encoderHiddenStates, IAttentionCapture? sink);
 }
 
 /// <summary>A UNet up block: consumes its skips (last first, concatenated on channels) and optionally upsamples to <c>upsampleSize</c>.</summary>
@@ -43,7 +43,7 @@ public abstract class UNetUpBlock : nn.Module
     }
     public abstract int NumResnets { get; }
     /// <summary>Runs the block (see the class summary).</summary>
-    public abstract Tensor Forward(Tensor hidden, IReadOnlyList<Tensor> skips, Tensor temb, Tensor? encoderHiddenStates, IAttentionSink? sink, long[]? upsampleSize);
+    public abstract Tensor Forward(Tensor hidden, IReadOnlyList<Tensor> skips, Tensor temb, Tensor? encoderHiddenStates, IAttentionCapture? sink, long[]? upsampleSize);
 }
 
 /// <summary>diffusers' <c>CrossAttnDownBlock2D</c>: N × (resnet → Transformer2DModel), then an optional stride-2 downsampler.</summary>
@@ -65,7 +65,7 @@ public sealed class CrossAttnDownBlock2D : UNetDownBlock
         RegisterComponents();
     }
 
-    public override (Tensor Hidden, List<Tensor> Skips) Forward(Tensor hidden, Tensor temb, Tensor? encoderHiddenStates, IAttentionSink? sink)
+    public override (Tensor Hidden, List<Tensor> Skips) Forward(Tensor hidden, Tensor temb, Tensor? encoderHiddenStates, IAttentionCapture? sink)
     {
         var skips = new List<Tensor>();
         for (int i = 0; i < resnets.Count; i++)
@@ -94,7 +94,7 @@ public sealed class DownBlock2D : UNetDownBlock
         RegisterComponents();
     }
 
-    public override (Tensor Hidden, List<Tensor> Skips) Forward(Tensor hidden, Tensor temb, Tensor? encoderHiddenStates, IAttentionSink? sink)
+    public override (Tensor Hidden, List<Tensor> Skips) Forward(Tensor hidden, Tensor temb, Tensor? encoderHiddenStates, IAttentionCapture? sink)
     {
         var skips = new List<Tensor>();
         foreach (var r in resnets) { hidden = r.forward(hidden, temb); skips.Add(hidden); }
@@ -122,7 +122,7 @@ public sealed class UNetMidBlock2DCrossAttn : nn.Module
         RegisterComponents();
     }
 
-    public Tensor Forward(Tensor hidden, Tensor temb, Tensor? encoderHiddenStates, IAttentionSink? sink)
+    public Tensor Forward(Tensor hidden, Tensor temb, Tensor? encoderHiddenStates, IAttentionCapture? sink)
     {
         hidden = resnets[0].forward(hidden, temb);
         for (int i = 0; i < attentions.Count; i++)
@@ -155,7 +155,7 @@ public sealed class CrossAttnUpBlock2D : UNetUpBlock
 
     public override int NumResnets => resnets.Count;
 
-    public override Tensor Forward(Tensor hidden, IReadOnlyList<Tensor> skips, Tensor temb, Tensor? encoderHiddenStates, IAttentionSink? sink, long[]? upsampleSize)
+    public override Tensor Forward(Tensor hidden, IReadOnlyList<Tensor> skips, Tensor temb, Tensor? encoderHiddenStates, IAttentionCapture? sink, long[]? upsampleSize)
     {
         for (int i = 0; i < resnets.Count; i++)
         {
@@ -186,7 +186,7 @@ public sealed class UpBlock2D : UNetUpBlock
 
     public override int NumResnets => resnets.Count;
 
-    public override Tensor Forward(Tensor hidden, IReadOnlyList<Tensor> skips, Tensor temb, Tensor? encoderHiddenStates, IAttentionSink? sink, long[]? upsampleSize)
+    public override Tensor Forward(Tensor hidden, IReadOnlyList<Tensor> skips, Tensor temb, Tensor? encoderHiddenStates, IAttentionCapture? sink, long[]? upsampleSize)
     {
         for (int i = 0; i < resnets.Count; i++)
         {
