@@ -31,6 +31,7 @@ if (args.Length > 0 && args[0] == "photo-pairs") return PhotoReference.Pairs(arg
 if (args.Length > 0 && args[0] == "mask-iou") return MaskIou.Run(args);
 if (args.Length > 1 && args[0] == "onestep-profile") return OneStepProfile.Run(args);
 if (args.Length > 1 && args[0] == "baseline-probe") return BaselineProbe.Run(args);
+if (args.Length > 2 && args[0] == "edges-stages") return EdgeStages.Run(args);
 
 if (args.Length >= 1 && args[0] == "unetmem")
 {

@@ -40,11 +40,11 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
         public string Metric { get; set; } = "kl";
 
         [CommandOption("--size <N>")]
-        [Description("long side of the processed image; sides are rounded to a multiple of VAE factor × UNet factor (64 for SD 1.5). Default: the model's native size, sample_size × VAE factor (512 for SD 1.5, 64 for the embedded model). Memory grows with the 4th power of the size (docs/edge-quality.md)")]
+        [Description("long side of the processed image; sides are rounded to a multiple of VAE factor × UNet factor (64 for SD 1.5). Default: the model's native size, sample_size × VAE factor (512 for SD 1.5, 64 for the embedded model). Memory grows with the pixels, time with their square (docs/edge-quality.md)")]
         public int? Size { get; set; }
 
         [CommandOption("--max-memory <SIZE>")]
-        [Description("memory budget of the whole process, e.g. 8GB or 512MB (GB = 2^30 bytes): an image whose estimated peak exceeds it is refused before it starts. Default: what the machine has available when the image starts")]
+        [Description("memory budget of the whole process, e.g. 8GB or 512MB (GB = 2^30 bytes): an image whose estimated peak exceeds it is refused before it starts, and the attention rows are streamed in blocks of an eighth of it (16 MB to 256 MB). Default: what the machine has available when the image starts, blocks of 256 MB")]
         public string? MaxMemory { get; set; }
 
         [CommandOption("--estimate-only")]
@@ -202,6 +202,7 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
             Size = s.Size ?? nativeSize,
             Seed = s.Seed,
             Ternary = TernaryRule.TryParse(s.Ternary)!,
+            ChunkBytes = EdgeMemory.ChunkBytesFor(budget),
         };
         EdgeAdapter? adapter = string.IsNullOrWhiteSpace(s.Adapter) ? null : EdgeAdapter.Load(s.Adapter!, model.Unet);
         using var adapterOwner = adapter;
@@ -296,7 +297,7 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
             {
                 var img = ImageIO.ReadRgb(path);
                 var (pw, ph) = EdgePipeline.ProcessedSize(img.Width, img.Height, size, multiple);
-                long need = EdgeMemory.EstimateBytes(unet, vae, pw, ph, passes);
+                long need = EdgeMemory.EstimateBytes(unet, vae, pw, ph, passes, EdgeMemory.ChunkBytesFor(budget));
                 string fits = need > (budget ?? available) ? $"; more than {(budget is null ? $"the {EdgeMemory.Format(available)} available now" : "--max-memory")}" : "";
                 Console.WriteLine($"{Path.GetFileName(path)}: {img.Width}×{img.Height} → processed at {pw}×{ph}: estimated peak {EdgeMemory.Format(need)} ({need} bytes) on top of the loaded model, {passes} UNet pass(es){fits}");
             }
@@ -311,7 +312,7 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
     /// </summary>
     internal static void CheckMemory(DiffusionModelFolder model, string path, int w, int h, int pw, int ph, int passes, int multiple, long? budget)
     {
-        long need = EdgeMemory.EstimateBytes(model, pw, ph, passes);
+        long need = EdgeMemory.EstimateBytes(model, pw, ph, passes, EdgeMemory.ChunkBytesFor(budget));
         long used = EdgeMemory.ProcessBytes();
         long room = budget is long b ? b - used : EdgeMemory.AvailableBytes();
         if (need <= room) return;

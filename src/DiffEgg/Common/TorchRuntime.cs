@@ -15,6 +15,7 @@ public static class TorchRuntime
         if (Interlocked.Exchange(ref _initialised, 1) == 1) return;
         try
         {
+            ConfigureNativeAllocation();
             torch.InitializeDeviceType(DeviceType.CPU);
             QuietNativeWarnings();
         }
@@ -26,6 +27,29 @@ public static class TorchRuntime
                 "Rebuild with `dotnet build`: the build marks libLibTorchSharp.so's GLIBCXX_3.4.32 requirement weak on systems whose libstdc++ lacks it.", e);
         }
     }
+
+    /// <summary>
+    /// Native allocation settings for large tensors (Linux/glibc; DIFFEGG_MALLOC_DEFAULT=1 keeps the defaults): glibc's mmap threshold
+    /// fixed at 8 MiB (<c>mallopt(M_MMAP_THRESHOLD)</c>, which also stops its dynamic growth to 32 MiB), so large tensors are mapped and
+    /// unmapped one by one instead of being carved from heap arenas that glibc keeps; and libtorch's transparent-huge-page allocation
+    /// (<c>THP_MEM_ALLOC_ENABLE=1</c>: 2 MiB-aligned buffers advised MADV_HUGEPAGE), so a fresh mapping costs one page fault per 2 MiB
+    /// instead of per 4 KiB. Streaming EdgeKL allocates blocks of 8–100 MB thousands of times per image; on the embedded model at 256 px
+    /// (<c>DiffEgg.Bench edges-stages models/embedded 256 --no-dense</c>) the defaults gave 16.3 s and a peak of +1.5 GB, these settings
+    /// 13.3 s and +117 MiB (docs/backbone.md). Must run before libtorch allocates anything.
+    /// </summary>
+    static void ConfigureNativeAllocation()
+    {
+        if (!OperatingSystem.IsLinux() || Environment.GetEnvironmentVariable("DIFFEGG_MALLOC_DEFAULT") == "1") return;
+        try
+        {
+            _ = Mallopt(-3 /* M_MMAP_THRESHOLD */, 8 << 20);
+            if (Environment.GetEnvironmentVariable("THP_MEM_ALLOC_ENABLE") is null) _ = SetEnv("THP_MEM_ALLOC_ENABLE", "1", 0);
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { } // not glibc (e.g. musl): keep its allocator as is
+    }
+
+    [DllImport("libc", EntryPoint = "setenv")] static extern int SetEnv(string name, string value, int overwrite);
+    [DllImport("libc", EntryPoint = "mallopt")] static extern int Mallopt(int param, int value);
 
     /// <summary>
     /// Raises libtorch's C++ log threshold (c10's exported <c>FLAGS_caffe2_log_level</c>) from WARNING to ERROR, so that native warnings

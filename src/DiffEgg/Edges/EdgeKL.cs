@@ -46,8 +46,9 @@ public static class EdgeKL
     }
 
     /// <summary>
-    /// Edge map of Eq 6 from an accumulated self-attention map read in blocks of grid rows (each block with a one-row halo above and below,
-    /// for the vertical neighbours), so at most about <paramref name="chunkBytes"/> of temporaries are alive; returns <c>[H, W]</c>.
+    /// Edge map of Eq 6 from an accumulated self-attention map read in blocks of grid rows, so at most about <paramref name="chunkBytes"/>
+    /// of temporaries are alive; returns <c>[H, W]</c>. Each grid row is read once: a block's last two rows are kept as the next block's
+    /// upper neighbours. For KL, ln(S + ε) is taken once per row and shared by the four neighbour terms that use it.
     /// </summary>
     public static Tensor Compute(IAttentionRows map, EdgeMetric metric = EdgeMetric.KL, double eps = 1e-8, long chunkBytes = DefaultChunkBytes)
     {
@@ -55,18 +56,31 @@ public static class EdgeKL
         if (!(eps >= 0)) throw new ArgumentException($"eps = {eps} must be ≥ 0", nameof(eps));
         int H = map.Height, W = map.Width;
         long hw = (long)H * W;
-        // per grid row: the block itself plus p, q and about five same-sized temporaries of the divergence
+        // per grid row: reading it, the row and its logarithm, and about six same-sized temporaries of the divergences
         long perRow = map.BytesPerGridRow + 4L * W * hw * 8;
-        int rowsPerChunk = (int)Math.Clamp(chunkBytes / Math.Max(1, perRow) - 2, 1, H);
+        int rowsPerChunk = (int)Math.Clamp(chunkBytes / Math.Max(1, perRow), 1, H);
+        bool kl = metric == EdgeMetric.KL;
 
         using var scope = NewDisposeScope();
+        using var epsScalar = eps.ToScalar();
         var parts = new List<Tensor>();
+        Tensor? carry = null, carryLog = null;   // grid rows [r0 − 1, r0 + 1) of the previous block (clamped), already read
+        int carryFrom = 0;
         for (int r0 = 0; r0 < H; r0 += rowsPerChunk)
         {
             using var inner = NewDisposeScope();
             int count = Math.Min(rowsPerChunk, H - r0);
             int a = Math.Max(0, r0 - 1), b = Math.Min(H, r0 + count + 1);
-            var block = map.Rows(a, b - a);                                  // [(b−a)·W, H·W]
+            int readFrom = carry is null ? a : carryFrom + (int)(carry.shape[0] / W);
+            Tensor block, blockLog = null!;                                              // rows [a, b) and ln(rows + ε)
+            if (readFrom >= b) { block = carry!; if (kl) blockLog = carryLog!; }         // the last row: all read already
+            else
+            {
+                var fresh = map.Rows(readFrom, b - readFrom);
+                var freshLog = kl ? fresh.add(epsScalar).log_() : null;
+                block = carry is null ? fresh : cat(new[] { carry, fresh });
+                if (kl) blockLog = carryLog is null ? freshLog! : cat(new[] { carryLog, freshLog! });
+            }
             var dev = block.device;
             // replicate-padded neighbours of the pixels of rows [r0, r0+count), as row indices into the block
             var down = new long[count * W]; var up = new long[count * W]; var right = new long[count * W]; var left = new long[count * W];
@@ -79,9 +93,28 @@ public static class EdgeKL
                     right[k] = (long)(gi - a) * W + Math.Min(j + 1, W - 1);
                     left[k] = (long)(gi - a) * W + Math.Max(j - 1, 0);
                 }
-            var vertical = Divergence(block.index_select(0, tensor(down, device: dev)), block.index_select(0, tensor(up, device: dev)), metric, eps);
-            var horizontal = Divergence(block.index_select(0, tensor(right, device: dev)), block.index_select(0, tensor(left, device: dev)), metric, eps);
+            Tensor Term(long[] pIdx, long[] qIdx)
+            {
+                using var term = NewDisposeScope();
+                var pi = tensor(pIdx, device: dev);
+                var qi = tensor(qIdx, device: dev);
+                var p = block.index_select(0, pi);
+                var d = kl ? p.mul_(blockLog.index_select(0, pi).sub_(blockLog.index_select(0, qi))).sum(-1)   // Σ p·(ln(p+ε) − ln(q+ε))
+                           : Divergence(p, block.index_select(0, qi), metric, eps);
+                return d.MoveToOuterDisposeScope();
+            }
+            var vertical = Term(down, up);
+            var horizontal = Term(right, left);
             parts.Add(vertical.add_(horizontal).reshape(count, W).MoveToOuterDisposeScope());
+            // the next block needs rows [r0 + count − 1, r0 + count + 1): keep copies (a view would keep the whole block alive)
+            if (r0 + count < H)
+            {
+                int keepFrom = r0 + count - 1, keep = Math.Min(H, r0 + count + 1) - keepFrom;
+                carry?.Dispose(); carryLog?.Dispose();
+                carry = block.narrow(0, (long)(keepFrom - a) * W, (long)keep * W).clone().MoveToOuterDisposeScope();
+                carryLog = kl ? blockLog!.narrow(0, (long)(keepFrom - a) * W, (long)keep * W).clone().MoveToOuterDisposeScope() : null;
+                carryFrom = keepFrom;
+            }
         }
         return cat(parts).MoveToOuterDisposeScope();
     }

@@ -11,15 +11,16 @@ namespace DiffEgg.Edges;
 /// Peak memory of <see cref="EdgePipeline.Run"/> for one image, estimated from the model configuration before the image starts, and the
 /// memory the machine has. The estimate counts float32 tensors (4 bytes per value) of batch 1 at the attention grid of each UNet level:
 /// <list type="bullet">
-/// <item>UNet pass: at each attn1 layer with <c>heads</c> heads over N tokens, the scores and the softmax probabilities
-/// (<c>2·heads·N²</c>) live together, on top of the accumulator's per-resolution sums of the levels already seen (Eq 11, <c>N_l²</c> each);</item>
-/// <item>accumulation (Eq 12): the sums, the running total and the bilinear upsampling of a lower level (<c>3.5·N²</c> at the top grid);</item>
-/// <item>PeakKL (Alg 1): the current map, its copy, the previous and the best map (<c>4·N²</c>); from the third pass on, the previous and
-/// the best map (<c>2·N²</c>) stay alive during the UNet pass;</item>
+/// <item>UNet pass: the activations (a few feature maps at the input grid, <c>16·C₀·N₀</c>; attention is fused, so no N² tensor) and the
+/// queries and keys each attn1 layer hands to <see cref="Attention.QueryKeyAttention"/> (<c>2·N_l·C_l</c> per layer), for up to three
+/// passes at once (PeakKL keeps the previous and the best one);</item>
+/// <item>streaming PeakKL / EdgeKL: the held queries and keys plus one block of attention rows, at most the block budget
+/// (<see cref="EdgePipelineOptions.ChunkBytes"/>) but never less than one grid row;</item>
 /// <item>VAE encoding (latent models): a few activations of the first encoder block at full image size (<c>6·C₀·H·W</c>), before the UNet.</item>
 /// </list>
 /// The model weights and the runtime are not included: they are what the process uses already (<see cref="ProcessBytes"/>).
-/// docs/edge-quality.md compares the estimate with peaks measured by <c>/usr/bin/time -v</c>.
+/// Memory therefore grows linearly with the pixels (plus the constant block budget). docs/edge-quality.md compares the estimate with
+/// peaks measured by <c>/usr/bin/time -v</c>.
 /// </summary>
 public static class EdgeMemory
 {
@@ -42,39 +43,32 @@ public static class EdgeMemory
 
     /// <summary>
     /// Estimated peak bytes that <see cref="EdgePipeline.Run"/> allocates for one image processed at <paramref name="width"/>×<paramref name="height"/>
-    /// pixels with <paramref name="passes"/> UNet passes (timesteps), beyond what the process already uses.
+    /// pixels with <paramref name="passes"/> UNet passes (timesteps) and blocks of attention rows within <paramref name="chunkBytes"/>,
+    /// beyond what the process already uses.
     /// </summary>
-    public static long EstimateBytes(UNet2DConditionConfig unet, AutoencoderKLConfig? vae, int width, int height, int passes)
+    public static long EstimateBytes(UNet2DConditionConfig unet, AutoencoderKLConfig? vae, int width, int height, int passes, long chunkBytes = EdgeKL.DefaultChunkBytes)
     {
         int vaeFactor = vae is null ? 1 : 1 << (vae.BlockOutChannels.Length - 1);
         long lh = height / vaeFactor, lw = width / vaeFactor;
-        long Tokens(int level) => ((lh + (1L << level) - 1) >> level) * ((lw + (1L << level) - 1) >> level);
+        long Side(long v, int level) => (v + (1L << level) - 1) >> level;
+        long Tokens(int level) => Side(lh, level) * Side(lw, level);
 
         var layers = SelfAttentionLayers(unet);
-        if (layers.Count == 0) return 0;
+        double vaePeak = vae is null ? 0 : 6.0 * vae.BlockOutChannels[0] * width * height * Float;
+        if (layers.Count == 0) return (long)vaePeak;
         int top = layers.Min(l => l.Level);
-        double n2 = Sq(Tokens(top));
-        double held = passes >= 3 ? 2 * n2 : passes == 2 ? n2 : 0;
+        long H = Side(lh, top), W = Side(lw, top), n = H * W;
+        int heads = layers.Max(l => l.Heads);
 
-        // UNet pass: scores + probabilities of the layer on top of the sums of the levels seen so far
-        double forward = 0;
-        var seen = new HashSet<int>();
-        double sums = 0;
-        foreach (var (level, heads) in layers)
-        {
-            double t2 = Sq(Tokens(level));
-            forward = Math.Max(forward, sums + 2.0 * heads * t2);
-            if (seen.Add(level)) sums += t2;
-        }
-        forward += unet.BlockOutChannels[0] * 16.0 * Tokens(0); // other activations: a few feature maps at the input grid
-        double accumulate = sums + 3.5 * n2;
-        double peakKl = 4 * n2;
-        double unetPeak = Math.Max(Math.Max(forward, accumulate) + held, peakKl);
-        double vaePeak = vae is null ? 0 : 6.0 * vae.BlockOutChannels[0] * width * height;
-        return (long)(Float * Math.Max(unetPeak, vaePeak));
+        double qkPass = layers.Sum(l => 2.0 * Tokens(l.Level) * unet.BlockOutChannels[l.Level]) * Float;
+        double held = Math.Min(passes, 3) * qkPass;
+        double forward = unet.BlockOutChannels[0] * 16.0 * Tokens(0) * Float + held;
+        // one grid row of the block: QueryKeyAttention's temporaries (heads + 6 rows) and EdgeKL's (8 rows) of n keys per pixel
+        double perRow = (double)W * n * (heads + 6 + 8) * Float;
+        double block = Math.Max(perRow, Math.Min(chunkBytes, perRow * H));
+        double streaming = held + block;
+        return (long)Math.Max(Math.Max(forward, streaming), vaePeak);
     }
-
-    static double Sq(long x) => (double)x * x;
 
     /// <summary>The UNet and (when the folder has a vae/) VAE configurations of a diffusers model folder, read without loading any weights.</summary>
     public static (UNet2DConditionConfig Unet, AutoencoderKLConfig? Vae) ReadConfigs(string modelDir)
@@ -88,8 +82,15 @@ public static class EdgeMemory
     }
 
     /// <summary><see cref="EstimateBytes(UNet2DConditionConfig, AutoencoderKLConfig?, int, int, int)"/> for a loaded model.</summary>
-    public static long EstimateBytes(DiffusionModelFolder model, int width, int height, int passes) =>
-        EstimateBytes(model.Unet.Config, model.Vae?.Config, width, height, passes);
+    public static long EstimateBytes(DiffusionModelFolder model, int width, int height, int passes, long chunkBytes = EdgeKL.DefaultChunkBytes) =>
+        EstimateBytes(model.Unet.Config, model.Vae?.Config, width, height, passes, chunkBytes);
+
+    /// <summary>
+    /// Block budget of the streaming PeakKL / EdgeKL for a whole-process memory budget: an eighth of it, between 16 MiB and
+    /// <see cref="EdgeKL.DefaultChunkBytes"/>; the default without a budget.
+    /// </summary>
+    public static long ChunkBytesFor(long? budget) =>
+        budget is long b ? Math.Clamp(b / 8, 16L << 20, EdgeKL.DefaultChunkBytes) : EdgeKL.DefaultChunkBytes;
 
     /// <summary>Resident memory of this process now (bytes).</summary>
     public static long ProcessBytes()
