@@ -10,7 +10,7 @@ namespace DiffEgg.Attention;
 /// computed for the query rows the block needs, averaged over heads and over the layers of each resolution, upsampled to the highest
 /// resolution (keys with bilinear interpolation, queries with the same half-pixel rule, as <see cref="AttentionAccumulator"/>), renormalised
 /// per row and averaged over resolutions. Holding Q and K costs 2·N·C floats per layer instead of N² per resolution, and a block of R grid
-/// rows costs about R·W·H·W·(heads + 6) floats of temporaries, so memory grows linearly with the pixels. Equal to
+/// rows costs about R·W·H·W·(heads + 6) floats of temporaries (one head at a time, 7, once a grid row's scores pass 128 MiB), so memory grows linearly with the pixels. Equal to
 /// <see cref="AttentionAccumulator.Result"/> up to float rounding (tests: ≤ 1e-5 relative).
 /// </summary>
 public sealed class QueryKeyAttention : IQueryKeySink, IAttentionRows
@@ -89,8 +89,14 @@ public sealed class QueryKeyAttention : IQueryKeySink, IAttentionRows
         LayerCount++;
     }
 
-    /// <summary>About (heads + 6) float32 rows of H·W keys per pixel of the block (scores of one layer, level sums, upsampling, total).</summary>
-    public long BytesPerGridRow => 4L * Width * Height * Width * (_maxHeads + 6);
+    /// <summary>Above this size (128 MiB) the scores of all heads for ONE grid row, the scores are computed one head at a time.</summary>
+    const long AllHeadsBytes = 128L << 20;
+
+    /// <summary>Whether blocks compute one head at a time (large grids: all heads' scores of one grid row exceed 128 MiB) or all heads in one batch (faster).</summary>
+    bool PerHead => 4L * _maxHeads * Width * Height * Width > AllHeadsBytes;
+
+    /// <summary>Float32 rows of H·W keys per pixel of the block: the scores of all heads (or one), the head and level sums, upsampling, total.</summary>
+    public long BytesPerGridRow => 4L * Width * Height * Width * ((PerHead ? 1 : _maxHeads) + 6);
 
     /// <summary>Rows of the accumulated map (Eq 12) for the pixels in grid rows <c>[gridRow, gridRow + count)</c>: <c>[count·W, H·W]</c>.</summary>
     public Tensor Rows(int gridRow, int count)
@@ -109,14 +115,14 @@ public sealed class QueryKeyAttention : IQueryKeySink, IAttentionRows
             using var inner = NewDisposeScope();
             Tensor m;
             if (level.H == H && level.W == W)
-                m = LevelMean(level, (long)gridRow * W, (long)count * W);
+                m = LevelMean(level, (long)gridRow * W, (long)count * W, PerHead);
             else
             {
                 // the coarse grid rows that the fine rows [gridRow, gridRow+count) interpolate from
                 var (i0, i1, lam) = GridLerp.Table(level.H, H);
                 long lo = i0[gridRow], hi = i1[gridRow + count - 1];
                 int band = (int)(hi - lo + 1);
-                var coarse = LevelMean(level, lo * level.W, band * (long)level.W);   // [band·w, h·w]
+                var coarse = LevelMean(level, lo * level.W, band * (long)level.W, PerHead);   // [band·w, h·w]
                 long HW = (long)H * W;
                 var k = nn.functional.interpolate(coarse.reshape(band * (long)level.W, 1, level.H, level.W), new long[] { H, W },
                     mode: InterpolationMode.Bilinear, align_corners: false).reshape(band, level.W, HW);
@@ -138,19 +144,34 @@ public sealed class QueryKeyAttention : IQueryKeySink, IAttentionRows
     }
 
     /// <summary>Mean over the level's layers of the head-averaged softmax(scale·QKᵀ) for query tokens <c>[start, start+len)</c>: <c>[len, h·w]</c>.</summary>
-    static Tensor LevelMean(Level level, long start, long len)
+    static Tensor LevelMean(Level level, long start, long len, bool perHead)
     {
         using var scope = NewDisposeScope();
         Tensor? sum = null;
         foreach (var layer in level.Layers)
         {
             using var inner = NewDisposeScope();
-            long heads = layer.Q.shape[0];
-            var probs = layer.Q.narrow(1, start, len).bmm(layer.K.transpose(1, 2));   // [heads, len, N]
-            using (var mx = probs.amax(new long[] { -1 }, keepdim: true)) probs.sub_(mx).exp_();
-            using (var z = probs.sum(-1, keepdim: true)) probs.div_(z);
-            var mean = probs.sum(0L);   // 0L: a plain 0 binds to sum(ScalarType) = Byte
-            using (var hs = ((double)heads).ToScalar()) mean.div_(hs);
+            long heads = layer.Q.shape[0], keys = layer.K.shape[1];
+            Tensor? mean = null;
+            if (!perHead)
+            {
+                // small blocks: every head in one bmm ([heads, len, N] scores)
+                var probs = layer.Q.narrow(1, start, len).bmm(layer.K.transpose(1, 2));
+                using (var mx = probs.amax(new long[] { -1 }, keepdim: true)) probs.sub_(mx).exp_();
+                using (var z = probs.sum(-1, keepdim: true)) probs.div_(z);
+                mean = probs.sum(0L);   // 0L: a plain 0 binds to sum(ScalarType) = Byte
+            }
+            else
+                for (long h = 0; h < heads; h++)   // large blocks: one head at a time, [len, N] of scores alive
+                {
+                    using var head = NewDisposeScope();
+                    var probs = layer.Q[h].narrow(0, start, len).mm(layer.K[h].t());
+                    using (var mx = probs.amax(new long[] { -1 }, keepdim: true)) probs.sub_(mx).exp_();
+                    using (var z = probs.sum(-1, keepdim: true)) probs.div_(z);
+                    if (mean is null) mean = probs.MoveToOuterDisposeScope();
+                    else mean.add_(probs);
+                }
+            using (var hs = ((double)heads).ToScalar()) mean!.div_(hs);
             if (sum is null) sum = mean.MoveToOuterDisposeScope();
             else sum.add_(mean);
         }

@@ -58,13 +58,14 @@ public static class EdgeMemory
         if (layers.Count == 0) return (long)vaePeak;
         int top = layers.Min(l => l.Level);
         long H = Side(lh, top), W = Side(lw, top), n = H * W;
-        int heads = layers.Max(l => l.Heads);
 
         double qkPass = layers.Sum(l => 2.0 * Tokens(l.Level) * unet.BlockOutChannels[l.Level]) * Float;
         double held = Math.Min(passes, 3) * qkPass;
         double forward = unet.BlockOutChannels[0] * 16.0 * Tokens(0) * Float + held;
-        // one grid row of the block: QueryKeyAttention's temporaries (heads + 6 rows) and EdgeKL's (8 rows) of n keys per pixel
-        double perRow = (double)W * n * (heads + 6 + 8) * Float;
+        // one grid row of the block: QueryKeyAttention's temporaries (heads + 6 rows, or 7 when it goes head by head) and EdgeKL's (8 rows)
+        int heads = layers.Max(l => l.Heads);
+        bool perHead = Float * heads * W * n > 128L << 20;
+        double perRow = (double)W * n * ((perHead ? 1 : heads) + 6 + 8) * Float;
         double block = Math.Max(perRow, Math.Min(chunkBytes, perRow * H));
         double streaming = held + block;
         return (long)Math.Max(Math.Max(forward, streaming), vaePeak);
