@@ -32,6 +32,7 @@ if (args.Length > 0 && args[0] == "mask-iou") return MaskIou.Run(args);
 if (args.Length > 1 && args[0] == "onestep-profile") return OneStepProfile.Run(args);
 if (args.Length > 1 && args[0] == "baseline-probe") return BaselineProbe.Run(args);
 if (args.Length > 2 && args[0] == "edges-stages") return EdgeStages.Run(args);
+if (args.Length > 0 && args[0] == "unet-file") return UNetFile.Run(args);
 
 if (args.Length >= 1 && args[0] == "unetmem")
 {
