@@ -8,8 +8,9 @@ namespace DiffEgg.Attention;
 /// Self-attention of one image kept as each attn1 layer's queries and keys (an <see cref="IQueryKeySink"/>), read as the accumulated map
 /// of Eq 11-12 in blocks of grid rows (<see cref="IAttentionRows"/>): for a block, every layer's probabilities softmax(scale·QKᵀ) are
 /// computed for the query rows the block needs, averaged over heads and over the layers of each resolution, upsampled to the highest
-/// resolution (keys with bilinear interpolation, queries with the same half-pixel rule, as <see cref="AttentionAccumulator"/>), renormalised
-/// per row and averaged over resolutions. Holding Q and K costs 2·N·C floats per layer instead of N² per resolution, and a block of R grid
+/// resolution (queries first, on the coarse key grid, then keys with bilinear interpolation: the same half-pixel rules as
+/// <see cref="AttentionAccumulator"/>, which interpolates keys first; the two act on different axes), renormalised per row and averaged
+/// over resolutions. Holding Q and K costs 2·N·C floats per layer instead of N² per resolution, and a block of R grid
 /// rows costs about R·W·H·W·(heads + 6) floats of temporaries (one head at a time, 7, once a grid row's scores pass 128 MiB), so memory grows linearly with the pixels. Equal to
 /// <see cref="AttentionAccumulator.Result"/> up to float rounding (tests: ≤ 1e-5 relative).
 /// </summary>
@@ -106,6 +107,7 @@ public sealed class QueryKeyAttention : IQueryKeySink, IAttentionRows
         int H = Height, W = Width;
         if (gridRow < 0 || count <= 0 || gridRow + count > H)
             throw new ArgumentOutOfRangeException(nameof(count), $"grid rows [{gridRow}, {gridRow + count}) outside [0, {H})");
+        if (4L * W * H * W >= 4L << 20) TorchRuntime.BoundLargeAllocations();   // large rows: keep glibc from hoarding freed blocks
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         Tensor? total = null;
@@ -122,18 +124,20 @@ public sealed class QueryKeyAttention : IQueryKeySink, IAttentionRows
                 var (i0, i1, lam) = GridLerp.Table(level.H, H);
                 long lo = i0[gridRow], hi = i1[gridRow + count - 1];
                 int band = (int)(hi - lo + 1);
-                var coarse = LevelMean(level, lo * level.W, band * (long)level.W, PerHead);   // [band·w, h·w]
-                long HW = (long)H * W;
-                var k = nn.functional.interpolate(coarse.reshape(band * (long)level.W, 1, level.H, level.W), new long[] { H, W },
-                    mode: InterpolationMode.Bilinear, align_corners: false).reshape(band, level.W, HW);
+                long hw = (long)level.H * level.W;
+                var coarse = LevelMean(level, lo * level.W, band * (long)level.W, PerHead).reshape(band, level.W, hw);   // [band, w, h·w]
+                // queries first, on the coarse key grid (a quarter of the keys or fewer): columns w → W, then the block's rows
                 if (level.W != W)
                 {
                     var (c0, c1, cl) = GridLerp.Table(level.W, W);
-                    k = GridLerp.Apply(k, 1, c0, c1, cl);                              // [band, W, HW]
+                    coarse = GridLerp.Apply(coarse, 1, c0, c1, cl);                                   // [band, W, h·w]
                 }
                 var r0 = i0.Skip(gridRow).Take(count).Select(v => v - lo).ToArray();
                 var r1 = i1.Skip(gridRow).Take(count).Select(v => v - lo).ToArray();
-                m = GridLerp.Apply(k, 0, r0, r1, lam.Skip(gridRow).Take(count).ToArray()).reshape((long)count * W, HW);
+                var q = GridLerp.Apply(coarse, 0, r0, r1, lam.Skip(gridRow).Take(count).ToArray());   // [count, W, h·w]
+                // then the keys: bilinear h×w → H×W (the two interpolations act on different axes, so their order does not matter)
+                m = nn.functional.interpolate(q.reshape((long)count * W, 1, level.H, level.W), new long[] { H, W },
+                    mode: InterpolationMode.Bilinear, align_corners: false).reshape((long)count * W, (long)H * W);
             }
             m.div_(m.sum(-1, keepdim: true));
             if (total is null) total = m.MoveToOuterDisposeScope();

@@ -15,7 +15,6 @@ public static class TorchRuntime
         if (Interlocked.Exchange(ref _initialised, 1) == 1) return;
         try
         {
-            ConfigureNativeAllocation();
             torch.InitializeDeviceType(DeviceType.CPU);
             QuietNativeWarnings();
         }
@@ -29,26 +28,24 @@ public static class TorchRuntime
     }
 
     /// <summary>
-    /// Native allocation settings for large tensors (Linux/glibc; DIFFEGG_MALLOC_DEFAULT=1 keeps the defaults): glibc's mmap threshold
-    /// fixed at 8 MiB (<c>mallopt(M_MMAP_THRESHOLD)</c>, which also stops its dynamic growth to 32 MiB), so large tensors are mapped and
-    /// unmapped one by one instead of being carved from heap arenas that glibc keeps; and libtorch's transparent-huge-page allocation
-    /// (<c>THP_MEM_ALLOC_ENABLE=1</c>: 2 MiB-aligned buffers advised MADV_HUGEPAGE), so a fresh mapping costs one page fault per 2 MiB
-    /// instead of per 4 KiB. Streaming EdgeKL allocates blocks of 8–100 MB thousands of times per image; on the embedded model at 256 px
-    /// (<c>DiffEgg.Bench edges-stages models/embedded 256 --no-dense</c>) the defaults gave 16.3 s and a peak of +1.5 GB, these settings
-    /// 13.3 s and +117 MiB (docs/backbone.md). Must run before libtorch allocates anything.
+    /// Fixes glibc's mmap threshold at 8 MiB for the rest of the process (<c>mallopt(M_MMAP_THRESHOLD)</c>, which also stops its dynamic
+    /// growth to 32 MiB): tensors of 8 MiB and more are then mapped and unmapped one by one instead of being carved from heap arenas that
+    /// glibc keeps. Called by the streaming attention code once its rows get large (a grid row of 4 MiB or more). Streaming EdgeKL
+    /// allocates blocks of 8–100 MB thousands of times per image; on the embedded model at 256 px (<c>DiffEgg.Bench edges-stages
+    /// models/embedded 256 --no-dense</c>) the default dynamic threshold let the peak grow to +1.5 GB (+3.4 GB with smaller blocks) for a
+    /// working set of about +130 MiB. It is not set from the start because mapping every 8–16 MB tensor afresh costs page faults:
+    /// 200 images at 64 px took 22.4 s instead of 19.4 s with it. DIFFEGG_MALLOC_DEFAULT=1 keeps glibc's defaults. Linux/glibc only.
     /// </summary>
-    static void ConfigureNativeAllocation()
+    public static void BoundLargeAllocations()
     {
+        if (Interlocked.Exchange(ref _mallocBounded, 1) == 1) return;
         if (!OperatingSystem.IsLinux() || Environment.GetEnvironmentVariable("DIFFEGG_MALLOC_DEFAULT") == "1") return;
-        try
-        {
-            _ = Mallopt(-3 /* M_MMAP_THRESHOLD */, 8 << 20);
-            if (Environment.GetEnvironmentVariable("THP_MEM_ALLOC_ENABLE") is null) _ = SetEnv("THP_MEM_ALLOC_ENABLE", "1", 0);
-        }
+        try { _ = Mallopt(-3 /* M_MMAP_THRESHOLD */, 8 << 20); }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { } // not glibc (e.g. musl): keep its allocator as is
     }
 
-    [DllImport("libc", EntryPoint = "setenv")] static extern int SetEnv(string name, string value, int overwrite);
+    static int _mallocBounded;
+
     [DllImport("libc", EntryPoint = "mallopt")] static extern int Mallopt(int param, int value);
 
     /// <summary>

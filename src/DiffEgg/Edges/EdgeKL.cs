@@ -47,8 +47,9 @@ public static class EdgeKL
 
     /// <summary>
     /// Edge map of Eq 6 from an accumulated self-attention map read in blocks of grid rows, so at most about <paramref name="chunkBytes"/>
-    /// of temporaries are alive; returns <c>[H, W]</c>. Each grid row is read once: a block's last two rows are kept as the next block's
-    /// upper neighbours. For KL, ln(S + ε) is taken once per row and shared by the four neighbour terms that use it.
+    /// of temporaries are alive; returns <c>[H, W]</c>. Each grid row is read once (the previous block stays alive for the upper
+    /// neighbours) and the neighbour rows are views, not copies; for KL, ln(S + ε) is taken once per row and shared by the up to four
+    /// terms that use it.
     /// </summary>
     public static Tensor Compute(IAttentionRows map, EdgeMetric metric = EdgeMetric.KL, double eps = 1e-8, long chunkBytes = DefaultChunkBytes)
     {
@@ -56,67 +57,89 @@ public static class EdgeKL
         if (!(eps >= 0)) throw new ArgumentException($"eps = {eps} must be ≥ 0", nameof(eps));
         int H = map.Height, W = map.Width;
         long hw = (long)H * W;
-        // per grid row: reading it, the row and its logarithm, and about six same-sized temporaries of the divergences
-        long perRow = map.BytesPerGridRow + 4L * W * hw * 8;
-        int rowsPerChunk = (int)Math.Clamp(chunkBytes / Math.Max(1, perRow), 1, H);
+        // per grid row: reading it, its logarithm (KL), and a few same-sized temporaries of the divergences; two blocks are alive
+        long perRow = 2 * (map.BytesPerGridRow + 4L * W * hw) + 4L * W * hw * 4;
+        // at least two rows per block, so that rows i−1, i, i+1 always lie in the two blocks held
+        int rowsPerChunk = (int)Math.Clamp(chunkBytes / Math.Max(1, perRow), Math.Min(2, H), H);
         bool kl = metric == EdgeMetric.KL;
 
         using var scope = NewDisposeScope();
         using var epsScalar = eps.ToScalar();
-        var parts = new List<Tensor>();
-        Tensor? carry = null, carryLog = null;   // grid rows [r0 − 1, r0 + 1) of the previous block (clamped), already read
-        int carryFrom = 0;
-        for (int r0 = 0; r0 < H; r0 += rowsPerChunk)
+        // two blocks of rows (and their logarithms) are alive: the current one and the one before it
+        (int From, int Count, Tensor Rows, Tensor? Log)? previous = null, current = null;
+        void LoadNext()
+        {
+            int from = current is { } c ? c.From + c.Count : 0;
+            int count = Math.Min(rowsPerChunk, H - from);
+            if (previous is { } p) { p.Rows.Dispose(); p.Log?.Dispose(); }
+            previous = current;
+            var rows = map.Rows(from, count).DetachFromDisposeScope();
+            var log = kl ? rows.add(epsScalar).log_().DetachFromDisposeScope() : null;
+            current = (from, count, rows, log);
+        }
+        (Tensor S, Tensor? L) Row(int i)
+        {
+            foreach (var b in new[] { current!.Value, previous ?? current!.Value })
+                if (i >= b.From && i < b.From + b.Count)
+                    return (b.Rows.narrow(0, (long)(i - b.From) * W, W), b.Log?.narrow(0, (long)(i - b.From) * W, W));
+            throw new InvalidOperationException($"EdgeKL: grid row {i} is not in the blocks held");
+        }
+        Tensor D(Tensor p, Tensor? lp, Tensor q, Tensor? lq) =>
+            kl ? lp!.sub(lq!).mul_(p).sum(-1)                                   // Σ p·(ln(p+ε) − ln(q+ε))
+               : Divergence(p, q, metric, eps);
+
+        // E for grid rows [i, i+len) of block b whose upper and lower neighbours lie in b too (views of b, no gathering): [len, W]
+        Tensor Inside((int From, int Count, Tensor Rows, Tensor? Log) b, int i, int len)
         {
             using var inner = NewDisposeScope();
-            int count = Math.Min(rowsPerChunk, H - r0);
-            int a = Math.Max(0, r0 - 1), b = Math.Min(H, r0 + count + 1);
-            int readFrom = carry is null ? a : carryFrom + (int)(carry.shape[0] / W);
-            Tensor block, blockLog = null!;                                              // rows [a, b) and ln(rows + ε)
-            if (readFrom >= b) { block = carry!; if (kl) blockLog = carryLog!; }         // the last row: all read already
-            else
-            {
-                var fresh = map.Rows(readFrom, b - readFrom);
-                var freshLog = kl ? fresh.add(epsScalar).log_() : null;
-                block = carry is null ? fresh : cat(new[] { carry, fresh });
-                if (kl) blockLog = carryLog is null ? freshLog! : cat(new[] { carryLog, freshLog! });
-            }
-            var dev = block.device;
-            // replicate-padded neighbours of the pixels of rows [r0, r0+count), as row indices into the block
-            var down = new long[count * W]; var up = new long[count * W]; var right = new long[count * W]; var left = new long[count * W];
-            for (int i = 0; i < count; i++)
-                for (int j = 0; j < W; j++)
-                {
-                    int gi = r0 + i, k = i * W + j;
-                    down[k] = (long)(Math.Min(gi + 1, H - 1) - a) * W + j;
-                    up[k] = (long)(Math.Max(gi - 1, 0) - a) * W + j;
-                    right[k] = (long)(gi - a) * W + Math.Min(j + 1, W - 1);
-                    left[k] = (long)(gi - a) * W + Math.Max(j - 1, 0);
-                }
-            Tensor Term(long[] pIdx, long[] qIdx)
-            {
-                using var term = NewDisposeScope();
-                var pi = tensor(pIdx, device: dev);
-                var qi = tensor(qIdx, device: dev);
-                var p = block.index_select(0, pi);
-                var d = kl ? p.mul_(blockLog.index_select(0, pi).sub_(blockLog.index_select(0, qi))).sum(-1)   // Σ p·(ln(p+ε) − ln(q+ε))
-                           : Divergence(p, block.index_select(0, qi), metric, eps);
-                return d.MoveToOuterDisposeScope();
-            }
-            var vertical = Term(down, up);
-            var horizontal = Term(right, left);
-            parts.Add(vertical.add_(horizontal).reshape(count, W).MoveToOuterDisposeScope());
-            // the next block needs rows [r0 + count − 1, r0 + count + 1): keep copies (a view would keep the whole block alive)
-            if (r0 + count < H)
-            {
-                int keepFrom = r0 + count - 1, keep = Math.Min(H, r0 + count + 1) - keepFrom;
-                carry?.Dispose(); carryLog?.Dispose();
-                carry = block.narrow(0, (long)(keepFrom - a) * W, (long)keep * W).clone().MoveToOuterDisposeScope();
-                carryLog = kl ? blockLog!.narrow(0, (long)(keepFrom - a) * W, (long)keep * W).clone().MoveToOuterDisposeScope() : null;
-                carryFrom = keepFrom;
-            }
+            var x = b.Rows.reshape(b.Count, W, hw);
+            var lx = b.Log?.reshape(b.Count, W, hw);
+            Tensor Rws(Tensor? t, int row) => t!.narrow(0, row - b.From, len);
+            var vertical = D(Rws(x, i + 1), kl ? Rws(lx, i + 1) : null, Rws(x, i - 1), kl ? Rws(lx, i - 1) : null);
+            return vertical.add_(Horizontal(Rws(x, i), kl ? Rws(lx, i) : null)).MoveToOuterDisposeScope();
         }
-        return cat(parts).MoveToOuterDisposeScope();
+        // D(S[i,j+1] ‖ S[i,j−1]) along the last-but-one axis (columns) of x [..., W, H·W], replicate at the borders: [..., W]
+        Tensor Horizontal(Tensor x, Tensor? lx)
+        {
+            int axis = (int)x.dim() - 2;
+            if (W == 1) return zeros(x.shape[..^1], dtype: x.dtype, device: x.device);
+            Tensor Col(Tensor? t, int j, int n) => t!.narrow(axis, j, n);
+            var first = D(Col(x, 1, 1), kl ? Col(lx, 1, 1) : null, Col(x, 0, 1), kl ? Col(lx, 0, 1) : null);
+            var last = D(Col(x, W - 1, 1), kl ? Col(lx, W - 1, 1) : null, Col(x, W - 2, 1), kl ? Col(lx, W - 2, 1) : null);
+            return W == 2 ? cat(new[] { first, last }, axis)
+                : cat(new[] { first, D(Col(x, 2, W - 2), kl ? Col(lx, 2, W - 2) : null, Col(x, 0, W - 2), kl ? Col(lx, 0, W - 2) : null), last }, axis);
+        }
+
+        try
+        {
+            var parts = new List<Tensor>();
+            for (int i = 0; i < H;)
+            {
+                while (current is null || Math.Min(i + 1, H - 1) >= current.Value.From + current.Value.Count) LoadNext();
+                var cur = current.Value;
+                int end = Math.Min(cur.From + cur.Count - 1, H - 1);   // rows before it have their lower neighbour in this block
+                if (i >= 1 && i - 1 >= cur.From && i < end)
+                {
+                    parts.Add(Inside(cur, i, end - i));
+                    i = end;
+                    continue;
+                }
+                // a grid border or a block edge: this row on its own, its neighbours from either block, replicated at the borders
+                using var inner = NewDisposeScope();
+                var (up, lUp) = Row(Math.Max(i - 1, 0));
+                var (down, lDown) = Row(Math.Min(i + 1, H - 1));
+                var (x, lx) = Row(i);
+                var vertical = D(down, lDown, up, lUp);                             // [W]: D(S[i+1,j] ‖ S[i−1,j])
+                parts.Add(vertical.add_(Horizontal(x, lx)).unsqueeze(0).MoveToOuterDisposeScope());
+                i++;
+            }
+            return cat(parts).MoveToOuterDisposeScope();
+        }
+        finally
+        {
+            foreach (var b in new[] { previous, current })
+                if (b is { } held) { held.Rows.Dispose(); held.Log?.Dispose(); }
+        }
     }
 
     /// <summary>Row-wise divergence D(p‖q) over the last dimension of two same-shaped tensors (the D of Eq 6 / Table F); no validation.</summary>
