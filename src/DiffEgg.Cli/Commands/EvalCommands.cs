@@ -33,6 +33,10 @@ public sealed class EvalInstancesCommand : Command<EvalInstancesCommand.Settings
         [Description("Also write {AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl} (fractions, -1 where undefined).")]
         public string? Json { get; init; }
 
+        [CommandOption("--timings")]
+        [Description("Print on stderr the seconds of each phase: process start-up, reading the ground truth, reading the results, evaluate+accumulate+summarize.")]
+        public bool Timings { get; init; }
+
         public override Spectre.Console.ValidationResult Validate()
         {
             if (string.IsNullOrWhiteSpace(Gt)) return Spectre.Console.ValidationResult.Error("--gt: must not be empty");
@@ -45,12 +49,20 @@ public sealed class EvalInstancesCommand : Command<EvalInstancesCommand.Settings
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         if (settings.Json != null) OutputTarget.CheckFile(settings.Json, "--json");
+        double startup = settings.Timings ? (DateTime.Now - System.Diagnostics.Process.GetCurrentProcess().StartTime).TotalSeconds : 0;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var gt = CocoFiles.ReadInstances(settings.Gt);
+        double readGt = clock.Elapsed.TotalSeconds;
         var dt = CocoFiles.ReadResults(settings.Dt, gt, $"the ground truth {settings.Gt}");
+        double readDt = clock.Elapsed.TotalSeconds;
         if (settings.ClassAgnostic) (gt, dt) = CocoEvaluator.ClassAgnostic(gt, dt);
         var type = settings.IouType == "bbox" ? CocoIouType.Bbox : CocoIouType.Segm;
         var result = CocoEvaluator.Evaluate(gt, dt, type, gtName: settings.Gt, resultsName: settings.Dt);
         Console.Write(result.Summary());
+        double evaluate = clock.Elapsed.TotalSeconds;
+        if (settings.Timings)
+            Console.Error.WriteLine($"timings: start-up {startup:F3} s, read ground truth {readGt:F3} s, read results {readDt - readGt:F3} s, " +
+                $"evaluate+accumulate+summarize {evaluate - readDt:F3} s, total {startup + evaluate:F3} s ({GC.CollectionCount(0)} gen-0 / {GC.CollectionCount(2)} gen-2 collections)");
         if (settings.Json != null)
             AtomicFile.Write(settings.Json, s =>
             {

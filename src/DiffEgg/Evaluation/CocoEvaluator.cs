@@ -104,24 +104,40 @@ public static class CocoEvaluator
         return (g, d);
     }
 
-    sealed class Gt
+    /// <summary>One ground-truth instance of a cell.</summary>
+    struct Gt
     {
-        public long Id; public double Area; public bool Crowd; public Rle? Mask; public double[]? Box;
+        public long Id; public double Area; public bool Crowd; public Rle? Mask; public double[] Box;
     }
 
-    sealed class Dt
+    /// <summary>One detection of a cell.</summary>
+    struct Dt
     {
-        public double Score; public double Area; public Rle? Mask; public double[]? Box;
+        public double Area; public Rle? Mask; public double[] Box;
     }
 
     /// <summary>Per image × category evaluation (pycocotools evaluateImg for all area ranges at maxDet = max(maxDets)).</summary>
     sealed class Cell
     {
-        public required double[] Scores;      // sorted descending, length D
-        public required bool[][] Matched;     // [area][t*D + d]: dtMatches != 0
-        public required bool[][] Ignored;     // [area][t*D + d]
-        public required int[] NumGt;          // [area]: non-ignored gt count
+        /// <summary>Detection scores sorted descending, length D.</summary>
+        public required double[] Scores;
+        /// <summary>[a·D + d]: bit t set where pycocotools' dtMatches[t, d] != 0.</summary>
+        public required uint[] Matched;
+        /// <summary>[a·D + d]: bit t set where pycocotools' dtIgnore[t, d].</summary>
+        public required uint[] Ignored;
+        /// <summary>[a]: non-ignored gt count.</summary>
+        public required int[] NumGt;
         public int GtCount;
+
+        /// <summary>Bits of area range <paramref name="a"/> as pycocotools' [T, D] row-major boolean array.</summary>
+        public bool[] Unpack(uint[] bits, int a, int thresholds)
+        {
+            int D = Scores.Length;
+            var flags = new bool[thresholds * D];
+            for (int t = 0; t < thresholds; t++)
+                for (int d = 0; d < D; d++) flags[t * D + d] = (bits[a * D + d] & (1u << t)) != 0;
+            return flags;
+        }
     }
 
     /// <summary>Evaluates results against ground truth exactly as pycocotools COCOeval(gt, gt.loadRes(dt), iouType) evaluate/accumulate/summarize.</summary>
@@ -138,35 +154,40 @@ public static class CocoEvaluator
         for (int k = 0; k < catIds.Length; k++) catIndex[catIds[k]] = k;
         int I = imgIds.Length, K = catIds.Length;
 
-        // ---- gather ground truth per (category, image), file order within a cell (as pycocotools' imgToAnns)
-        var gtCells = new Dictionary<long, List<CocoAnnotation>>();
-        foreach (var a in gt.Annotations)
+        // ---- the cell (category k, image i) of each gt annotation and result: key k·I + i, or −1 where pycocotools skips it
+        var gtKeys = new long[gt.Annotations.Count];
+        for (int g = 0; g < gtKeys.Length; g++)
         {
-            if (!catIndex.TryGetValue(a.CategoryId, out int k) || !imgIndex.TryGetValue(a.ImageId, out int i)) continue;
-            long key = (long)k * I + i;
-            if (!gtCells.TryGetValue(key, out var l)) gtCells[key] = l = new List<CocoAnnotation>();
-            l.Add(a);
+            var a = gt.Annotations[g];
+            gtKeys[g] = catIndex.TryGetValue(a.CategoryId, out int k) && imgIndex.TryGetValue(a.ImageId, out int i) ? (long)k * I + i : -1;
         }
-
-        // ---- results as loadRes: the first result decides "box results" (area = w*h) vs "mask results" (area = RLE area)
+        // results as loadRes: the first result decides "box results" (area = w*h) vs "mask results" (area = RLE area)
         bool boxMode = results.Count > 0 && results[0].Bbox != null;
-        var dtCells = new Dictionary<long, List<(int Index, CocoResult R)>>();
+        var dtKeys = new long[results.Count];
         for (int j = 0; j < results.Count; j++)
         {
             var r = results[j];
-            if (!imgIndex.ContainsKey(r.ImageId))
+            if (!imgIndex.TryGetValue(r.ImageId, out int i))
                 throw new DiffEggException($"{resultsName}: result [{j}]: field 'image_id': image id {r.ImageId} is not in the ground truth");
             if (boxMode && r.Bbox == null)
                 throw new DiffEggException($"{resultsName}: result [{j}]: field 'bbox': missing (the first result has a bbox, so, as pycocotools loadRes, all results are read as box results)");
             if (!boxMode && r.Segmentation == null)
                 throw new DiffEggException($"{resultsName}: result [{j}]: field 'segmentation': missing (the first result has no bbox, so, as pycocotools loadRes, all results are read as mask results)");
-            if (!catIndex.TryGetValue(r.CategoryId, out int k)) continue; // pycocotools only evaluates gt categories
-            long key = (long)k * I + imgIndex[r.ImageId];
-            if (!dtCells.TryGetValue(key, out var l)) dtCells[key] = l = new List<(int, CocoResult)>();
-            l.Add((j, r));
+            dtKeys[j] = catIndex.TryGetValue(r.CategoryId, out int k) ? (long)k * I + i : -1; // pycocotools only evaluates gt categories
         }
+        var keySet = new HashSet<long>();
+        foreach (long key in gtKeys) if (key >= 0) keySet.Add(key);
+        foreach (long key in dtKeys) if (key >= 0) keySet.Add(key);
+        var keys = keySet.ToArray();
+        Array.Sort(keys);
+        var cellIndex = new Dictionary<long, int>(keys.Length);
+        for (int c = 0; c < keys.Length; c++) cellIndex[keys[c]] = c;
+        // members of each cell in file order (as pycocotools' imgToAnns and its results list): cell c owns order[start[c] .. start[c + 1])
+        var (gtStart, gtOrder) = GroupByCell(gtKeys, cellIndex, keys.Length);
+        var (dtStart, dtOrder) = GroupByCell(dtKeys, cellIndex, keys.Length);
 
-        var keys = gtCells.Keys.Union(dtCells.Keys).OrderBy(x => x).ToArray();
+        int T = p.IouThrs.Length, R = p.RecThrs.Length, A = p.AreaRng.Length, M = maxDets.Length;
+        if (T > 32) throw new ArgumentException("at most 32 IoU thresholds");
         var cells = new Cell?[keys.Length];
         var imagesById = new Dictionary<long, CocoImage>();
         foreach (var im in gt.Images) imagesById.TryAdd(im.Id, im);
@@ -176,12 +197,9 @@ public static class CocoEvaluator
         {
             try
             {
-                long key = keys[c];
-                int i = (int)(key % I);
-                var img = imagesById[imgIds[i]];
-                gtCells.TryGetValue(key, out var g);
-                dtCells.TryGetValue(key, out var d);
-                cells[c] = EvaluateCell(img, g, d, p, maxDets, iouType, boxMode, gtName, resultsName);
+                var img = imagesById[imgIds[(int)(keys[c] % I)]];
+                cells[c] = EvaluateCell(img, gt.Annotations, gtOrder.AsSpan(gtStart[c], gtStart[c + 1] - gtStart[c]),
+                    results, dtOrder.AsSpan(dtStart[c], dtStart[c + 1] - dtStart[c]), p, maxDets, iouType, boxMode, gtName, resultsName);
             }
             catch (Exception e)
             {
@@ -192,92 +210,57 @@ public static class CocoEvaluator
         if (firstError != null) throw firstError is DiffEggException ? firstError : new DiffEggException(firstError.Message, firstError);
 
         // ---- accumulate
-        int T = p.IouThrs.Length, R = p.RecThrs.Length, A = p.AreaRng.Length, M = maxDets.Length;
         var precision = new double[T * R * K * A * M];
         var recall = new double[T * K * A * M];
         Array.Fill(precision, -1.0);
         Array.Fill(recall, -1.0);
         // cells grouped by category, image order (keys are sorted by k then i)
-        var byCat = new List<int>[K];
-        for (int k = 0; k < K; k++) byCat[k] = new List<int>();
-        for (int c = 0; c < keys.Length; c++) byCat[(int)(keys[c] / I)].Add(c);
+        var catStart = new int[K + 1];
+        foreach (long key in keys) catStart[(int)(key / I) + 1]++;
+        for (int k = 0; k < K; k++) catStart[k + 1] += catStart[k];
 
-        if (T > 32) throw new ArgumentException("at most 32 IoU thresholds");
         Parallel.For(0, K, po, k =>
         {
-            var list = byCat[k];
-            if (list.Count == 0) return;
+            int first = catStart[k], end = catStart[k + 1];
+            if (first == end) return;
             // all detections at the largest maxDet, concatenated in image order, stable-sorted by descending score
             // (the order of any maxDet subset is the same subsequence, so one sort serves every maxDet)
             int total = 0;
-            foreach (int c in list) total += Math.Min(cells[c]!.Scores.Length, maxDets[^1]);
+            for (int c = first; c < end; c++) total += cells[c]!.Scores.Length;
+            var byScore = new (double NegScore, int Position)[total];
             var cellOf = new int[total];
             var idxIn = new int[total];
-            var score = new double[total];
             int n = 0;
-            foreach (int c in list)
+            for (int c = first; c < end; c++)
             {
-                var cell = cells[c]!;
-                int D = Math.Min(cell.Scores.Length, maxDets[^1]);
-                for (int d = 0; d < D; d++) { cellOf[n] = c; idxIn[n] = d; score[n] = cell.Scores[d]; n++; }
+                var scores = cells[c]!.Scores;
+                for (int d = 0; d < scores.Length; d++) { byScore[n] = (-scores[d], n); cellOf[n] = c; idxIn[n] = d; n++; }
             }
-            var order = new int[total];
-            for (int x = 0; x < total; x++) order[x] = x;
-            var negScore = new double[total];
-            for (int x = 0; x < total; x++) negScore[x] = -score[x];
-            StableSortByKey(negScore, order);
+            byScore.AsSpan().Sort(new NegScoreThenPosition()); // np.argsort(-scores, kind='mergesort'): ties keep their position
             var sIdx = new int[total];
-            for (int x = 0; x < total; x++) sIdx[x] = idxIn[order[x]];
+            var sCell = new int[total];
+            for (int x = 0; x < total; x++) { sIdx[x] = idxIn[byScore[x].Position]; sCell[x] = cellOf[byScore[x].Position]; }
             var matchedBits = new uint[total];
             var ignoredBits = new uint[total];
-            var rc = new double[total];
-            var pr = new double[total];
+            var tpRuns = new TruePositive[total];
             for (int a = 0; a < A; a++)
             {
                 int npig = 0;
-                foreach (int c in list) npig += cells[c]!.NumGt[a];
+                for (int c = first; c < end; c++) npig += cells[c]!.NumGt[a];
                 if (npig == 0) continue;
                 for (int x = 0; x < total; x++)
                 {
-                    var cell = cells[cellOf[order[x]]]!;
-                    int D = cell.Scores.Length, d = sIdx[x];
-                    uint mb = 0, ib = 0;
-                    var mt = cell.Matched[a];
-                    var ig = cell.Ignored[a];
-                    for (int t = 0; t < T; t++)
-                    {
-                        if (mt[t * D + d]) mb |= 1u << t;
-                        if (ig[t * D + d]) ib |= 1u << t;
-                    }
-                    matchedBits[x] = mb;
-                    ignoredBits[x] = ib;
+                    var cell = cells[sCell[x]]!;
+                    int at = a * cell.Scores.Length + sIdx[x];
+                    matchedBits[x] = cell.Matched[at];
+                    ignoredBits[x] = cell.Ignored[at];
                 }
                 for (int m = 0; m < M; m++)
                 {
                     int maxDet = maxDets[m];
                     for (int t = 0; t < T; t++)
-                    {
-                        uint bit = 1u << t;
-                        double tp = 0, fp = 0;
-                        int nd = 0;
-                        for (int x = 0; x < total; x++)
-                        {
-                            if (sIdx[x] >= maxDet) continue;
-                            if ((ignoredBits[x] & bit) == 0) { if ((matchedBits[x] & bit) != 0) tp += 1; else fp += 1; }
-                            rc[nd] = tp / npig;
-                            pr[nd] = tp / (fp + tp + Eps);
-                            nd++;
-                        }
-                        recall[((t * K + k) * A + a) * M + m] = nd > 0 ? rc[nd - 1] : 0;
-                        for (int x = nd - 1; x > 0; x--) if (pr[x] > pr[x - 1]) pr[x - 1] = pr[x];
-                        int pi = 0;
-                        for (int ri = 0; ri < R; ri++)
-                        {
-                            while (pi < nd && rc[pi] < p.RecThrs[ri]) pi++;
-                            // numpy searchsorted 'left'; an index past the end leaves this and all later thresholds at 0
-                            precision[(((t * R + ri) * K + k) * A + a) * M + m] = pi < nd ? pr[pi] : 0.0;
-                        }
-                    }
+                        AccumulateOne(sIdx, matchedBits, ignoredBits, 1u << t, maxDet, npig, p.RecThrs, tpRuns,
+                            out recall[((t * K + k) * A + a) * M + m], precision, ((t * R * K + k) * A + a) * M + m, K * A * M);
                 }
             }
         });
@@ -288,34 +271,113 @@ public static class CocoEvaluator
             Stats = Summarize(p, maxDets, K, precision, recall),
             PerImage = keepPerImage
                 ? keys.SelectMany((key, c) => Enumerable.Range(0, A).Select(a => new CocoImageEval(imgIds[key % I], catIds[key / I], a,
-                    cells[c]!.Scores, cells[c]!.Matched[a], cells[c]!.Ignored[a], cells[c]!.GtCount, cells[c]!.NumGt[a]))).ToList()
+                    cells[c]!.Scores, cells[c]!.Unpack(cells[c]!.Matched, a, T), cells[c]!.Unpack(cells[c]!.Ignored, a, T), cells[c]!.GtCount, cells[c]!.NumGt[a]))).ToList()
                 : null,
         };
         return result;
     }
 
-    /// <summary>Stable sort of <paramref name="order"/> by <paramref name="key"/> ascending (np.argsort kind='mergesort'); ties keep their position.</summary>
-    internal static void StableSortByKey(double[] key, int[] order)
+    /// <summary>Items grouped by cell (a counting sort, stable): cell c owns order[start[c] .. start[c + 1]); key −1 belongs to no cell.</summary>
+    static (int[] Start, int[] Order) GroupByCell(long[] itemKeys, Dictionary<long, int> cellIndex, int cellCount)
     {
-        var keys = new (double K, int I)[order.Length];
-        for (int x = 0; x < order.Length; x++) keys[x] = (key[order[x]], order[x]);
-        Array.Sort(keys, (u, v) => { int c = u.K.CompareTo(v.K); return c != 0 ? c : u.I.CompareTo(v.I); });
-        for (int x = 0; x < order.Length; x++) order[x] = keys[x].I;
+        var cellOfItem = new int[itemKeys.Length];
+        var start = new int[cellCount + 1];
+        for (int j = 0; j < itemKeys.Length; j++)
+        {
+            cellOfItem[j] = itemKeys[j] >= 0 ? cellIndex[itemKeys[j]] : -1;
+            if (cellOfItem[j] >= 0) start[cellOfItem[j] + 1]++;
+        }
+        for (int c = 0; c < cellCount; c++) start[c + 1] += start[c];
+        var order = new int[start[cellCount]];
+        var next = start[..cellCount];
+        for (int j = 0; j < itemKeys.Length; j++)
+            if (cellOfItem[j] >= 0) order[next[cellOfItem[j]]++] = j;
+        return (start, order);
+    }
+
+    /// <summary>Orders (−score, position) pairs: by −score ascending, ties by position (a stable sort by descending score).</summary>
+    struct NegScoreThenPosition : IComparer<(double NegScore, int Position)>
+    {
+        public readonly int Compare((double NegScore, int Position) u, (double NegScore, int Position) v)
+        {
+            int c = u.NegScore.CompareTo(v.NegScore);
+            return c != 0 ? c : u.Position.CompareTo(v.Position);
+        }
+    }
+
+    /// <summary>A position of the score-sorted detections where the true-positive count grew, with the counts there.</summary>
+    struct TruePositive
+    {
+        public double Tp, Fp;
+        public double Precision;
+    }
+
+    /// <summary>
+    /// pycocotools accumulate() for one IoU threshold (bit <paramref name="bit"/>), area range and maxDet: tp/fp cumulative sums as floats,
+    /// rc = tp/npig, pr = tp/(fp+tp+spacing(1)), right-to-left envelope of pr, searchsorted(rc, recThrs, 'left').
+    /// The result is the same to the bit, but pr is only computed where tp grows: elsewhere pr does not grow (fp grows or nothing changes),
+    /// so the envelope at any position is the largest pr at the tp-growth positions from there on, and rc only changes there.
+    /// </summary>
+    static void AccumulateOne(int[] sIdx, uint[] matchedBits, uint[] ignoredBits, uint bit, int maxDet, int npig, double[] recThrs, TruePositive[] tpRuns,
+        out double recall, double[] precision, int precisionAt, int precisionStride)
+    {
+        int tp = 0, fp = 0, nd = 0, runs = 0;
+        for (int x = 0; x < sIdx.Length; x++)
+        {
+            if (sIdx[x] >= maxDet) continue;
+            nd++;
+            if ((ignoredBits[x] & bit) != 0) continue;
+            if ((matchedBits[x] & bit) == 0) { fp++; continue; }
+            tp++;
+            tpRuns[runs++] = new TruePositive { Tp = tp, Fp = fp };
+        }
+        recall = nd > 0 ? (double)tp / npig : 0;
+        // envelope: the largest pr at this tp-growth position or a later one
+        double best = 0;
+        for (int u = runs - 1; u >= 0; u--)
+        {
+            ref var run = ref tpRuns[u];
+            double pr = run.Tp / (run.Fp + run.Tp + Eps);
+            if (pr > best) best = pr;
+            run.Precision = best;
+        }
+        // searchsorted 'left': the first position whose rc >= the threshold. rc is 0 before the first tp-growth position (where pr is
+        // 0 and the envelope is that of the first run), so a threshold <= 0 is met at position 0; an index past the end leaves this and
+        // all later thresholds at 0.
+        int next = 0;
+        for (int ri = 0; ri < recThrs.Length; ri++)
+        {
+            double q;
+            if (nd == 0) q = 0;
+            else if (recThrs[ri] <= 0) q = runs > 0 ? tpRuns[0].Precision : 0;
+            else
+            {
+                while (next < runs && tpRuns[next].Tp / npig < recThrs[ri]) next++;
+                q = next < runs ? tpRuns[next].Precision : 0;
+            }
+            precision[precisionAt + ri * precisionStride] = q;
+        }
     }
 
     /// <summary>np.spacing(1).</summary>
     const double Eps = 2.220446049250313e-16;
 
-    static Cell? EvaluateCell(CocoImage img, List<CocoAnnotation>? gtList, List<(int Index, CocoResult R)>? dtList, CocoEvalParams p, int[] maxDets, CocoIouType iouType, bool boxMode, string gtName, string resultsName)
+    /// <summary>
+    /// One cell: the gt annotations <paramref name="gtMembers"/> (indices into <paramref name="allGt"/>, file order) and the results
+    /// <paramref name="dtMembers"/> (indices into <paramref name="results"/>, file order) of one image and category.
+    /// </summary>
+    static Cell? EvaluateCell(CocoImage img, IReadOnlyList<CocoAnnotation> allGt, ReadOnlySpan<int> gtMembers, IReadOnlyList<CocoResult> results, ReadOnlySpan<int> dtMembers,
+        CocoEvalParams p, int[] maxDets, CocoIouType iouType, bool boxMode, string gtName, string resultsName)
     {
-        int G0 = gtList?.Count ?? 0, D0 = dtList?.Count ?? 0;
+        int G0 = gtMembers.Length, D0 = dtMembers.Length;
         if (G0 == 0 && D0 == 0) return null;
         int h = img.Height, w = img.Width;
         var gts = new Gt[G0];
         for (int g = 0; g < G0; g++)
         {
-            var a = gtList![g];
-            var gg = new Gt { Id = a.Id, Area = a.Area, Crowd = a.IsCrowd != 0 };
+            var a = allGt[gtMembers[g]];
+            ref var gg = ref gts[g];
+            gg.Id = a.Id; gg.Area = a.Area; gg.Crowd = a.IsCrowd != 0;
             if (iouType == CocoIouType.Segm)
             {
                 if (a.Segmentation == null) throw new DiffEggException($"{gtName}: annotation id {a.Id}: field 'segmentation': missing (needed for --iou-type segm)");
@@ -324,22 +386,20 @@ public static class CocoEvaluator
                 gg.Box = gg.Mask.ToBbox();
             }
             else gg.Box = a.Bbox ?? throw new DiffEggException($"{gtName}: annotation id {a.Id}: field 'bbox': missing (needed for --iou-type bbox)");
-            gts[g] = gg;
         }
         // detections sorted by score, descending, stable (np.argsort(-score, kind='mergesort')), cut at max(maxDets)
-        var dOrder = Enumerable.Range(0, D0).ToArray();
-        if (D0 > 1)
-            Array.Sort(dOrder, (x, y) =>
-            {
-                int cmp = dtList![y].R.Score.CompareTo(dtList[x].R.Score);
-                return cmp != 0 ? cmp : x.CompareTo(y);
-            });
+        var dOrder = new (double NegScore, int Position)[D0];
+        for (int d = 0; d < D0; d++) dOrder[d] = (-results[dtMembers[d]].Score, d);
+        if (D0 > 1) dOrder.AsSpan().Sort(new NegScoreThenPosition());
         int D = Math.Min(D0, maxDets[^1]);
         var dts = new Dt[D];
+        var scores = new double[D];
         for (int d = 0; d < D; d++)
         {
-            var (index, r) = dtList![dOrder[d]];
-            var dd = new Dt { Score = r.Score };
+            int index = dtMembers[dOrder[d].Position];
+            var r = results[index];
+            ref var dd = ref dts[d];
+            scores[d] = r.Score;
             Rle? mask = null;
             if (iouType == CocoIouType.Segm || !boxMode)
             {
@@ -350,7 +410,6 @@ public static class CocoEvaluator
             dd.Area = boxMode ? r.Bbox![2] * r.Bbox[3] : mask!.Area;
             if (iouType == CocoIouType.Segm) { dd.Mask = mask; dd.Box = mask!.ToBbox(); }
             else dd.Box = r.Bbox ?? mask!.ToBbox();
-            dts[d] = dd;
         }
 
         // IoU [d, g] (pycocotools maskUtils.iou: box overlap first, then RLE)
@@ -363,14 +422,11 @@ public static class CocoEvaluator
             }
 
         int T = p.IouThrs.Length, A = p.AreaRng.Length;
-        var cell = new Cell
-        {
-            Scores = dts.Select(x => x.Score).ToArray(),
-            Matched = new bool[A][], Ignored = new bool[A][], NumGt = new int[A],
-        };
+        var cell = new Cell { Scores = scores, Matched = new uint[A * D], Ignored = new uint[A * D], NumGt = new int[A], GtCount = G0 };
         var gIg = new bool[G0];
         var gOrder = new int[G0];
         var gtm = new bool[G0];
+        uint allThresholds = T == 32 ? uint.MaxValue : (1u << T) - 1;
         for (int a = 0; a < A; a++)
         {
             var (lo, hi) = p.AreaRng[a];
@@ -380,11 +436,12 @@ public static class CocoEvaluator
             cell.NumGt[a] = n;
             for (int g = 0; g < G0; g++) if (gts[g].Crowd || gts[g].Area < lo || gts[g].Area > hi) gOrder[n++] = g;
             for (int gi = 0; gi < G0; gi++) gIg[gi] = gi >= cell.NumGt[a];
-            var matched = new bool[T * D];
-            var ignored = new bool[T * D];
+            var matched = cell.Matched.AsSpan(a * D, D);
+            var ignored = cell.Ignored.AsSpan(a * D, D);
             if (D > 0 && G0 > 0)
                 for (int t = 0; t < T; t++)
                 {
+                    uint bit = 1u << t;
                     Array.Clear(gtm);
                     for (int d = 0; d < D; d++)
                     {
@@ -392,30 +449,24 @@ public static class CocoEvaluator
                         int m = -1;
                         for (int gi = 0; gi < G0; gi++)
                         {
-                            var gg = gts[gOrder[gi]];
-                            if (gtm[gi] && !gg.Crowd) continue;
+                            int g = gOrder[gi];
+                            if (gtm[gi] && !gts[g].Crowd) continue;
                             if (m > -1 && !gIg[m] && gIg[gi]) break;
-                            double v = ious[d * G0 + gOrder[gi]];
+                            double v = ious[d * G0 + g];
                             if (v < iou) continue;
                             iou = v;
                             m = gi;
                         }
                         if (m == -1) continue;
-                        ignored[t * D + d] = gIg[m];
-                        matched[t * D + d] = gts[gOrder[m]].Id != 0; // pycocotools stores the gt id; id 0 reads as "unmatched"
+                        if (gIg[m]) ignored[d] |= bit;
+                        if (gts[gOrder[m]].Id != 0) matched[d] |= bit; // pycocotools stores the gt id; id 0 reads as "unmatched"
                         gtm[m] = true;
                     }
                 }
+            // unmatched detections outside the area range are ignored
             for (int d = 0; d < D; d++)
-            {
-                bool outside = dts[d].Area < lo || dts[d].Area > hi;
-                if (!outside) continue;
-                for (int t = 0; t < T; t++) if (!matched[t * D + d]) ignored[t * D + d] = true;
-            }
-            cell.Matched[a] = matched;
-            cell.Ignored[a] = ignored;
+                if (dts[d].Area < lo || dts[d].Area > hi) ignored[d] |= ~matched[d] & allThresholds;
         }
-        cell.GtCount = G0;
         return cell;
     }
 

@@ -11,7 +11,14 @@ public static class CocoFiles
     /// <summary>Reads a COCO instances file (<c>images</c>, <c>annotations</c> with polygons / compressed or uncompressed RLE, <c>categories</c>).</summary>
     public static CocoDataset ReadInstances(string path)
     {
-        using var doc = JsonRead.Parse(path);
+        var bytes = JsonRead.ReadBytes(path);
+        return CocoFastRead.TryReadInstances(bytes) ?? ReadInstancesStrict(path, bytes);
+    }
+
+    /// <summary>The JsonDocument reader: the reference for what is accepted, and the one whose errors name file, record and field.</summary>
+    internal static CocoDataset ReadInstancesStrict(string path, byte[] bytes)
+    {
+        using var doc = JsonRead.Parse(path, bytes);
         var r = new JsonRead(path);
         var root = doc.RootElement;
         if (root.ValueKind != JsonValueKind.Object) throw new DiffEggException($"{path}: expected a JSON object with images, annotations and categories");
@@ -234,7 +241,14 @@ public static class CocoFiles
     /// </summary>
     public static List<CocoResult> ReadResults(string path, CocoDataset gt, string imagesName = "the ground truth")
     {
-        using var doc = JsonRead.Parse(path);
+        var bytes = JsonRead.ReadBytes(path);
+        return CocoFastRead.TryReadResults(bytes, gt) ?? ReadResultsStrict(path, bytes, gt, imagesName);
+    }
+
+    /// <summary>The JsonDocument reader of results: the reference for what is accepted, and the one whose errors name file, record and field.</summary>
+    internal static List<CocoResult> ReadResultsStrict(string path, byte[] bytes, CocoDataset gt, string imagesName = "the ground truth")
+    {
+        using var doc = JsonRead.Parse(path, bytes);
         var r = new JsonRead(path);
         var root = doc.RootElement;
         if (root.ValueKind != JsonValueKind.Array) throw new DiffEggException($"{path}: expected a JSON list of results {{image_id, category_id, segmentation or bbox, score}}");

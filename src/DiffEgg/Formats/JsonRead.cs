@@ -12,16 +12,34 @@ internal readonly struct JsonRead
     public static JsonDocument Parse(string path)
     {
         if (!System.IO.File.Exists(path)) throw new DiffEggException($"{path}: file not found");
+        using var fs = System.IO.File.OpenRead(path);
+        return Parse(path, fs);
+    }
+
+    /// <summary>The whole file as bytes (for the one-pass readers); a missing file is a <see cref="DiffEggException"/>.</summary>
+    public static byte[] ReadBytes(string path)
+    {
+        if (!System.IO.File.Exists(path)) throw new DiffEggException($"{path}: file not found");
+        return System.IO.File.ReadAllBytes(path);
+    }
+
+    /// <summary>Parses JSON already read from <paramref name="path"/> (a leading UTF-8 BOM is skipped, as when parsing the file).</summary>
+    public static JsonDocument Parse(string path, byte[] bytes) => Parse(path, new MemoryStream(bytes, writable: false));
+
+    static JsonDocument Parse(string path, Stream stream)
+    {
         try
         {
-            using var fs = System.IO.File.OpenRead(path);
-            return JsonDocument.Parse(fs, new JsonDocumentOptions { MaxDepth = 256 });
+            return JsonDocument.Parse(stream, new JsonDocumentOptions { MaxDepth = MaxDepth });
         }
         catch (JsonException e)
         {
             throw new DiffEggException($"{path}: not valid JSON ({e.Message})", e);
         }
     }
+
+    /// <summary>Deepest nesting accepted.</summary>
+    public const int MaxDepth = 256;
 
     public DiffEggException Error(string record, string field, string problem) =>
         new($"{File}: {record}: field '{field}': {problem}");
@@ -82,8 +100,8 @@ internal readonly struct JsonRead
     public double AsDouble(JsonElement v, string field, string record)
     {
         if (v.ValueKind != JsonValueKind.Number) throw Error(record, field, $"expected a number, got {Kind(v)}");
-        double d = v.GetDouble();
-        if (!double.IsFinite(d)) throw Error(record, field, $"value {v.GetRawText()} is not finite");
+        // TryGetDouble is false for a number beyond the double range (1e400), where GetDouble would throw a FormatException
+        if (!v.TryGetDouble(out double d) || !double.IsFinite(d)) throw Error(record, field, $"value {v.GetRawText()} is not finite");
         return d;
     }
 
@@ -116,8 +134,7 @@ internal readonly struct JsonRead
         foreach (var e in v.EnumerateArray())
         {
             if (e.ValueKind != JsonValueKind.Number) throw Error(record, $"{field}[{i}]", $"expected a number, got {Kind(e)}");
-            r[i] = e.GetDouble();
-            if (!double.IsFinite(r[i])) throw Error(record, $"{field}[{i}]", "not finite");
+            if (!e.TryGetDouble(out r[i]) || !double.IsFinite(r[i])) throw Error(record, $"{field}[{i}]", $"value {e.GetRawText()} is not finite");
             i++;
         }
         return r;

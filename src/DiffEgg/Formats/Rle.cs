@@ -358,8 +358,34 @@ public sealed class Rle : IEquatable<Rle>
     /// <summary>Parses a COCO compressed counts string (maskApi rleFrString); throws <see cref="ArgumentException"/> on a bad character or counts that do not sum to height·width.</summary>
     public static Rle FromCompressedString(string s, int height, int width)
     {
-        var cnts = new List<uint>(s.Length);
-        int p = 0;
+        uint[] scratch = new uint[Math.Max(4, s.Length)];
+        var status = DecodeCompressed(s.AsSpan(), ref scratch, out int count, out int at, out long badCount);
+        if (status != CompressedStatus.Ok) throw new ArgumentException(CompressedErrorMessage(status, s.Length > at ? s[at] : '\0', at, badCount, count));
+        return new Rle(height, width, scratch.AsSpan(0, count).ToArray());
+    }
+
+    /// <summary>Outcome of <see cref="DecodeCompressed{TChar}"/>.</summary>
+    internal enum CompressedStatus { Ok, EndsInsideCount, InvalidCharacter, CountTooLong, InvalidCount }
+
+    /// <summary>The <see cref="ArgumentException"/> message of a failed <see cref="DecodeCompressed{TChar}"/>.</summary>
+    internal static string CompressedErrorMessage(CompressedStatus status, char badChar, int at, long badCount, int run) => status switch
+    {
+        CompressedStatus.EndsInsideCount => "compressed RLE string ends inside a count",
+        CompressedStatus.InvalidCharacter => $"compressed RLE string has an invalid character '{badChar}' at position {at}",
+        CompressedStatus.CountTooLong => "compressed RLE string has a count that is too long",
+        _ => $"compressed RLE string decodes to an invalid count {badCount} (run {run})",
+    };
+
+    /// <summary>
+    /// Decodes compressed counts (maskApi rleFrString) from UTF-16 chars or UTF-8 bytes into <paramref name="counts"/> (grown as needed);
+    /// <paramref name="count"/> is the number of runs. On failure <paramref name="at"/> is the offending position and <paramref name="badCount"/> the bad value.
+    /// </summary>
+    internal static CompressedStatus DecodeCompressed<TChar>(ReadOnlySpan<TChar> s, ref uint[] counts, out int count, out int at, out long badCount)
+        where TChar : unmanaged, System.Numerics.IBinaryInteger<TChar>
+    {
+        int m = 0, p = 0;
+        at = 0; badCount = 0;
+        uint[] cnts = counts;
         while (p < s.Length)
         {
             long x = 0;
@@ -367,21 +393,23 @@ public sealed class Rle : IEquatable<Rle>
             bool more = true;
             while (more)
             {
-                if (p >= s.Length) throw new ArgumentException("compressed RLE string ends inside a count");
-                int c = s[p] - 48;
-                if (c < 0 || c > 63) throw new ArgumentException($"compressed RLE string has an invalid character '{s[p]}' at position {p}");
-                if (k > 12) throw new ArgumentException("compressed RLE string has a count that is too long");
+                if (p >= s.Length) { count = m; at = p; counts = cnts; return CompressedStatus.EndsInsideCount; }
+                int c = int.CreateTruncating(s[p]) - 48;
+                if (c < 0 || c > 63) { count = m; at = p; counts = cnts; return CompressedStatus.InvalidCharacter; }
+                if (k > 12) { count = m; at = p; counts = cnts; return CompressedStatus.CountTooLong; }
                 x |= (long)(c & 0x1f) << (5 * k);
                 more = (c & 0x20) != 0;
                 p++; k++;
                 if (!more && (c & 0x10) != 0) x |= -1L << (5 * k);
             }
-            int m = cnts.Count;
             if (m > 2) x += cnts[m - 2];
-            if (x < 0 || x > uint.MaxValue) throw new ArgumentException($"compressed RLE string decodes to an invalid count {x} (run {m})");
-            cnts.Add((uint)x);
+            if (x < 0 || x > uint.MaxValue) { count = m; at = p; badCount = x; counts = cnts; return CompressedStatus.InvalidCount; }
+            if (m == cnts.Length) Array.Resize(ref cnts, Math.Max(8, cnts.Length * 2));
+            cnts[m++] = (uint)x;
         }
-        return new Rle(height, width, cnts.ToArray());
+        count = m;
+        counts = cnts;
+        return CompressedStatus.Ok;
     }
 
     // ---------------------------------------------------------------- polygons and boxes (maskApi rleFrPoly / rleFrBbox)
