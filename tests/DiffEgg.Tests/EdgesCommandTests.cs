@@ -100,6 +100,41 @@ public class EdgesCommandTests
     }
 
     [Fact]
+    public void EdgesCommand_Workers_WriteTheSameEdgesAsOneWorker()
+    {
+        using var dir = new TempDir();
+        string input = Path.Combine(dir.Path, "in");
+        Directory.CreateDirectory(input);
+        for (int k = 0; k < 5; k++) ImageIO.WriteRgbPng(Path.Combine(input, $"s{k}.png"), Rectangle(32, 24, 2 + k, 3, 20 + k, 18));
+        foreach (var w in new[] { "1", "3" })
+            Assert.Equal(0, DiffEggApp.Run(new[] { "edges", "--model", TestPaths.Sd15Tiny, "--input", input, "--out", Path.Combine(dir.Path, "w" + w),
+                "--timesteps", "500,100", "--size", "32", "--workers", w }));
+        for (int k = 0; k < 5; k++)
+        {
+            using var a = SafeTensorsFile.Open(Path.Combine(dir.Path, "w1", $"s{k}.edges.safetensors"));
+            using var b = SafeTensorsFile.Open(Path.Combine(dir.Path, "w3", $"s{k}.edges.safetensors"));
+            using var ea = a.Read("edges");
+            using var eb = b.Read("edges");
+            // one thread per op instead of several changes only float summation order
+            Assert.True((ea - eb).abs().max().item<float>() <= 1e-5f * ea.abs().max().item<float>(), $"s{k}: edges differ between 1 and 3 workers");
+            string Chosen(string w) => JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.Path, w, $"s{k}.json"))).RootElement.GetProperty("chosen_timestep").ToString();
+            Assert.Equal(Chosen("w1"), Chosen("w3"));
+        }
+        var err = new StringWriter();
+        var oldErr = Console.Error;
+        try
+        {
+            Console.SetError(err);
+            Assert.Equal(2, DiffEggApp.Run(new[] { "edges", "--input", input, "--out", dir.File("x"), "--workers", "0" }));
+            Assert.Equal(2, DiffEggApp.Run(new[] { "edges", "--input", input, "--out", dir.File("x"), "--workers", "2", "--adapter", dir.Path }));
+        }
+        finally { Console.SetError(oldErr); }
+        Assert.Contains("--workers 0: must be at least 1", err.ToString());
+        Assert.Contains("--workers: not with --adapter", err.ToString());
+        Assert.False(Directory.Exists(dir.File("x")));
+    }
+
+    [Fact]
     public void Pipeline_IsDeterministic_AndFixedTimestepSkipsPeakKL()
     {
         using var scope = torch.NewDisposeScope();

@@ -277,7 +277,7 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
                 if (workers == 1) { Work(); return; }
                 // one forward pass of a small image keeps two torch threads poorly busy: several images at once, each on fewer threads
                 // (torch.set_num_threads sets the calling thread's OpenMP team size)
-                int threads = Math.Max(1, Environment.ProcessorCount / workers);
+                int threads = Math.Max(1, Environment.ProcessorCount / workers), previousThreads = TorchSharp.torch.get_num_threads();
                 var pool = Enumerable.Range(0, workers).Select(_ => new Thread(() =>
                 {
                     TorchSharp.torch.set_num_threads(threads);
@@ -286,6 +286,7 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
                 })).ToList();
                 foreach (var t in pool) t.Start();
                 foreach (var t in pool) t.Join();
+                TorchSharp.torch.set_num_threads(previousThreads);   // libtorch also keeps the count process-wide
                 bug?.Throw();
             });
         foreach (var (path, message) in failures) CliOutput.Failure(path, message);
