@@ -261,7 +261,7 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
                             var img = ReadImage(path);
                             var (pw, ph) = pipeline!.ProcessedSizeOf(img.Width, img.Height);
                             if (pw != img.Width || ph != img.Height)
-                                AnsiConsole.WriteLine($"{name}: {img.Width}×{img.Height} → processed at {pw}×{ph} ({sizeReason})");
+                                lock (failures) AnsiConsole.WriteLine($"{name}: {img.Width}×{img.Height} → processed at {pw}×{ph} ({sizeReason})");
                             CheckMemory(model, path, img.Width, img.Height, pw, ph, passes, pipeline.SizeMultiple, budget);
                             using var r = pipeline.Run(img, (passDone, _) => { task.Increment(passDone - reported); reported = passDone; });
                             pipeline.Write(r, s.Out, stem, path);
@@ -289,6 +289,8 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
                 TorchSharp.torch.set_num_threads(previousThreads);   // libtorch also keeps the count process-wide
                 bug?.Throw();
             });
+        var order = images.Select((p, k) => (p, k)).ToDictionary(x => x.p, x => x.k);
+        failures.Sort((a, b) => order[a.Path].CompareTo(order[b.Path]));   // workers finish in any order: report in the images' order
         foreach (var (path, message) in failures) CliOutput.Failure(path, message);
         if (cancellationToken.IsCancellationRequested)
         {
