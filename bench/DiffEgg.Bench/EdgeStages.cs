@@ -58,8 +58,8 @@ public static class EdgeStages
         var t = tensor(new long[] { 10 });
         Console.WriteLine($"edges-stages {modelArg} at {size}×{size} px: UNet input {latent}×{latent}, {Environment.ProcessorCount} cores, torch threads {get_num_threads()}, chunk budget {chunk >> 20} MiB, RSS after setup {Status("VmRSS:") / 1024:F0} MiB");
 
-        float Off() { using var s = NewDisposeScope(); using var _ = no_grad(); return unet.Forward(sample, t, cond)[0, 0, 0, 0].item<float>(); }
-        QueryKeyAttention Qk() { using var s = NewDisposeScope(); using var _ = no_grad(); var qk = new QueryKeyAttention(); unet.Forward(sample, t, cond, qk); return qk; }
+        float Off() { using var s = NewDisposeScope(); using var _ = no_grad(); return unet.forward(sample, t, cond)[0, 0, 0, 0].item<float>(); }
+        QueryKeyAttention Qk() { using var s = NewDisposeScope(); using var _ = no_grad(); var qk = new QueryKeyAttention(); unet.forward(sample, t, cond, qk); return qk; }
 
         Off(); // warm-up
         for (int rep = 0; rep < repeat; rep++)
@@ -87,7 +87,7 @@ public static class EdgeStages
                     using var s = NewDisposeScope();
                     using var _ = no_grad();
                     using var acc = new AttentionAccumulator();
-                    unet.Forward(sample, t, cond, acc);
+                    unet.forward(sample, t, cond, acc);
                     using var map = acc.Result();
                     denseSum = EdgeKL.Compute(map, acc.Height, acc.Width).sum().item<float>();
                     return denseSum;

@@ -39,7 +39,7 @@ public static class OneStepProfile
             using var c = cond.expand(b, -1, -1);
             sw.Restart();
             int reps = Math.Max(1, images.Count / b);
-            for (int i = 0; i < reps; i++) { using var s = torch.NewDisposeScope(); using var _ = torch.no_grad(); model.Unet.Forward(x, t, c); }
+            for (int i = 0; i < reps; i++) { using var s = torch.NewDisposeScope(); using var _ = torch.no_grad(); model.Unet.forward(x, t, c); }
             Console.WriteLine($"batch {b}: {sw.Elapsed.TotalMilliseconds / (reps * b):F2} ms/image (UNet forward alone)");
         }
         return 0;

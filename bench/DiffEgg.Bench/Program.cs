@@ -73,7 +73,7 @@ if (args.Length == 2 && args[0] == "save-quarter")
     TorchSharp.torch.manual_seed(0);
     using var unet = new DiffEgg.Models.UNet.UNet2DConditionModel(UNetBenchmarks.QuarterConfig);
     Directory.CreateDirectory(args[1]);
-    DiffEgg.Models.SafeTensors.SafeTensorsWriter.Save(Path.Combine(args[1], "diffusion_pytorch_model.safetensors"), unet.state_dict());
+    DiffEgg.Formats.SafeTensors.SafeTensorsWriter.Save(Path.Combine(args[1], "diffusion_pytorch_model.safetensors"), unet.state_dict());
     File.WriteAllText(Path.Combine(args[1], "config.json"), "{\"_class_name\": \"UNet2DConditionModel\", \"block_out_channels\": [80, 160, 320, 320], \"norm_num_groups\": 16, \"attention_head_dim\": 8, \"cross_attention_dim\": 768, \"sample_size\": 64}");
     return 0;
 }
@@ -90,11 +90,11 @@ if (args.Length is 2 or 3 && args[0] == "save-random-sd15" && (args.Length == 2 
     File.WriteAllText(Path.Combine(dir, "text_encoder", "config.json"), "{\"architectures\": [\"CLIPTextModel\"], \"hidden_act\": \"quick_gelu\", \"hidden_size\": 768, \"intermediate_size\": 3072, \"layer_norm_eps\": 1e-05, \"max_position_embeddings\": 77, \"model_type\": \"clip_text_model\", \"num_attention_heads\": 12, \"num_hidden_layers\": 12, \"projection_dim\": 768, \"vocab_size\": 49408, \"bos_token_id\": 0, \"eos_token_id\": 2, \"pad_token_id\": 1}");
     DiffEgg.Models.Config.JsonConfig Cfg(string sub) => DiffEgg.Models.Config.JsonConfig.Load(Path.Combine(dir, sub, "config.json"));
     using (var unet = new DiffEgg.Models.UNet.UNet2DConditionModel(DiffEgg.Models.UNet.UNet2DConditionConfig.FromJson(Cfg("unet"))))
-        DiffEgg.Models.SafeTensors.SafeTensorsWriter.Save(Path.Combine(dir, "unet", "diffusion_pytorch_model.safetensors"), unet.state_dict());
+        DiffEgg.Formats.SafeTensors.SafeTensorsWriter.Save(Path.Combine(dir, "unet", "diffusion_pytorch_model.safetensors"), unet.state_dict());
     using (var vae = new DiffEgg.Models.Vae.AutoencoderKL(DiffEgg.Models.Vae.AutoencoderKLConfig.FromJson(Cfg("vae"))))
-        DiffEgg.Models.SafeTensors.SafeTensorsWriter.Save(Path.Combine(dir, "vae", "diffusion_pytorch_model.safetensors"), vae.state_dict());
+        DiffEgg.Formats.SafeTensors.SafeTensorsWriter.Save(Path.Combine(dir, "vae", "diffusion_pytorch_model.safetensors"), vae.state_dict());
     using (var te = new DiffEgg.Models.Clip.CLIPTextModel(DiffEgg.Models.Clip.CLIPTextConfig.FromJson(Cfg("text_encoder"))))
-        DiffEgg.Models.SafeTensors.SafeTensorsWriter.Save(Path.Combine(dir, "text_encoder", "model.safetensors"), te.state_dict());
+        DiffEgg.Formats.SafeTensors.SafeTensorsWriter.Save(Path.Combine(dir, "text_encoder", "model.safetensors"), te.state_dict());
     Console.WriteLine($"{dir}: random-weight SD 1.5 folder written (unet{(args.Length == 3 ? " at 1/4 width" : "")}, vae, text_encoder)");
     return 0;
 }

@@ -97,13 +97,13 @@ public class UNetBenchmarks
         switch (Capture)
         {
             case CaptureMode.Off:
-                return _unet.Forward(_sample, _t, _ehs)[0, 0, 0, 0].item<float>();
+                return _unet.forward(_sample, _t, _ehs)[0, 0, 0, 0].item<float>();
             case CaptureMode.NullSink:
-                return _unet.Forward(_sample, _t, _ehs, new NullSink())[0, 0, 0, 0].item<float>();
+                return _unet.forward(_sample, _t, _ehs, new NullSink())[0, 0, 0, 0].item<float>();
             default:
             {
                 using var acc = new AttentionAccumulator();
-                var y = _unet.Forward(_sample, _t, _ehs, acc);
+                var y = _unet.forward(_sample, _t, _ehs, acc);
                 using var r = acc.Result();
                 return y[0, 0, 0, 0].item<float>() + r[0, 0, 0].item<float>();
             }

@@ -1,6 +1,6 @@
 using DiffEgg.Attention;
 using DiffEgg.Common;
-using DiffEgg.Models.SafeTensors;
+using DiffEgg.Formats.SafeTensors;
 using DiffEgg.Models.UNet;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -66,14 +66,14 @@ public static class UNetFile
                 switch (mode)
                 {
                     case "off":
-                        output = unet.Forward(sample, timestep, ehs);
+                        output = unet.forward(sample, timestep, ehs);
                         fwd = sw.Elapsed.TotalSeconds;
                         map = null;
                         break;
                     case "qk":
                     {
                         using var qk = new QueryKeyAttention();
-                        output = unet.Forward(sample, timestep, ehs, qk);
+                        output = unet.forward(sample, timestep, ehs, qk);
                         fwd = sw.Elapsed.TotalSeconds;
                         sw.Restart();
                         map = qk.Rows(0, qk.Height);
@@ -83,7 +83,7 @@ public static class UNetFile
                     default:
                     {
                         using var acc = new AttentionAccumulator();
-                        output = unet.Forward(sample, timestep, ehs, acc);
+                        output = unet.forward(sample, timestep, ehs, acc);
                         fwd = sw.Elapsed.TotalSeconds;
                         sw.Restart();
                         using (var r = acc.Result()) map = r[0].clone();

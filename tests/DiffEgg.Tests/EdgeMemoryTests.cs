@@ -39,7 +39,7 @@ public class EdgeMemoryTests
         var sink = new RecordingSink();
         var x = torch.zeros(1, model.Unet.Config.InChannels, latentH, latentW);
         using var cond = model.EncodeEmptyPrompt();
-        model.Unet.Forward(x, torch.tensor(new long[] { 10 }), cond, sink);
+        model.Unet.forward(x, torch.tensor(new long[] { 10 }), cond, sink);
         var expected = EdgeMemory.SelfAttentionLayers(model.Unet.Config)
             .Select(l => (l.Heads, latentH >> l.Level, latentW >> l.Level)).ToList();
         Assert.Equal(expected, sink.Layers);

@@ -5,7 +5,7 @@ using DiffEgg.Common;
 using DiffEgg.Data;
 using DiffEgg.Edges;
 using DiffEgg.Models;
-using DiffEgg.Models.SafeTensors;
+using DiffEgg.Formats.SafeTensors;
 using TorchSharp;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
@@ -319,7 +319,7 @@ public class PixelSpaceModelTests
         var cfg = DiffEgg.Models.UNet.UNet2DConditionConfig.StableDiffusion15 with
         {
             InChannels = 3, OutChannels = 3, BlockOutChannels = new[] { 16, 16, 16, 16 }, NormNumGroups = 4,
-            AttentionHeadDim = new[] { 2, 2, 2, 2 }, CrossAttentionDim = 32, LayersPerBlock = 1, SampleSize = 32,
+            AttentionHeads = new[] { 2, 2, 2, 2 }, CrossAttentionDim = 32, LayersPerBlock = 1, SampleSize = 32,
         };
         torch.manual_seed(5);
         using var unet = new DiffEgg.Models.UNet.UNet2DConditionModel(cfg);
@@ -334,7 +334,7 @@ public class PixelSpaceModelTests
         var x = torch.randn(1, 3, 16, 24);
         var ehs = torch.randn(1, 77, 32);
         var t = torch.tensor(new long[] { 300 });
-        ParityAssert.Close(_out, "saved/reloaded fresh UNet", unet.Forward(x, t, ehs), model.Unet.Forward(x, t, ehs), 0, 0);
+        ParityAssert.Close(_out, "saved/reloaded fresh UNet", unet.forward(x, t, ehs), model.Unet.forward(x, t, ehs), 0, 0);
 
         using var p = new EdgePipeline(model, new EdgePipelineOptions { Timesteps = new[] { 700, 300 }, Size = 24 });
         Assert.Equal(8, p.SizeMultiple);    // no VAE: pixels go straight into the UNet (×8)

@@ -1,4 +1,4 @@
-using DiffEgg.Models.SafeTensors;
+using DiffEgg.Formats.SafeTensors;
 using TorchSharp;
 using Xunit.Abstractions;
 using static TorchSharp.torch;

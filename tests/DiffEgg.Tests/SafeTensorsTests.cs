@@ -3,7 +3,7 @@ using DiffEgg.Common;
 using DiffEgg.Models;
 using DiffEgg.Models.Clip;
 using DiffEgg.Models.Config;
-using DiffEgg.Models.SafeTensors;
+using DiffEgg.Formats.SafeTensors;
 using DiffEgg.Models.UNet;
 using TorchSharp;
 using Xunit.Abstractions;
@@ -245,7 +245,7 @@ public class DiffusionModelFolderTests
         Assert.Equal((998L, 999L), (m.PromptIds!.Bos, m.PromptIds.Eos));
         var c = m.EncodeEmptyPrompt();
         ParityAssert.Close(_out, "folder EncodeEmptyPrompt", ParityAssert.Io("text_encoder", "empty.last_hidden_state"), c);
-        Assert.Equal(new long[] { 981, 961 }, m.Scheduler.SetTimesteps(50)[..2]);
+        Assert.Equal(new long[] { 981, 961 }, m.Scheduler.InferenceTimesteps(50)[..2]);
     }
 
     [Fact]

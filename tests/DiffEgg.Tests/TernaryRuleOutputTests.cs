@@ -3,7 +3,7 @@ using DiffEgg.Cli;
 using DiffEgg.Common;
 using DiffEgg.Data;
 using DiffEgg.Edges;
-using DiffEgg.Models.SafeTensors;
+using DiffEgg.Formats.SafeTensors;
 using DiffEgg.Refinement;
 using static TorchSharp.torch;
 

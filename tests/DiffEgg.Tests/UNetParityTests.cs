@@ -1,6 +1,6 @@
 using DiffEgg.Attention;
 using DiffEgg.Common;
-using DiffEgg.Models.SafeTensors;
+using DiffEgg.Formats.SafeTensors;
 using DiffEgg.Models.UNet;
 using TorchSharp;
 using Xunit.Abstractions;
@@ -53,7 +53,7 @@ public class UNetParityTests : IClassFixture<FixtureUNet>
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
         var inter = new Dictionary<string, Tensor>();
-        var pred = _f.Model.Forward(_f.Io.Read("sample"), _f.Io.Read("t500.timestep"), _f.Io.Read("encoder_hidden_states"), intermediates: inter);
+        var pred = _f.Model.forward(_f.Io.Read("sample"), _f.Io.Read("t500.timestep"), _f.Io.Read("encoder_hidden_states"), intermediates: inter);
         ParityAssert.Close(_out, "unet t500.noise_pred", _f.Io.Read("t500.noise_pred"), pred);
         var names = new[] { "time_proj", "time_embedding", "conv_in", "down_blocks.0", "down_blocks.1", "down_blocks.2", "down_blocks.3",
             "mid_block", "up_blocks.0", "up_blocks.1", "up_blocks.2", "up_blocks.3", "conv_norm_out" };
@@ -69,7 +69,7 @@ public class UNetParityTests : IClassFixture<FixtureUNet>
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
         var inter = new Dictionary<string, Tensor>();
-        var pred = _f.Model.Forward(_f.Io.Read("sample"), _f.Io.Read("t10.timestep"), _f.Io.Read("encoder_hidden_states"), intermediates: inter);
+        var pred = _f.Model.forward(_f.Io.Read("sample"), _f.Io.Read("t10.timestep"), _f.Io.Read("encoder_hidden_states"), intermediates: inter);
         ParityAssert.Close(_out, "unet t10.noise_pred", _f.Io.Read("t10.noise_pred"), pred);
         ParityAssert.Close(_out, "unet t10.time_proj", _f.Io.Read("t10.time_proj"), inter["time_proj"]);
         ParityAssert.Close(_out, "unet t10.time_embedding", _f.Io.Read("t10.time_embedding"), inter["time_embedding"]);
@@ -84,7 +84,7 @@ public class UNetParityTests : IClassFixture<FixtureUNet>
     {
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
-        var pred = _f.Model.Forward(_f.Io.Read("cfg.sample"), _f.Io.Read("cfg.timestep"), _f.Io.Read("cfg.encoder_hidden_states"));
+        var pred = _f.Model.forward(_f.Io.Read("cfg.sample"), _f.Io.Read("cfg.timestep"), _f.Io.Read("cfg.encoder_hidden_states"));
         ParityAssert.Close(_out, "unet cfg.noise_pred", _f.Io.Read("cfg.noise_pred"), pred);
     }
 
@@ -97,9 +97,9 @@ public class UNetParityTests : IClassFixture<FixtureUNet>
         var sample = _f.Io.Read("attn.sample");
         var ts = _f.Io.Read("attn.timestep");
         var ehs = _f.Io.Read("encoder_hidden_states");
-        var pred = _f.Model.Forward(sample, ts, ehs, sink);
+        var pred = _f.Model.forward(sample, ts, ehs, sink);
         ParityAssert.Close(_out, "unet attn.noise_pred (capture on)", _f.Io.Read("attn.noise_pred"), pred);
-        var plain = _f.Model.Forward(sample, ts, ehs);
+        var plain = _f.Model.forward(sample, ts, ehs);
         ParityAssert.Close(_out, "unet attn.noise_pred (capture off, SDPA)", _f.Io.Read("attn.noise_pred"), plain);
 
         var expectedNames = _f.Io.Keys.Where(k => k.EndsWith(".attn1")).ToList();
@@ -130,7 +130,7 @@ public class UNetParityTests : IClassFixture<FixtureUNet>
             if (name.EndsWith("norm.weight") || name.EndsWith("norm1.weight") || name.EndsWith("conv_norm_out.weight"))
                 Assert.True(p.eq(1).all().item<bool>(), name);
         }
-        var pred = unet.Forward(torch.randn(1, 4, 16, 16), torch.tensor(new long[] { 500 }), torch.randn(1, 77, 32));
+        var pred = unet.forward(torch.randn(1, 4, 16, 16), torch.tensor(new long[] { 500 }), torch.randn(1, 77, 32));
         Assert.False(pred.isnan().any().item<bool>());
         Assert.False(pred.isinf().any().item<bool>());
     }

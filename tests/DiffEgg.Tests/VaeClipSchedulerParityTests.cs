@@ -2,7 +2,7 @@ using DiffEgg.Common;
 using DiffEgg.Models;
 using DiffEgg.Models.Clip;
 using DiffEgg.Models.Config;
-using DiffEgg.Models.SafeTensors;
+using DiffEgg.Formats.SafeTensors;
 using DiffEgg.Models.Schedulers;
 using DiffEgg.Models.Vae;
 using TorchSharp;
@@ -139,7 +139,7 @@ public class SchedulerParityTests
         var noise = io.Read("noise");
         foreach (int t in new[] { 0, 499, 999 })
             ParityAssert.Close(_out, $"scheduler add_noise.t{t}", io.Read($"add_noise.t{t}"), s.AddNoise(x0, noise, t));
-        ParityAssert.Exact(_out, "scheduler timesteps_50", io.Read("timesteps_50"), torch.tensor(s.SetTimesteps(50)));
+        ParityAssert.Exact(_out, "scheduler timesteps_50", io.Read("timesteps_50"), torch.tensor(s.InferenceTimesteps(50)));
     }
 
     [Fact]

@@ -38,7 +38,7 @@ public sealed class OverlayCommand : Command<OverlayCommand.Settings>
     {
         if (!Directory.Exists(s.Images)) throw new DiffEggException($"{s.Images}: --images: no such folder");
         OutputTarget.CheckFolder(s.Out!, "--out");
-        var info = new CocoDataset { Images = RefineInputs.ReadImageInfo(s.ImageInfo!) };
+        var info = new CocoDataset { Images = CocoMetadataFiles.ReadImageInfo(s.ImageInfo!) };
         var results = CocoFiles.ReadResults(s.Masks!, info, $"the 'images' of --image-info {s.ImageInfo}");
         var byImage = results.GroupBy(r => r.ImageId).Select(g => (Image: info.FindImage(g.Key)!, Results: g.ToList())).ToList();
         // two images with one file stem would write one overlay file

@@ -35,13 +35,13 @@ public sealed class PanopticCommand : Command<PanopticCommand.Settings>
         if (!Directory.Exists(s.Edges)) throw new DiffEggException($"--edges {s.Edges}: no such folder");
         if (!Directory.Exists(s.Semantic)) throw new DiffEggException($"--semantic {s.Semantic}: no such folder");
         OutputTarget.CheckFolder(s.Out!, "--out");
-        var cats = RefineInputs.ReadCategories(s.Categories!);
+        var cats = CocoMetadataFiles.ReadCategories(s.Categories!);
         var isThing = cats.ToDictionary(c => (int)c.Id, c => c.IsThing == 1);
         var files = ImageIO.ListImages(s.Images!);
         if (files.Count == 0) throw new DiffEggException($"--images {s.Images}: no images found ({string.Join(", ", ImageIO.ImageExtensions)})");
         Dictionary<string, long>? ids = null;
         if (!string.IsNullOrWhiteSpace(s.ImageInfo))
-            ids = RefineInputs.ReadImageInfo(s.ImageInfo).GroupBy(i => Path.GetFileName(i.FileName)).ToDictionary(g => g.Key, g => g.First().Id);
+            ids = CocoMetadataFiles.ReadImageInfo(s.ImageInfo).GroupBy(i => Path.GetFileName(i.FileName)).ToDictionary(g => g.Key, g => g.First().Id);
         long IdOf(string file) => ids is null ? IndexOf(files, file) + 1
             : ids.TryGetValue(Path.GetFileName(file), out long v) ? v : throw new DiffEggException($"{s.ImageInfo}: no entry in 'images' for {Path.GetFileName(file)}");
         var shard = ShardRun.Start(ShardLayout.Panoptic, s, s.Out!);

@@ -36,7 +36,7 @@ public sealed class RefineCommand : Command<RefineCommand.Settings>
         if (!Directory.Exists(s.Images)) throw new DiffEggException($"--images {s.Images}: no such folder");
         if (!Directory.Exists(s.Edges)) throw new DiffEggException($"--edges {s.Edges}: no such folder");
         OutputTarget.CheckFile(s.Out!, "--out");
-        var gt = new CocoDataset { Images = RefineInputs.ReadImageInfo(s.ImageInfo!) };
+        var gt = new CocoDataset { Images = CocoMetadataFiles.ReadImageInfo(s.ImageInfo!) };
         var results = CocoFiles.ReadResults(s.Masks!, gt, $"the 'images' of --image-info {s.ImageInfo}");
         // images in id order: the order of the written results and of the shard assignment
         var byImage = results.GroupBy(r => r.ImageId).OrderBy(g => g.Key).Select(g => (Image: gt.FindImage(g.Key)!, Results: g.ToList())).ToList();

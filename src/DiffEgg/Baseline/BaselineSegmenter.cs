@@ -113,7 +113,7 @@ public sealed class BaselineSegmenter : IDisposable
         var t = tensor(new long[] { Options.Timestep }, device: _model.Device);
         Tensor? captured = null;
         _layer.OutputTap = o => { captured?.Dispose(); captured = o[0].detach().to(CPU).to_type(ScalarType.Float32).contiguous().DetachFromDisposeScope(); };
-        try { _model.Unet.Forward(xt, t, _cond); }
+        try { _model.Unet.forward(xt, t, _cond); }
         finally { _layer.OutputTap = null; }
         using var f = captured ?? throw new InvalidOperationException($"{LayerName} did not run");
         int lh = (int)input.X0.shape[2], lw = (int)input.X0.shape[3];

@@ -30,7 +30,7 @@ public static class ImageSet
             return entries;
         }
         var byName = new Dictionary<string, CocoImage>(StringComparer.Ordinal);
-        foreach (var im in Refinement.RefineInputs.ReadImageInfo(imageInfo))
+        foreach (var im in Formats.CocoMetadataFiles.ReadImageInfo(imageInfo))
             byName.TryAdd(System.IO.Path.GetFileName(im.FileName), im);
         foreach (var f in files)
         {

@@ -33,11 +33,11 @@ public static class EdgeMemory
         int n = c.BlockOutChannels.Length;
         for (int i = 0; i < n; i++)
             if (c.DownBlockTypes[i] == "CrossAttnDownBlock2D")
-                for (int k = 0; k < c.LayersPerBlock * c.TransformerLayersPerBlock[i]; k++) r.Add((i, c.AttentionHeadDim[i]));
-        for (int k = 0; k < c.TransformerLayersPerBlock[^1]; k++) r.Add((n - 1, c.AttentionHeadDim[^1]));
+                for (int k = 0; k < c.LayersPerBlock * c.TransformerLayersPerBlock[i]; k++) r.Add((i, c.AttentionHeads[i]));
+        for (int k = 0; k < c.TransformerLayersPerBlock[^1]; k++) r.Add((n - 1, c.AttentionHeads[^1]));
         for (int i = 0; i < n; i++)
             if (c.UpBlockTypes[i] == "CrossAttnUpBlock2D")
-                for (int k = 0; k < (c.LayersPerBlock + 1) * c.TransformerLayersPerBlock[n - 1 - i]; k++) r.Add((n - 1 - i, c.AttentionHeadDim[n - 1 - i]));
+                for (int k = 0; k < (c.LayersPerBlock + 1) * c.TransformerLayersPerBlock[n - 1 - i]; k++) r.Add((n - 1 - i, c.AttentionHeads[n - 1 - i]));
         return r;
     }
 

@@ -3,7 +3,7 @@ using DiffEgg.Attention;
 using DiffEgg.Common;
 using DiffEgg.Data;
 using DiffEgg.Models;
-using DiffEgg.Models.SafeTensors;
+using DiffEgg.Formats.SafeTensors;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -74,7 +74,6 @@ public sealed class EdgePipelineResult : IDisposable
     /// <summary>Its thresholds (lo, hi) in EdgeKL units: interior E &lt; lo, edge E &gt; hi.</summary>
     public (double Low, double High) TernaryThresholds { get; init; }
 
-    /// <summary>Releases the tensors/modules owned by this object.</summary>
     public void Dispose() { EdgesAttention.Dispose(); Edges.Dispose(); Ternary.Dispose(); }
 }
 
@@ -169,7 +168,7 @@ public sealed class EdgePipeline : IDisposable
         var device = _model.Device;
         var xt = _model.Scheduler.AddNoise(input.X0, input.Eps, timestep);
         using var acc = new AttentionAccumulator();
-        _model.Unet.Forward(xt, torch.tensor(new long[] { timestep }, device: device), _cond, acc);
+        _model.Unet.forward(xt, torch.tensor(new long[] { timestep }, device: device), _cond, acc);
         var map = acc.Result().to(CPU).reshape(acc.Height * acc.Width, acc.Height * acc.Width);
         return (map.MoveToOuterDisposeScope(), acc.Height, acc.Width);
     }
@@ -189,7 +188,7 @@ public sealed class EdgePipeline : IDisposable
         var qk = new QueryKeyAttention();
         try
         {
-            _model.Unet.Forward(xt, torch.tensor(new long[] { timestep }, device: device), _cond, qk);
+            _model.Unet.forward(xt, torch.tensor(new long[] { timestep }, device: device), _cond, qk);
             if (qk.LayerCount == 0) throw new DiffEggException($"{_model.Path}: the UNet has no self-attention (attn1) layer to read edges from");
         }
         catch { qk.Dispose(); throw; }
@@ -277,7 +276,6 @@ public sealed class EdgePipeline : IDisposable
         });
     }
 
-    /// <summary>Releases the tensors/modules owned by this object.</summary>
     public void Dispose() => _cond.Dispose();
 }
 

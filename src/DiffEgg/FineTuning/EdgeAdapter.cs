@@ -3,7 +3,7 @@ using DiffEgg.Common;
 using DiffEgg.FineTuning.Lora;
 using DiffEgg.Models;
 using DiffEgg.Models.Config;
-using DiffEgg.Models.SafeTensors;
+using DiffEgg.Formats.SafeTensors;
 using DiffEgg.Models.UNet;
 using TorchSharp;
 using static TorchSharp.torch;

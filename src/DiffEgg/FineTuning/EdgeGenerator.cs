@@ -92,7 +92,7 @@ public sealed class EdgeGenerator : nn.Module
     }
 
     /// <summary>Edge logits [B, 1, outHeight, outWidth] from the decoder features (<see cref="EdgeGeneratorConfig.UpBlocks"/> order, coarsest first).</summary>
-    public Tensor Forward(IReadOnlyList<Tensor> features, long outHeight, long outWidth)
+    public Tensor forward(IReadOnlyList<Tensor> features, long outHeight, long outWidth)
     {
         if (features.Count != Config.InChannels.Length)
             throw new ArgumentException($"edge generator: {features.Count} feature maps given, {Config.InChannels.Length} expected");

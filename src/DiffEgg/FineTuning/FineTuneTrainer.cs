@@ -2,7 +2,7 @@ using System.Globalization;
 using DiffEgg.Common;
 using DiffEgg.FineTuning.Lora;
 using DiffEgg.Models;
-using DiffEgg.Models.SafeTensors;
+using DiffEgg.Formats.SafeTensors;
 using DiffEgg.Training;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -205,12 +205,12 @@ public static class FineTuneTrainer
                     Tensor loss, dice, rec;
                     using (TorchRuntime.ForwardConvolutions())   // forward with oneDNN, backward without (TrainingJob)
                     {
-                        var epsHat = unet.Forward(xt, t, cond.expand(o.Batch, -1, -1), decoder: features);
+                        var epsHat = unet.forward(xt, t, cond.expand(o.Batch, -1, -1), decoder: features);
                         var x0Hat = ReconstructionTarget.PredictX0(xt, epsHat, alphaBar);
                         rec = vae is null ? nn.functional.mse_loss(x0Hat, image)
                             : latentRec ? nn.functional.mse_loss(x0Hat, x0)
                             : nn.functional.mse_loss(vae.Decode(x0Hat / vae.ScalingFactor), image);
-                        var logits = adapter.Generator.Forward(features.Features, size, size);
+                        var logits = adapter.Generator.forward(features.Features, size, size);
                         dice = MaskedDice.Loss(torch.sigmoid(logits), target);
                         loss = rec * o.RecWeight + dice * o.DiceWeight;
                     }

@@ -94,8 +94,8 @@ public sealed class OneStepEdgePipeline : IDisposable
         try
         {
             using var features = new DecoderFeatures(_adapter.Generator.Config.UpBlocks);
-            _model.Unet.Forward(xt, t, cond, decoder: features);
-            logits = _adapter.Generator.Forward(features.Features, ph, pw);
+            _model.Unet.forward(xt, t, cond, decoder: features);
+            logits = _adapter.Generator.forward(features.Features, ph, pw);
         }
         finally { _adapter.Lora.Enabled = false; }
         var probs = torch.sigmoid(logits).to(CPU).to_type(ScalarType.Float32);

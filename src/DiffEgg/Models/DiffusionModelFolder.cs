@@ -113,7 +113,6 @@ public sealed class DiffusionModelFolder : IDisposable
         return o.LastHiddenState.clone().MoveToOuterDisposeScope();
     }
 
-    /// <summary>Releases the tensors/modules owned by this object.</summary>
     public void Dispose()
     {
         Unet.Dispose();

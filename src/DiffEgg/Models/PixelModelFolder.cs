@@ -1,6 +1,6 @@
 using System.Text.Json;
 using DiffEgg.Common;
-using DiffEgg.Models.SafeTensors;
+using DiffEgg.Formats.SafeTensors;
 using DiffEgg.Models.Schedulers;
 using DiffEgg.Models.UNet;
 using TorchSharp;
@@ -113,7 +113,7 @@ public static class PixelModelFolder
     {
         w.WriteString("_class_name", "UNet2DConditionModel");
         w.WriteString("act_fn", "silu");
-        Ints(w, "attention_head_dim", c.AttentionHeadDim);
+        Ints(w, "attention_head_dim", c.AttentionHeads);
         Ints(w, "block_out_channels", c.BlockOutChannels);
         w.WriteBoolean("center_input_sample", c.CenterInputSample);
         w.WriteNumber("conv_in_kernel", c.ConvInKernel);

@@ -1,6 +1,6 @@
 using System.Text;
 using DiffEgg.Common;
-using DiffEgg.Models.SafeTensors;
+using DiffEgg.Formats.SafeTensors;
 using TorchSharp;
 using static TorchSharp.torch;
 

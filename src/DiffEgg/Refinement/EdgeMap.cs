@@ -118,7 +118,7 @@ public static class EdgeMapReader
     static EdgeMap ReadSafetensors(string path, EdgeScale scale)
     {
         DiffEgg.Common.TorchRuntime.EnsureLoaded();
-        using var file = DiffEgg.Models.SafeTensors.SafeTensorsFile.Open(path);
+        using var file = DiffEgg.Formats.SafeTensors.SafeTensorsFile.Open(path);
         if (!file.Keys.Contains("edges"))
             throw new DiffEggException($"{path}: safetensors file has no tensor named 'edges'");
         using var t = file.Read("edges", TorchSharp.torch.ScalarType.Float32);

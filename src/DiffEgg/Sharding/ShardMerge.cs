@@ -134,7 +134,7 @@ public static class ShardMerge
             coarse[id] = CocoFiles.ReadResults(parts.PathOf(item + ".coarse.json"), images, what);
             refined[id] = CocoFiles.ReadResults(parts.PathOf(item + ".refined.json"), images, what);
         }
-        var all = Refinement.RefineInputs.ReadImageInfo(parts.PathOf("images.json"));
+        var all = Formats.CocoMetadataFiles.ReadImageInfo(parts.PathOf("images.json"));
         var ok = images.Images.Where(i => refined.ContainsKey(i.Id)).OrderBy(i => i.Id).ToList();
         Directory.CreateDirectory(parts.Out);
         Baseline.SegmentOutputs.Write(parts.Out, ok, all, coarse, refined, Baseline.SegmentRunInfo.Read(parts.PathOf("segment.json")));

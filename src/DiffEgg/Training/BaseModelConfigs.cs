@@ -36,7 +36,7 @@ public static class BaseModelConfigs
             LayersPerBlock = 1,
             NormNumGroups = groups,
             CrossAttentionDim = crossDim,
-            AttentionHeadDim = Enumerable.Repeat(heads, n).ToArray(),
+            AttentionHeads = Enumerable.Repeat(heads, n).ToArray(),
             TransformerLayersPerBlock = Enumerable.Repeat(1, n).ToArray(),
         };
     }

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using DiffEgg.Common;
 using DiffEgg.Models;
-using DiffEgg.Models.SafeTensors;
+using DiffEgg.Formats.SafeTensors;
 using DiffEgg.Models.Schedulers;
 using DiffEgg.Models.UNet;
 using TorchSharp;
@@ -168,7 +168,7 @@ public static class BaseModelTrainer
                     var cond = nullEmb.expand(batch, -1, -1);
                     Tensor loss;
                     using (TorchRuntime.ForwardConvolutions())   // forward with oneDNN, backward without (TrainingJob)
-                        loss = nn.functional.mse_loss(unet.Forward(xt, t, cond), noise);
+                        loss = nn.functional.mse_loss(unet.forward(xt, t, cond), noise);
                     double lv = loss.item<float>();
                     if (!double.IsFinite(lv)) throw new DiffEggException($"training diverged: loss is {lv} at step {step} (lower --lr?)");
                     (loss / o.Accumulate).backward();

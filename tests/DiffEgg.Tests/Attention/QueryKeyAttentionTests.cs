@@ -172,9 +172,9 @@ public class QueryKeyAttentionTests
         var xt = model.Scheduler.AddNoise(input.X0, input.Eps, 100);
         var tt = tensor(new long[] { 100 });
         using var cond = model.EncodeEmptyPrompt();
-        var plain = model.Unet.Forward(xt, tt, cond);
+        var plain = model.Unet.forward(xt, tt, cond);
         using var qk2 = new QueryKeyAttention();
-        var captured = model.Unet.Forward(xt, tt, cond, qk2);
+        var captured = model.Unet.forward(xt, tt, cond, qk2);
         Assert.True(plain.equal(captured).all().item<bool>());
         Assert.Equal(EdgeMemory.SelfAttentionLayers(model.Unet.Config).Count, qk2.LayerCount);
     }

@@ -46,7 +46,7 @@ public class BaselineCliTests
         var r = CliRun.Capture("baseline", "--images", images, "--out", out1);
         Assert.Equal(0, r.Code);
         Assert.Contains("diffcut on the output of up_blocks.1", r.Out);
-        var list = RefineInputs.ReadImageInfo(Path.Combine(dir, "b.images.json"));
+        var list = CocoMetadataFiles.ReadImageInfo(Path.Combine(dir, "b.images.json"));
         Assert.Equal(new long[] { 1, 2, 3 }, list.Select(i => i.Id));
         Assert.Equal(Directory.GetFiles(images).Select(Path.GetFileName).Order(StringComparer.Ordinal), list.Select(i => i.FileName));
         var res = CocoFiles.ReadResults(out1, new CocoDataset { Images = list });
@@ -128,7 +128,7 @@ public class BaselineCliTests
         Assert.Equal(0, r.Code);
         Assert.Contains("one-step", r.Out);   // the embedded model's shipped adapter is used by default
         foreach (var f in new[] { "results.json", "baseline.json", "images.json", "index.html" }) Assert.True(File.Exists(Path.Combine(outDir, f)), f);
-        var list = RefineInputs.ReadImageInfo(Path.Combine(outDir, "images.json"));
+        var list = CocoMetadataFiles.ReadImageInfo(Path.Combine(outDir, "images.json"));
         Assert.Equal(2, list.Count);
         var ds = new CocoDataset { Images = list };
         var refined = CocoFiles.ReadResults(Path.Combine(outDir, "results.json"), ds);

@@ -28,12 +28,12 @@ public class EdgeGeneratorTests
         Assert.All(g.named_parameters(), p => Assert.True(p.parameter.isfinite().all().item<bool>(), p.name));
         using var gen = new torch.Generator(1);
         var feats = new[] { torch.randn(new long[] { 2, 64, 8, 8 }, generator: gen), torch.randn(new long[] { 2, 64, 16, 16 }, generator: gen), torch.randn(new long[] { 2, 32, 16, 16 }, generator: gen) };
-        using var y = g.Forward(feats, 40, 24);
+        using var y = g.forward(feats, 40, 24);
         Assert.Equal(new long[] { 2, 1, 40, 24 }, y.shape);
         Assert.True(y.isfinite().all().item<bool>());
         // every level contributes: perturbing the coarsest feature changes the logits
         feats[0].add_(1.0);
-        using var y2 = g.Forward(feats, 40, 24);
+        using var y2 = g.forward(feats, 40, 24);
         Assert.True((y2 - y).abs().max().item<float>() > 1e-4);
         foreach (var f in feats) f.Dispose();
         Assert.Throws<ArgumentException>(() => new EdgeGeneratorConfig { UpBlocks = new[] { 0 }, InChannels = new[] { 8 }, FpnChannels = 12, NormGroups = 8 }.Validate());
@@ -76,8 +76,8 @@ public class EdgeGeneratorTests
             Tensor loss;
             using (TorchRuntime.ForwardConvolutions())
             {
-                var eps = unet.Forward(x, torch.tensor(new long[] { 0 }), cond, decoder: feats);
-                loss = MaskedDice.Loss(torch.sigmoid(adapter.Generator.Forward(feats.Features, 16, 16)), target) + eps.square().mean();
+                var eps = unet.forward(x, torch.tensor(new long[] { 0 }), cond, decoder: feats);
+                loss = MaskedDice.Loss(torch.sigmoid(adapter.Generator.forward(feats.Features, 16, 16)), target) + eps.square().mean();
             }
             loss.backward();
             return loss.item<float>();

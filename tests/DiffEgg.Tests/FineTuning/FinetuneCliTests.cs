@@ -5,7 +5,7 @@ using DiffEgg.Data;
 using DiffEgg.FineTuning;
 using DiffEgg.FineTuning.Lora;
 using DiffEgg.Models;
-using DiffEgg.Models.SafeTensors;
+using DiffEgg.Formats.SafeTensors;
 using DiffEgg.Refinement;
 using TorchSharp;
 using Xunit.Abstractions;

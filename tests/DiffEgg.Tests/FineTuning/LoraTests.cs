@@ -1,7 +1,7 @@
 using System.Text.Json;
 using DiffEgg.Common;
 using DiffEgg.FineTuning.Lora;
-using DiffEgg.Models.SafeTensors;
+using DiffEgg.Formats.SafeTensors;
 using DiffEgg.Models.UNet;
 using DiffEgg.Training;
 using TorchSharp;
@@ -27,7 +27,7 @@ public class LoraTests
     static Tensor Run(UNet2DConditionModel unet, (Tensor X, Tensor T, Tensor C) i)
     {
         using var _ = torch.no_grad();
-        return unet.Forward(i.X, i.T, i.C);
+        return unet.forward(i.X, i.T, i.C);
     }
 
     static double MaxDiff(Tensor a, Tensor b) { using var d = (a - b).abs().max(); return d.item<float>(); }

@@ -58,7 +58,7 @@ public class RefineCliTests
         "--edges", Path.Combine(dir, "edges"), "--masks", Path.Combine(dir, "masks.json"), "--out", Path.Combine(dir, outName),
     };
 
-    static CocoDataset Info(string dir) => new() { Images = RefineInputs.ReadImageInfo(Path.Combine(dir, "info.json")) };
+    static CocoDataset Info(string dir) => new() { Images = CocoMetadataFiles.ReadImageInfo(Path.Combine(dir, "info.json")) };
 
     [Fact]
     public void RefineSplitsMergesAndWritesCocoResults()

@@ -230,7 +230,7 @@ public class ShardedRunTests(ITestOutputHelper output)
         var allow = CliRun.Capture("merge", sharded, "--allow-missing");
         Assert.Equal(0, allow.Code);
         Assert.Contains("left out 1000002", allow.Err);
-        var gt = new CocoDataset { Images = DiffEgg.Refinement.RefineInputs.ReadImageInfo(Path.Combine(dir, "d", "instances.json")) };
+        var gt = new CocoDataset { Images = DiffEgg.Formats.CocoMetadataFiles.ReadImageInfo(Path.Combine(dir, "d", "instances.json")) };
         var merged = CocoFiles.ReadResults(sharded, gt);
         Assert.DoesNotContain(merged, x => x.ImageId == 1000002);
         Assert.Equal(merged.Select(x => x.ImageId).Order(), merged.Select(x => x.ImageId));   // sorted by image id

@@ -30,14 +30,14 @@ public class EmbeddedModelTests
         using var x = torch.randn(new long[] { 1, 3, 64, 64 }, generator: g);
         using var _ = torch.no_grad();
         using var c = f.EncodeEmptyPrompt();
-        using var y = f.Unet.Forward(x, torch.tensor(new long[] { 10 }), c);
+        using var y = f.Unet.forward(x, torch.tensor(new long[] { 10 }), c);
         Assert.Equal(new long[] { 1, 3, 64, 64 }, y.shape);
         Assert.True(y.isfinite().all().item<bool>());
         // the trained ε-predictor is not the zero map: its output correlates with the noise actually added at t = 500
         using var x0 = torch.zeros(1, 3, 64, 64);
         using var eps = torch.randn(new long[] { 1, 3, 64, 64 }, generator: g);
         using var xt = f.Scheduler.AddNoise(x0, eps, 500);
-        using var pred = f.Unet.Forward(xt, torch.tensor(new long[] { 500 }), c);
+        using var pred = f.Unet.forward(xt, torch.tensor(new long[] { 500 }), c);
         double corr = (pred * eps).mean().item<float>() / Math.Sqrt((pred * pred).mean().item<float>() * (eps * eps).mean().item<float>());
         Assert.True(corr > 0.5, $"correlation of predicted and true noise {corr}");
     }

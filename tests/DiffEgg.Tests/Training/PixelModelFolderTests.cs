@@ -21,7 +21,7 @@ public class PixelModelFolderTests
         PixelModelFolder.Save(dir, unet, nullEmb, sched, fp16);
         using var x = torch.randn(new long[] { 2, 3, 16, 16 }, generator: g);
         using var _ = torch.no_grad();
-        var y = unet.Forward(x, torch.tensor(new long[] { 5, 500 }), nullEmb.expand(2, -1, -1));
+        var y = unet.forward(x, torch.tensor(new long[] { 5, 500 }), nullEmb.expand(2, -1, -1));
         return (dir, y, nullEmb);
     }
 
@@ -32,7 +32,7 @@ public class PixelModelFolderTests
         using var x = torch.randn(new long[] { 2, 3, 16, 16 }, generator: g);
         using var _n = torch.no_grad();
         using var c = f.EncodeEmptyPrompt();
-        return f.Unet.Forward(x, torch.tensor(new long[] { 5, 500 }), c.expand(2, -1, -1));
+        return f.Unet.forward(x, torch.tensor(new long[] { 5, 500 }), c.expand(2, -1, -1));
     }
 
     [Fact]
@@ -45,7 +45,7 @@ public class PixelModelFolderTests
         Assert.True(f.IsPixelSpace);
         Assert.Equal(3, f.Unet.Config.InChannels);
         Assert.Equal(new[] { "DownBlock2D", "CrossAttnDownBlock2D" }, f.Unet.Config.DownBlockTypes);
-        Assert.Equal(new[] { 2, 2 }, f.Unet.Config.AttentionHeadDim);
+        Assert.Equal(new[] { 2, 2 }, f.Unet.Config.AttentionHeads);
         using (var e = f.EncodeEmptyPrompt()) Assert.True(e.equal(nullEmb).all().item<bool>());
         using var y = Run(f);
         Assert.True(y.equal(expected).all().item<bool>(), "outputs after write → load differ");
@@ -56,8 +56,8 @@ public class PixelModelFolderTests
     public void Fp16FolderStoresHalfWeightsAndStaysClose()
     {
         var (dir, expected, _) = SaveTiny(fp16: true);
-        using (var st = DiffEgg.Models.SafeTensors.SafeTensorsFile.Open(Path.Combine(dir, "unet", "diffusion_pytorch_model.safetensors")))
-            Assert.All(st.Keys, k => Assert.Equal(DiffEgg.Models.SafeTensors.SafeTensorsDType.F16, st.Info(k).DType));
+        using (var st = DiffEgg.Formats.SafeTensors.SafeTensorsFile.Open(Path.Combine(dir, "unet", "diffusion_pytorch_model.safetensors")))
+            Assert.All(st.Keys, k => Assert.Equal(DiffEgg.Formats.SafeTensors.SafeTensorsDType.F16, st.Info(k).DType));
         using var f = DiffusionModelFolder.Load(dir);
         using var y = Run(f);
         double maxDiff = (y - expected).abs().max().item<float>();
@@ -70,7 +70,7 @@ public class PixelModelFolderTests
         var (dir, _, _) = SaveTiny(fp16: false);
         string file = Path.Combine(dir, PixelModelFolder.NullEmbeddingFile);
         using (var wrong = torch.zeros(1, 2, 5))
-            DiffEgg.Models.SafeTensors.SafeTensorsWriter.Save(file, new[] { KeyValuePair.Create(PixelModelFolder.NullEmbeddingKey, wrong) });
+            DiffEgg.Formats.SafeTensors.SafeTensorsWriter.Save(file, new[] { KeyValuePair.Create(PixelModelFolder.NullEmbeddingKey, wrong) });
         var e1 = Assert.Throws<DiffEggException>(() => DiffusionModelFolder.Load(dir));
         Assert.Contains("null_embedding.safetensors", e1.Message);
         Assert.Contains("[1,2,5]", e1.Message);
@@ -93,7 +93,7 @@ public class PixelModelFolderTests
         Assert.True(norms > 5, $"only {norms} norm weights found");
         using var _ = torch.no_grad();
         using var x = torch.randn(1, 3, 64, 64);
-        using var y = unet.Forward(x, torch.tensor(new long[] { 10 }), torch.zeros(1, 4, 32));
+        using var y = unet.forward(x, torch.tensor(new long[] { 10 }), torch.zeros(1, 4, 32));
         Assert.True(y.isfinite().all().item<bool>());
         Assert.Equal(new long[] { 1, 3, 64, 64 }, y.shape);
     }

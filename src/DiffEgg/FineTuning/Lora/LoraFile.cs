@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using DiffEgg.Common;
-using DiffEgg.Models.SafeTensors;
+using DiffEgg.Formats.SafeTensors;
 using DiffEgg.Models.UNet;
 using TorchSharp;
 using static TorchSharp.torch;

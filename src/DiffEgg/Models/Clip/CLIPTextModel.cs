@@ -51,7 +51,6 @@ public sealed class CLIPTextOutput : IDisposable
     public required Tensor PoolerOutput { get; init; }
     public required IReadOnlyList<Tensor> HiddenStates { get; init; }
 
-    /// <summary>Releases the tensors/modules owned by this object.</summary>
     public void Dispose()
     {
         LastHiddenState.Dispose();
@@ -66,7 +65,6 @@ public sealed class CLIPTextEmbeddings : nn.Module<Tensor, Tensor>
     readonly Embedding token_embedding;
     readonly Embedding position_embedding;
 
-    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public CLIPTextEmbeddings(CLIPTextConfig c) : base(nameof(CLIPTextEmbeddings))
     {
         token_embedding = nn.Embedding(c.VocabSize, c.HiddenSize);
@@ -74,7 +72,6 @@ public sealed class CLIPTextEmbeddings : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    /// <summary>Forward pass of this block, as described in the class summary.</summary>
     public override Tensor forward(Tensor ids)
     {
         using var scope = torch.NewDisposeScope();
@@ -92,7 +89,6 @@ public sealed class CLIPAttention : nn.Module<Tensor, Tensor>
     readonly Linear out_proj;
     readonly int _heads, _headDim;
 
-    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public CLIPAttention(CLIPTextConfig c) : base(nameof(CLIPAttention))
     {
         _heads = c.NumAttentionHeads;
@@ -104,7 +100,6 @@ public sealed class CLIPAttention : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    /// <summary>Forward pass of this block, as described in the class summary.</summary>
     public override Tensor forward(Tensor x)
     {
         using var scope = torch.NewDisposeScope();
@@ -128,7 +123,6 @@ public sealed class CLIPMLP : nn.Module<Tensor, Tensor>
     readonly Linear fc2;
     readonly bool _quick;
 
-    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public CLIPMLP(CLIPTextConfig c) : base(nameof(CLIPMLP))
     {
         fc1 = nn.Linear(c.HiddenSize, c.IntermediateSize);
@@ -137,7 +131,6 @@ public sealed class CLIPMLP : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    /// <summary>Forward pass of this block, as described in the class summary.</summary>
     public override Tensor forward(Tensor x)
     {
         using var scope = torch.NewDisposeScope();
@@ -155,7 +148,6 @@ public sealed class CLIPEncoderLayer : nn.Module<Tensor, Tensor>
     readonly CLIPMLP mlp;
     readonly LayerNorm layer_norm2;
 
-    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public CLIPEncoderLayer(CLIPTextConfig c) : base(nameof(CLIPEncoderLayer))
     {
         self_attn = new CLIPAttention(c);
@@ -165,7 +157,6 @@ public sealed class CLIPEncoderLayer : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    /// <summary>Forward pass of this block, as described in the class summary.</summary>
     public override Tensor forward(Tensor x)
     {
         using var scope = torch.NewDisposeScope();
@@ -180,7 +171,6 @@ public sealed class CLIPEncoder : nn.Module
 {
     internal readonly ModuleList<CLIPEncoderLayer> layers;
 
-    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public CLIPEncoder(CLIPTextConfig c) : base(nameof(CLIPEncoder))
     {
         layers = nn.ModuleList(Enumerable.Range(0, c.NumHiddenLayers).Select(_ => new CLIPEncoderLayer(c)).ToArray());
@@ -195,7 +185,6 @@ public sealed class CLIPTextTransformer : nn.Module
     internal readonly CLIPEncoder encoder;
     internal readonly LayerNorm final_layer_norm;
 
-    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public CLIPTextTransformer(CLIPTextConfig c) : base(nameof(CLIPTextTransformer))
     {
         embeddings = new CLIPTextEmbeddings(c);
@@ -212,7 +201,6 @@ public sealed class CLIPTextModel : nn.Module<Tensor, Tensor>
 
     public CLIPTextConfig Config { get; }
 
-    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public CLIPTextModel(CLIPTextConfig config) : base(nameof(CLIPTextModel))
     {
         Config = config;
@@ -231,7 +219,6 @@ public sealed class CLIPTextModel : nn.Module<Tensor, Tensor>
         return model;
     }
 
-    /// <summary>Forward pass of this block, as described in the class summary.</summary>
     public override Tensor forward(Tensor inputIds)
     {
         using var o = Encode(inputIds);

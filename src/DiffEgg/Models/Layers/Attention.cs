@@ -65,11 +65,10 @@ public sealed class Attention : nn.Module<Tensor, Tensor?, Tensor>, IAdaptableBl
     /// <summary>Attaches (or removes) the side path of one projection (see <see cref="IAdaptableBlock"/>).</summary>
     public void SetDelta(string name, IProjectionDelta? delta) => _deltas.Set(name, delta);
 
-    /// <summary>Forward pass of this block, as described in the class summary.</summary>
-    public override Tensor forward(Tensor hidden, Tensor? encoderHiddenStates) => Forward(hidden, encoderHiddenStates, null, 0, 0);
+    public override Tensor forward(Tensor hidden, Tensor? encoderHiddenStates) => forward(hidden, encoderHiddenStates, null, 0, 0);
 
     /// <summary>Attention over tokens <paramref name="hidden"/> [B, N, C] (or a [B, C, H, W] map); <paramref name="height"/>×<paramref name="width"/> is the token grid reported to the sink.</summary>
-    public Tensor Forward(Tensor hidden, Tensor? encoderHiddenStates, IAttentionCapture? sink, int height, int width)
+    public Tensor forward(Tensor hidden, Tensor? encoderHiddenStates, IAttentionCapture? sink, int height, int width)
     {
         using var scope = torch.NewDisposeScope();
         var residual = hidden;

@@ -24,7 +24,6 @@ public sealed class GroupNorm : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    /// <summary>Forward pass of this block, as described in the class summary.</summary>
     public override Tensor forward(Tensor x) => nn.functional.group_norm(x, NumGroups, weight, bias, Eps);
 }
 
@@ -46,6 +45,5 @@ public sealed class LayerNorm : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    /// <summary>Forward pass of this block, as described in the class summary.</summary>
     public override Tensor forward(Tensor x) => nn.functional.layer_norm(x, _shape, weight, bias, Eps);
 }

@@ -15,7 +15,6 @@ public sealed class ResnetBlock2D : nn.Module<Tensor, Tensor?, Tensor>
     readonly Conv2d? conv_shortcut;
     readonly double _outputScale;
 
-    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public ResnetBlock2D(int inChannels, int outChannels, int? tembChannels, int groups, double eps, double outputScaleFactor = 1.0)
         : base(nameof(ResnetBlock2D))
     {
@@ -29,7 +28,6 @@ public sealed class ResnetBlock2D : nn.Module<Tensor, Tensor?, Tensor>
         RegisterComponents();
     }
 
-    /// <summary>Forward pass of this block, as described in the class summary.</summary>
     public override Tensor forward(Tensor input, Tensor? temb)
     {
         using var scope = torch.NewDisposeScope();
@@ -50,7 +48,6 @@ public sealed class Downsample2D : nn.Module<Tensor, Tensor>
     readonly Conv2d conv;
     readonly int _padding;
 
-    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public Downsample2D(int channels, int outChannels, int padding) : base(nameof(Downsample2D))
     {
         _padding = padding;
@@ -58,7 +55,6 @@ public sealed class Downsample2D : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    /// <summary>Forward pass of this block, as described in the class summary.</summary>
     public override Tensor forward(Tensor x)
     {
         if (_padding != 0) return conv.forward(x);
@@ -73,18 +69,16 @@ public sealed class Upsample2D : nn.Module<Tensor, Tensor>
 {
     readonly Conv2d conv;
 
-    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public Upsample2D(int channels, int outChannels) : base(nameof(Upsample2D))
     {
         conv = nn.Conv2d(channels, outChannels, 3, padding: 1);
         RegisterComponents();
     }
 
-    /// <summary>Forward pass of this block, as described in the class summary.</summary>
-    public override Tensor forward(Tensor x) => Forward(x, null);
+    public override Tensor forward(Tensor x) => forward(x, null);
 
     /// <summary>Nearest upsampling to <paramref name="size"/> (H, W) when given, else ×2; then the conv.</summary>
-    public Tensor Forward(Tensor x, long[]? size)
+    public Tensor forward(Tensor x, long[]? size)
     {
         using var scope = torch.NewDisposeScope();
         var up = size is null

@@ -89,7 +89,7 @@ public sealed class DDPMScheduler : IDisposable
     }
 
     /// <summary>Inference timesteps of <c>set_timesteps(n)</c> (descending), with diffusers' leading / trailing / linspace spacing and steps_offset.</summary>
-    public long[] SetTimesteps(int numInferenceSteps)
+    public long[] InferenceTimesteps(int numInferenceSteps)
     {
         if (numInferenceSteps < 1 || numInferenceSteps > NumTrainTimesteps)
             throw new ArgumentException($"num_inference_steps must be in [1, {NumTrainTimesteps}], got {numInferenceSteps}");
@@ -122,6 +122,5 @@ public sealed class DDPMScheduler : IDisposable
         return ts;
     }
 
-    /// <summary>Releases the tensors/modules owned by this object.</summary>
     public void Dispose() { Betas.Dispose(); AlphasCumprod.Dispose(); }
 }

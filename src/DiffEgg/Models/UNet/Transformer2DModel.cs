@@ -15,7 +15,6 @@ public sealed class GEGLU : nn.Module<Tensor, Tensor>, IAdaptableBlock
     readonly Linear proj;
     readonly DeltaSlots _deltas = new("proj");
 
-    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public GEGLU(int dimIn, int dimOut) : base(nameof(GEGLU))
     {
         proj = nn.Linear(dimIn, dimOut * 2);
@@ -28,7 +27,6 @@ public sealed class GEGLU : nn.Module<Tensor, Tensor>, IAdaptableBlock
     /// <summary>Attaches (or removes) the side path of <c>proj</c> (see <see cref="IAdaptableBlock"/>).</summary>
     public void SetDelta(string name, IProjectionDelta? delta) => _deltas.Set(name, delta);
 
-    /// <summary>Forward pass of this block, as described in the class summary.</summary>
     public override Tensor forward(Tensor x)
     {
         using var scope = torch.NewDisposeScope();
@@ -43,7 +41,6 @@ public sealed class FeedForward : nn.Module<Tensor, Tensor>, IAdaptableBlock
     readonly ModuleList<nn.Module<Tensor, Tensor>> net;
     readonly DeltaSlots _deltas = new("net.2");
 
-    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public FeedForward(int dim, int mult = 4) : base(nameof(FeedForward))
     {
         int inner = dim * mult;
@@ -57,7 +54,6 @@ public sealed class FeedForward : nn.Module<Tensor, Tensor>, IAdaptableBlock
     /// <summary>Attaches (or removes) the side path of <c>net.2</c> (see <see cref="IAdaptableBlock"/>).</summary>
     public void SetDelta(string name, IProjectionDelta? delta) => _deltas.Set(name, delta);
 
-    /// <summary>Forward pass of this block, as described in the class summary.</summary>
     public override Tensor forward(Tensor x)
     {
         using var scope = torch.NewDisposeScope();
@@ -80,7 +76,6 @@ public sealed class BasicTransformerBlock : nn.Module<Tensor, Tensor?, Tensor>
 
     public Layers.Attention Attn1 => attn1;
 
-    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public BasicTransformerBlock(int dim, int heads, int dimHead, int crossAttentionDim, bool upcastAttention) : base(nameof(BasicTransformerBlock))
     {
         norm1 = new LayerNorm(dim, 1e-5);
@@ -92,15 +87,14 @@ public sealed class BasicTransformerBlock : nn.Module<Tensor, Tensor?, Tensor>
         RegisterComponents();
     }
 
-    /// <summary>Forward pass of this block, as described in the class summary.</summary>
-    public override Tensor forward(Tensor x, Tensor? encoderHiddenStates) => Forward(x, encoderHiddenStates, null, 0, 0);
+    public override Tensor forward(Tensor x, Tensor? encoderHiddenStates) => forward(x, encoderHiddenStates, null, 0, 0);
 
     /// <summary>Runs the block on tokens [B, H·W, C]; attn1 reports to <paramref name="sink"/> with the grid <paramref name="height"/>×<paramref name="width"/>.</summary>
-    public Tensor Forward(Tensor x, Tensor? encoderHiddenStates, IAttentionCapture? sink, int height, int width)
+    public Tensor forward(Tensor x, Tensor? encoderHiddenStates, IAttentionCapture? sink, int height, int width)
     {
         using var scope = torch.NewDisposeScope();
-        x = attn1.Forward(norm1.forward(x), null, sink, height, width) + x;
-        x = attn2.Forward(norm2.forward(x), encoderHiddenStates, null, height, width) + x;
+        x = attn1.forward(norm1.forward(x), null, sink, height, width) + x;
+        x = attn2.forward(norm2.forward(x), encoderHiddenStates, null, height, width) + x;
         x = ff.forward(norm3.forward(x)) + x;
         return x.MoveToOuterDisposeScope();
     }
@@ -116,7 +110,6 @@ public sealed class Transformer2DModel : nn.Module<Tensor, Tensor?, Tensor>, IAd
     readonly bool _linear;
     readonly DeltaSlots _deltas = new("proj_in", "proj_out");
 
-    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public Transformer2DModel(int heads, int dimHead, int inChannels, int numLayers, int groups, int crossAttentionDim,
         bool useLinearProjection, bool upcastAttention) : base(nameof(Transformer2DModel))
     {
@@ -137,11 +130,10 @@ public sealed class Transformer2DModel : nn.Module<Tensor, Tensor?, Tensor>, IAd
     /// <summary>Attaches (or removes) the side path of one projection (see <see cref="IAdaptableBlock"/>).</summary>
     public void SetDelta(string name, IProjectionDelta? delta) => _deltas.Set(name, delta);
 
-    /// <summary>Forward pass of this block, as described in the class summary.</summary>
-    public override Tensor forward(Tensor x, Tensor? encoderHiddenStates) => Forward(x, encoderHiddenStates, null);
+    public override Tensor forward(Tensor x, Tensor? encoderHiddenStates) => forward(x, encoderHiddenStates, null);
 
     /// <summary>Runs on a feature map [B, C, H, W]; self-attention maps of its attn1 layers go to <paramref name="sink"/> (token index h·W + w).</summary>
-    public Tensor Forward(Tensor input, Tensor? encoderHiddenStates, IAttentionCapture? sink)
+    public Tensor forward(Tensor input, Tensor? encoderHiddenStates, IAttentionCapture? sink)
     {
         using var scope = torch.NewDisposeScope();
         long b = input.shape[0], height = input.shape[2], width = input.shape[3];
@@ -159,7 +151,7 @@ public sealed class Transformer2DModel : nn.Module<Tensor, Tensor?, Tensor>, IAd
             h = _deltas.Apply("proj_in", proj_in, h.permute(0, 2, 3, 1).reshape(b, height * width, inner));
             inner = h.shape[2];
         }
-        foreach (var block in transformer_blocks) h = block.Forward(h, encoderHiddenStates, sink, (int)height, (int)width);
+        foreach (var block in transformer_blocks) h = block.forward(h, encoderHiddenStates, sink, (int)height, (int)width);
         if (!_linear)
             h = _deltas.Apply("proj_out", proj_out, h.reshape(b, height, width, inner).permute(0, 3, 1, 2).contiguous());
         else

@@ -5,8 +5,7 @@ namespace DiffEgg.Models.UNet;
 
 /// <summary>
 /// The subset of diffusers' <c>UNet2DConditionModel</c> config that DiffEgg implements (SD 1.x/2.x style). Values outside it are rejected
-/// by <see cref="FromJson"/> with an error naming the config file and key. Note: <see cref="AttentionHeadDim"/> is the NUMBER of heads
-/// (diffusers' historical naming); each level's head dim is channels / heads.
+/// by <see cref="FromJson"/> with an error naming the config file and key.
 /// </summary>
 public sealed record UNet2DConditionConfig
 {
@@ -26,8 +25,8 @@ public sealed record UNet2DConditionConfig
     public int NormNumGroups { get; init; } = 32;
     public double NormEps { get; init; } = 1e-5;
     public int CrossAttentionDim { get; init; } = 768;
-    /// <summary>Number of attention heads per down block (diffusers' <c>attention_head_dim</c>).</summary>
-    public int[] AttentionHeadDim { get; init; } = { 8, 8, 8, 8 };
+    /// <summary>Number of attention heads per down block; each level's head dim is channels / heads. Read from diffusers' <c>attention_head_dim</c> (see <see cref="FromJson"/>).</summary>
+    public int[] AttentionHeads { get; init; } = { 8, 8, 8, 8 };
     public int[] TransformerLayersPerBlock { get; init; } = { 1, 1, 1, 1 };
     public bool UseLinearProjection { get; init; }
     public bool UpcastAttention { get; init; }
@@ -81,6 +80,7 @@ public sealed record UNet2DConditionConfig
         if (c.IsArray("layers_per_block")) throw c.Unsupported("layers_per_block", c.IntArray("layers_per_block"), "a single integer");
         if (c.IsArray("cross_attention_dim")) throw c.Unsupported("cross_attention_dim", c.IntArray("cross_attention_dim"), "a single integer");
         if (c.IsExplicitNull("norm_num_groups")) throw c.Unsupported("norm_num_groups", null, "an integer");
+        // diffusers' misnomer: SD 1.x configs store the NUMBER of heads under attention_head_dim (diffusers itself maps it to num_attention_heads)
         var heads = c.IntOrIntList("attention_head_dim", down.Length, 8);
         var tl = c.IntOrIntList("transformer_layers_per_block", down.Length, 1);
         int groups = c.Int("norm_num_groups", 32);
@@ -111,7 +111,7 @@ public sealed record UNet2DConditionConfig
             NormNumGroups = groups,
             NormEps = c.Double("norm_eps", 1e-5),
             CrossAttentionDim = c.Int("cross_attention_dim", 1280),
-            AttentionHeadDim = heads,
+            AttentionHeads = heads,
             TransformerLayersPerBlock = tl,
             UseLinearProjection = c.Bool("use_linear_projection", false),
             UpcastAttention = c.Bool("upcast_attention", false),
@@ -128,7 +128,7 @@ public sealed record UNet2DConditionConfig
         {
             ["_class_name"] = "UNet2DConditionModel",
             ["act_fn"] = "silu",
-            ["attention_head_dim"] = AttentionHeadDim.Distinct().Count() == 1 ? AttentionHeadDim[0] : AttentionHeadDim,
+            ["attention_head_dim"] = AttentionHeads.Distinct().Count() == 1 ? AttentionHeads[0] : AttentionHeads,
             ["block_out_channels"] = BlockOutChannels,
             ["center_input_sample"] = CenterInputSample,
             ["conv_in_kernel"] = ConvInKernel,

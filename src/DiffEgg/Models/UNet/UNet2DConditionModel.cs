@@ -18,7 +18,6 @@ public sealed class Timesteps : nn.Module<Tensor, Tensor>
     readonly bool _flip;
     readonly double _shift;
 
-    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public Timesteps(int dim, bool flipSinToCos, double freqShift) : base(nameof(Timesteps))
     {
         _dim = dim; _flip = flipSinToCos; _shift = freqShift;
@@ -46,7 +45,6 @@ public sealed class TimestepEmbedding : nn.Module<Tensor, Tensor>
     readonly Linear linear_1;
     readonly Linear linear_2;
 
-    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public TimestepEmbedding(int inChannels, int timeEmbedDim) : base(nameof(TimestepEmbedding))
     {
         linear_1 = nn.Linear(inChannels, timeEmbedDim);
@@ -54,7 +52,6 @@ public sealed class TimestepEmbedding : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    /// <summary>Forward pass of this block, as described in the class summary.</summary>
     public override Tensor forward(Tensor x)
     {
         using var scope = torch.NewDisposeScope();
@@ -63,7 +60,7 @@ public sealed class TimestepEmbedding : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>
-/// Receives the decoder features of <see cref="UNet2DConditionModel.Forward"/>: the output of <c>up_blocks.i</c>, i = 0 (coarsest) first.
+/// Receives the decoder features of <c>UNet2DConditionModel.forward(…, decoder)</c>: the output of <c>up_blocks.i</c>, i = 0 (coarsest) first.
 /// The tensor belongs to the UNet's dispose scope and is disposed when the forward returns: a sink that keeps it must take it out of that
 /// scope (<c>DetachFromDisposeScope</c>) and dispose it itself. It is not detached from autograd, so losses on it train what produced it.
 /// </summary>
@@ -74,7 +71,7 @@ public interface IDecoderFeatureSink
 
 /// <summary>
 /// diffusers' <c>UNet2DConditionModel</c> (SD 1.x/2.x structure), config-driven. Parameter names equal the diffusers checkpoint keys.
-/// <see cref="Forward"/> can hand every attn1 self-attention probability map to an <see cref="IAttentionSink"/> (DiffEGG's input, Eq. 11)
+/// <c>forward(…, sink)</c> can hand every attn1 self-attention probability map to an <see cref="IAttentionSink"/> (DiffEGG's input, Eq. 11)
 /// and can record per-block intermediates.
 /// </summary>
 public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Tensor>
@@ -117,14 +114,14 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
             outCh = boc[i];
             bool final = i == n - 1;
             downs.Add(config.DownBlockTypes[i] == "CrossAttnDownBlock2D"
-                ? new CrossAttnDownBlock2D(config, inCh, outCh, config.AttentionHeadDim[i], config.TransformerLayersPerBlock[i], !final)
+                ? new CrossAttnDownBlock2D(config, inCh, outCh, config.AttentionHeads[i], config.TransformerLayersPerBlock[i], !final)
                 : new DownBlock2D(config, inCh, outCh, !final));
         }
         down_blocks = nn.ModuleList(downs.ToArray());
-        mid_block = new UNetMidBlock2DCrossAttn(config, boc[^1], config.AttentionHeadDim[^1], config.TransformerLayersPerBlock[^1]);
+        mid_block = new UNetMidBlock2DCrossAttn(config, boc[^1], config.AttentionHeads[^1], config.TransformerLayersPerBlock[^1]);
 
         var rev = boc.Reverse().ToArray();
-        var revHeads = config.AttentionHeadDim.Reverse().ToArray();
+        var revHeads = config.AttentionHeads.Reverse().ToArray();
         var revLayers = config.TransformerLayersPerBlock.Reverse().ToArray();
         var ups = new List<UNetUpBlock>();
         outCh = rev[0];
@@ -164,15 +161,15 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
     }
 
     /// <summary>Saves this UNet as a diffusers <c>unet/</c> folder: <c>config.json</c> and <c>diffusion_pytorch_model.safetensors</c> (F32 or F16), both written atomically.</summary>
-    public void SaveFolder(string folder, SafeTensors.SafeTensorsDType dtype = SafeTensors.SafeTensorsDType.F32)
+    public void SaveFolder(string folder, Formats.SafeTensors.SafeTensorsDType dtype = Formats.SafeTensors.SafeTensorsDType.F32)
     {
         Directory.CreateDirectory(folder);
-        SafeTensors.SafeTensorsWriter.Save(System.IO.Path.Combine(folder, "diffusion_pytorch_model.safetensors"), state_dict(), dtype);
+        Formats.SafeTensors.SafeTensorsWriter.Save(System.IO.Path.Combine(folder, "diffusion_pytorch_model.safetensors"), state_dict(), dtype);
         AtomicFile.WriteAllText(System.IO.Path.Combine(folder, "config.json"), Config.ToJson());
     }
 
     /// <summary>Predicts noise ε(x_t, t, c) for <paramref name="sample"/> [B, C, H, W], timestep(s) [] / [1] / [B] and text states [B, 77, D].</summary>
-    public override Tensor forward(Tensor sample, Tensor timestep, Tensor encoderHiddenStates) => Forward(sample, timestep, encoderHiddenStates);
+    public override Tensor forward(Tensor sample, Tensor timestep, Tensor encoderHiddenStates) => forward(sample, timestep, encoderHiddenStates);
 
     /// <summary>
     /// UNet forward. With an <see cref="IQueryKeySink"/> as <paramref name="sink"/>, each attn1 layer hands its Q and K to it and runs
@@ -182,7 +179,7 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
     /// With <paramref name="decoder"/>, the output of every up block is handed over as it is computed, still part of the autograd graph
     /// (the decoder features of DiffEGG's edge generator G_φ, Alg 3).
     /// </summary>
-    public Tensor Forward(Tensor sample, Tensor timestep, Tensor encoderHiddenStates, IAttentionCapture? sink = null, IDictionary<string, Tensor>? intermediates = null,
+    public Tensor forward(Tensor sample, Tensor timestep, Tensor encoderHiddenStates, IAttentionCapture? sink = null, IDictionary<string, Tensor>? intermediates = null,
         IDecoderFeatureSink? decoder = null)
     {
         if (sample.dim() != 4) throw new ArgumentException($"sample must be [B, C, H, W], got [{string.Join(",", sample.shape)}]");
@@ -215,12 +212,12 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
         var skips = new List<Tensor> { h };
         for (int i = 0; i < down_blocks.Count; i++)
         {
-            var (hidden, res) = down_blocks[i].Forward(h, emb, encoderHiddenStates, sink);
+            var (hidden, res) = down_blocks[i].forward(h, emb, encoderHiddenStates, sink);
             h = hidden;
             skips.AddRange(res);
             Keep($"down_blocks.{i}", h);
         }
-        h = mid_block.Forward(h, emb, encoderHiddenStates, sink);
+        h = mid_block.forward(h, emb, encoderHiddenStates, sink);
         Keep("mid_block", h);
         for (int i = 0; i < up_blocks.Count; i++)
         {
@@ -230,7 +227,7 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
             var res = skips.GetRange(skips.Count - k, k);
             skips.RemoveRange(skips.Count - k, k);
             long[]? size = !final && forwardUpsampleSize ? new[] { skips[^1].shape[2], skips[^1].shape[3] } : null;
-            h = block.Forward(h, res, emb, encoderHiddenStates, sink, size);
+            h = block.forward(h, res, emb, encoderHiddenStates, sink, size);
             Keep($"up_blocks.{i}", h);
             decoder?.AddUpBlock(i, h);
         }

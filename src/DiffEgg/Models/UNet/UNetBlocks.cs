@@ -18,8 +18,7 @@ public abstract class UNetDownBlock : nn.Module
     protected static ModuleList<ResnetBlock2D> DownResnets(UNet2DConditionConfig cfg, int inChannels, int outChannels) =>
         nn.ModuleList(Enumerable.Range(0, cfg.LayersPerBlock).Select(i =>
             new ResnetBlock2D(i == 0 ? inChannels : outChannels, outChannels, cfg.TimeEmbedDim, cfg.NormNumGroups, cfg.NormEps, cfg.ResnetOutScaleFactor)).ToArray());
-    /// <summary>Runs the block (see the class summary).</summary>
-    public abstract (Tensor Hidden, List<Tensor> Skips) Forward(Tensor hidden, Tensor temb, Tensor? encoderHiddenStates, IAttentionCapture? sink);
+    public abstract (Tensor Hidden, List<Tensor> Skips) forward(Tensor hidden, Tensor temb, Tensor? encoderHiddenStates, IAttentionCapture? sink);
 }
 
 /// <summary>A UNet up block: consumes its skips (last first, concatenated on channels) and optionally upsamples to <c>upsampleSize</c>.</summary>
@@ -42,8 +41,7 @@ public abstract class UNetUpBlock : nn.Module
         }).ToArray());
     }
     public abstract int NumResnets { get; }
-    /// <summary>Runs the block (see the class summary).</summary>
-    public abstract Tensor Forward(Tensor hidden, IReadOnlyList<Tensor> skips, Tensor temb, Tensor? encoderHiddenStates, IAttentionCapture? sink, long[]? upsampleSize);
+    public abstract Tensor forward(Tensor hidden, IReadOnlyList<Tensor> skips, Tensor temb, Tensor? encoderHiddenStates, IAttentionCapture? sink, long[]? upsampleSize);
 }
 
 /// <summary>diffusers' <c>CrossAttnDownBlock2D</c>: N × (resnet → Transformer2DModel), then an optional stride-2 downsampler.</summary>
@@ -53,7 +51,6 @@ public sealed class CrossAttnDownBlock2D : UNetDownBlock
     readonly ModuleList<Transformer2DModel> attentions;
     readonly ModuleList<Downsample2D>? downsamplers;
 
-    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public CrossAttnDownBlock2D(UNet2DConditionConfig cfg, int inChannels, int outChannels, int heads, int transformerLayers, bool addDownsample)
         : base(nameof(CrossAttnDownBlock2D))
     {
@@ -65,13 +62,13 @@ public sealed class CrossAttnDownBlock2D : UNetDownBlock
         RegisterComponents();
     }
 
-    public override (Tensor Hidden, List<Tensor> Skips) Forward(Tensor hidden, Tensor temb, Tensor? encoderHiddenStates, IAttentionCapture? sink)
+    public override (Tensor Hidden, List<Tensor> Skips) forward(Tensor hidden, Tensor temb, Tensor? encoderHiddenStates, IAttentionCapture? sink)
     {
         var skips = new List<Tensor>();
         for (int i = 0; i < resnets.Count; i++)
         {
             hidden = resnets[i].forward(hidden, temb);
-            hidden = attentions[i].Forward(hidden, encoderHiddenStates, sink);
+            hidden = attentions[i].forward(hidden, encoderHiddenStates, sink);
             skips.Add(hidden);
         }
         if (downsamplers is not null)
@@ -86,7 +83,6 @@ public sealed class DownBlock2D : UNetDownBlock
     readonly ModuleList<ResnetBlock2D> resnets;
     readonly ModuleList<Downsample2D>? downsamplers;
 
-    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public DownBlock2D(UNet2DConditionConfig cfg, int inChannels, int outChannels, bool addDownsample) : base(nameof(DownBlock2D))
     {
         resnets = DownResnets(cfg, inChannels, outChannels);
@@ -94,7 +90,7 @@ public sealed class DownBlock2D : UNetDownBlock
         RegisterComponents();
     }
 
-    public override (Tensor Hidden, List<Tensor> Skips) Forward(Tensor hidden, Tensor temb, Tensor? encoderHiddenStates, IAttentionCapture? sink)
+    public override (Tensor Hidden, List<Tensor> Skips) forward(Tensor hidden, Tensor temb, Tensor? encoderHiddenStates, IAttentionCapture? sink)
     {
         var skips = new List<Tensor>();
         foreach (var r in resnets) { hidden = r.forward(hidden, temb); skips.Add(hidden); }
@@ -110,7 +106,6 @@ public sealed class UNetMidBlock2DCrossAttn : nn.Module
     readonly ModuleList<ResnetBlock2D> resnets;
     readonly ModuleList<Transformer2DModel> attentions;
 
-    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public UNetMidBlock2DCrossAttn(UNet2DConditionConfig cfg, int channels, int heads, int transformerLayers, int numLayers = 1)
         : base(nameof(UNetMidBlock2DCrossAttn))
     {
@@ -122,12 +117,12 @@ public sealed class UNetMidBlock2DCrossAttn : nn.Module
         RegisterComponents();
     }
 
-    public Tensor Forward(Tensor hidden, Tensor temb, Tensor? encoderHiddenStates, IAttentionCapture? sink)
+    public Tensor forward(Tensor hidden, Tensor temb, Tensor? encoderHiddenStates, IAttentionCapture? sink)
     {
         hidden = resnets[0].forward(hidden, temb);
         for (int i = 0; i < attentions.Count; i++)
         {
-            hidden = attentions[i].Forward(hidden, encoderHiddenStates, sink);
+            hidden = attentions[i].forward(hidden, encoderHiddenStates, sink);
             hidden = resnets[i + 1].forward(hidden, temb);
         }
         return hidden;
@@ -141,7 +136,6 @@ public sealed class CrossAttnUpBlock2D : UNetUpBlock
     readonly ModuleList<Transformer2DModel> attentions;
     readonly ModuleList<Upsample2D>? upsamplers;
 
-    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public CrossAttnUpBlock2D(UNet2DConditionConfig cfg, int inChannels, int prevOutputChannel, int outChannels, int heads, int transformerLayers, bool addUpsample)
         : base(nameof(CrossAttnUpBlock2D))
     {
@@ -155,17 +149,17 @@ public sealed class CrossAttnUpBlock2D : UNetUpBlock
 
     public override int NumResnets => resnets.Count;
 
-    public override Tensor Forward(Tensor hidden, IReadOnlyList<Tensor> skips, Tensor temb, Tensor? encoderHiddenStates, IAttentionCapture? sink, long[]? upsampleSize)
+    public override Tensor forward(Tensor hidden, IReadOnlyList<Tensor> skips, Tensor temb, Tensor? encoderHiddenStates, IAttentionCapture? sink, long[]? upsampleSize)
     {
         for (int i = 0; i < resnets.Count; i++)
         {
             var skip = skips[skips.Count - 1 - i];
             hidden = torch.cat(new[] { hidden, skip }, 1);
             hidden = resnets[i].forward(hidden, temb);
-            hidden = attentions[i].Forward(hidden, encoderHiddenStates, sink);
+            hidden = attentions[i].forward(hidden, encoderHiddenStates, sink);
         }
         if (upsamplers is not null)
-            foreach (var u in upsamplers) hidden = u.Forward(hidden, upsampleSize);
+            foreach (var u in upsamplers) hidden = u.forward(hidden, upsampleSize);
         return hidden;
     }
 }
@@ -176,7 +170,6 @@ public sealed class UpBlock2D : UNetUpBlock
     readonly ModuleList<ResnetBlock2D> resnets;
     readonly ModuleList<Upsample2D>? upsamplers;
 
-    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public UpBlock2D(UNet2DConditionConfig cfg, int inChannels, int prevOutputChannel, int outChannels, bool addUpsample) : base(nameof(UpBlock2D))
     {
         resnets = UpResnets(cfg, inChannels, prevOutputChannel, outChannels);
@@ -186,7 +179,7 @@ public sealed class UpBlock2D : UNetUpBlock
 
     public override int NumResnets => resnets.Count;
 
-    public override Tensor Forward(Tensor hidden, IReadOnlyList<Tensor> skips, Tensor temb, Tensor? encoderHiddenStates, IAttentionCapture? sink, long[]? upsampleSize)
+    public override Tensor forward(Tensor hidden, IReadOnlyList<Tensor> skips, Tensor temb, Tensor? encoderHiddenStates, IAttentionCapture? sink, long[]? upsampleSize)
     {
         for (int i = 0; i < resnets.Count; i++)
         {
@@ -195,7 +188,7 @@ public sealed class UpBlock2D : UNetUpBlock
             hidden = resnets[i].forward(hidden, temb);
         }
         if (upsamplers is not null)
-            foreach (var u in upsamplers) hidden = u.Forward(hidden, upsampleSize);
+            foreach (var u in upsamplers) hidden = u.forward(hidden, upsampleSize);
         return hidden;
     }
 }

@@ -59,7 +59,6 @@ public sealed class VaeMidBlock2D : nn.Module<Tensor, Tensor>
     readonly ModuleList<Layers.Attention> attentions;
     readonly ModuleList<ResnetBlock2D> resnets;
 
-    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public VaeMidBlock2D(int channels, int groups) : base(nameof(VaeMidBlock2D))
     {
         attentions = nn.ModuleList(new Layers.Attention(channels, null, 1, channels, bias: true, residualConnection: true, normGroups: groups, normEps: 1e-6));
@@ -67,7 +66,6 @@ public sealed class VaeMidBlock2D : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    /// <summary>Forward pass of this block, as described in the class summary.</summary>
     public override Tensor forward(Tensor x)
     {
         using var scope = torch.NewDisposeScope();
@@ -84,7 +82,6 @@ public sealed class DownEncoderBlock2D : nn.Module<Tensor, Tensor>
     readonly ModuleList<ResnetBlock2D> resnets;
     readonly ModuleList<Downsample2D>? downsamplers;
 
-    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public DownEncoderBlock2D(int inChannels, int outChannels, int layers, int groups, bool addDownsample) : base(nameof(DownEncoderBlock2D))
     {
         resnets = nn.ModuleList(Enumerable.Range(0, layers).Select(i => new ResnetBlock2D(i == 0 ? inChannels : outChannels, outChannels, null, groups, 1e-6)).ToArray());
@@ -92,7 +89,6 @@ public sealed class DownEncoderBlock2D : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    /// <summary>Forward pass of this block, as described in the class summary.</summary>
     public override Tensor forward(Tensor x)
     {
         using var scope = torch.NewDisposeScope();
@@ -108,7 +104,6 @@ public sealed class UpDecoderBlock2D : nn.Module<Tensor, Tensor>
     readonly ModuleList<ResnetBlock2D> resnets;
     readonly ModuleList<Upsample2D>? upsamplers;
 
-    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public UpDecoderBlock2D(int inChannels, int outChannels, int layers, int groups, bool addUpsample) : base(nameof(UpDecoderBlock2D))
     {
         resnets = nn.ModuleList(Enumerable.Range(0, layers).Select(i => new ResnetBlock2D(i == 0 ? inChannels : outChannels, outChannels, null, groups, 1e-6)).ToArray());
@@ -116,7 +111,6 @@ public sealed class UpDecoderBlock2D : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    /// <summary>Forward pass of this block, as described in the class summary.</summary>
     public override Tensor forward(Tensor x)
     {
         using var scope = torch.NewDisposeScope();
@@ -135,7 +129,6 @@ public sealed class VaeEncoder : nn.Module<Tensor, Tensor>
     readonly GroupNorm conv_norm_out;
     readonly Conv2d conv_out;
 
-    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public VaeEncoder(AutoencoderKLConfig c) : base("Encoder")
     {
         var boc = c.BlockOutChannels;
@@ -154,7 +147,6 @@ public sealed class VaeEncoder : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    /// <summary>Forward pass of this block, as described in the class summary.</summary>
     public override Tensor forward(Tensor x)
     {
         using var scope = torch.NewDisposeScope();
@@ -175,7 +167,6 @@ public sealed class VaeDecoder : nn.Module<Tensor, Tensor>
     readonly GroupNorm conv_norm_out;
     readonly Conv2d conv_out;
 
-    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public VaeDecoder(AutoencoderKLConfig c) : base("Decoder")
     {
         var rev = c.BlockOutChannels.Reverse().ToArray();
@@ -194,7 +185,6 @@ public sealed class VaeDecoder : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    /// <summary>Forward pass of this block, as described in the class summary.</summary>
     public override Tensor forward(Tensor z)
     {
         using var scope = torch.NewDisposeScope();
@@ -231,7 +221,6 @@ public sealed class DiagonalGaussian : IDisposable
         return (Mean + Std * eps).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Releases the tensors/modules owned by this object.</summary>
     public void Dispose() { Mean.Dispose(); LogVar.Dispose(); Std.Dispose(); }
 }
 
@@ -248,7 +237,6 @@ public sealed class AutoencoderKL : nn.Module<Tensor, Tensor>
     /// <summary>Spatial downsampling factor image → latent (2^(levels−1), 8 for SD).</summary>
     public int DownFactor => 1 << (Config.BlockOutChannels.Length - 1);
 
-    /// <summary>Builds the block with the given sizes (parameters named after the diffusers/transformers checkpoint keys).</summary>
     public AutoencoderKL(AutoencoderKLConfig config) : base(nameof(AutoencoderKL))
     {
         Config = config;

@@ -1,11 +1,10 @@
 using System.Text.Json;
 using DiffEgg.Common;
-using DiffEgg.Formats;
 
-namespace DiffEgg.Refinement;
+namespace DiffEgg.Formats;
 
-/// <summary>Small readers for the refinement CLI inputs, built on the strict COCO JSON access of <see cref="DiffEgg.Formats"/>.</summary>
-public static class RefineInputs
+/// <summary>The image list and the categories of any COCO-style JSON (the refinement and panoptic commands' inputs), read with the strict COCO JSON access.</summary>
+public static class CocoMetadataFiles
 {
     /// <summary>Reads only the <c>images</c> list (id, file_name, height, width) of any COCO JSON (instances, panoptic, image info).</summary>
     public static List<CocoImage> ReadImageInfo(string path)

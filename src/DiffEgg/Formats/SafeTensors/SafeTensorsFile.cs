@@ -5,7 +5,7 @@ using DiffEgg.Common;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace DiffEgg.Models.SafeTensors;
+namespace DiffEgg.Formats.SafeTensors;
 
 /// <summary>Element types a safetensors file may declare (the subset DiffEgg reads).</summary>
 public enum SafeTensorsDType { F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL }
@@ -240,7 +240,6 @@ public sealed class SafeTensorsFile : IDisposable
         finally { handle.ReleasePointer(); }
     }
 
-    /// <summary>Releases the tensors/modules owned by this object.</summary>
     public void Dispose()
     {
         if (_disposed) return;

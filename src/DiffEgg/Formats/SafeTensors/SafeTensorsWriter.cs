@@ -4,7 +4,7 @@ using DiffEgg.Common;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace DiffEgg.Models.SafeTensors;
+namespace DiffEgg.Formats.SafeTensors;
 
 /// <summary>Writes <c>.safetensors</c> files (standard layout: names sorted, header padded with spaces to 8 bytes) atomically via <see cref="AtomicFile"/>.</summary>
 public static class SafeTensorsWriter
