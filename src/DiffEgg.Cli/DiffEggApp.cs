@@ -137,10 +137,16 @@ public static class DiffEggApp
             CliOutput.Error(UsageMessage(args, e.Message));
             return 2;
         }
-        catch (Exception e) when (Unwrap(e) is DiffEggException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException or IOException or UnauthorizedAccessException or ArgumentException)
+        catch (Exception e) when (Unwrap(e) is DiffEggException or IOException or InvalidDataException or UnauthorizedAccessException)
         {
             CliOutput.Error(Unwrap(e).Message);
             return 1;
+        }
+        catch (Exception e)   // the one catch-all: anything else is a defect of DiffEgg, shown with its stack trace
+        {
+            Console.Error.WriteLine("error: this is a bug in DiffEgg, please report it with the command line and the lines below");
+            Console.Error.WriteLine(Unwrap(e));
+            return 70;   // EX_SOFTWARE
         }
         finally
         {

@@ -19,7 +19,7 @@ internal static class BatchRunner
             foreach (var item in items)
             {
                 try { work(item); }
-                catch (Exception e) when (e is Common.DiffEggException or ArgumentException or IOException or InvalidDataException or UnauthorizedAccessException)
+                catch (Exception e) when (e is Common.DiffEggException or IOException or InvalidDataException or UnauthorizedAccessException)
                 {
                     failures.Add((name(item), e.Message));
                     contexts.Add(context?.Invoke(item));

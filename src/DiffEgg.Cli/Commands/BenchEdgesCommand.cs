@@ -122,7 +122,7 @@ public sealed class BenchEdgesCommand : Command<BenchEdgesCommand.Settings>
             {
                 adapter = EdgeAdapter.Load(s.Adapter!, model.Unet);
                 try { oneStep = new OneStepEdgePipeline(model, adapter, new EdgePipelineOptions { Seed = s.Seed, Size = s.Size }); }
-                catch (ArgumentException e) { throw new DiffEggException("bench-edges: " + e.Message); }
+                catch (ArgumentException e) { throw new DiffEggException("bench-edges: " + e.Message); }   // the pipeline's check of the options against this adapter
             }
             report = null!;
             AnsiConsole.Progress().Start(ctx =>
@@ -137,7 +137,7 @@ public sealed class BenchEdgesCommand : Command<BenchEdgesCommand.Settings>
                 {
                     report = model is null ? EdgeBenchmark.RunSobel(items, options, Progress) : EdgeBenchmark.RunDiffEgg(model, items, options, Progress, oneStep);
                 }
-                catch (ArgumentException e) { throw new DiffEggException("bench-edges: " + e.Message); }
+                catch (ArgumentException e) { throw new DiffEggException("bench-edges: " + e.Message); }   // EdgePipeline's constructor checks the timesteps against the model's schedule
             });
         }
         finally

@@ -230,7 +230,7 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
                 adapter.Lora.Merge();   // this command uses the UNet only with the adapter: fold LoRA into the weights once
             }
         }
-        catch (ArgumentException e)
+        catch (ArgumentException e)   // the pipelines' constructors check the timesteps / adapter against the model: the options' fault
         {
             string option = adapter is not null ? "--adapter " + s.Adapter : s.FixedTimestep is null ? "--timesteps " + s.Timesteps : "--fixed-timestep " + s.FixedTimestep;
             throw new DiffEggException(option + ": " + e.Message);
@@ -266,7 +266,7 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
                             using var r = pipeline.Run(img, (passDone, _) => { task.Increment(passDone - reported); reported = passDone; });
                             pipeline.Write(r, s.Out, stem, path);
                         }
-                        catch (Exception e) when (e is DiffEggException or IOException or ArgumentException or UnauthorizedAccessException)
+                        catch (Exception e) when (e is DiffEggException or IOException or UnauthorizedAccessException)
                         {
                             lock (failures) failures.Add((path, e.Message));
                         }

@@ -63,10 +63,10 @@ public sealed class FinetuneCommand : Command<FinetuneCommand.Settings>
             RecWeight = s.RecWeight, DiceWeight = s.DiceWeight, RecSpace = s.RecSpace, CheckpointEvery = s.CheckpointEvery, Fp16 = !s.Fp32,
             Resume = s.Resume, MaxMinutes = s.MaxMinutes,
         };
-        o.Validate();
+        OptionFlags.Check(o.Validate, OptionFlags.Training);
         OutputTarget.CheckFolder(o.OutDir, "--out");
         OutputTarget.CheckFolder(o.CheckpointPath, s.CheckpointDir is null ? "checkpoint folder" : "--checkpoint-dir");
-        var r = TrainingConsole.Run("finetune", o.Steps, cancellationToken, cb => FineTuneTrainer.Run(o, cb.Progress, cb.Status, cb.Info, cb.Cancel));
+        var r = OptionFlags.Check(() => TrainingConsole.Run("finetune", o.Steps, cancellationToken, cb => FineTuneTrainer.Run(o, cb.Progress, cb.Status, cb.Info, cb.Cancel)), OptionFlags.Training);
         var tail = r.Log.Rows.Skip(Math.Max(0, r.Log.Rows.Count - 100)).ToList();
         double dice = tail.Count > 0 ? tail.Average(x => x.Extra![0]) : double.NaN;
         string how = r.StoppedByTimeLimit ? "stopped by --max-minutes" : r.Cancelled ? "interrupted (--resume continues)" : "finished";

@@ -55,10 +55,10 @@ public sealed class TrainBaseCommand : Command<TrainBaseCommand.Settings>
             Size = s.Size, Crop = s.Crop, FullFrom = s.FullFrom, FullBatch = s.FullBatch, Seed = s.Seed, Threads = s.Threads, LowTBias = s.LowTBias, LowTMax = s.LowTMax, Ema = s.Ema,
             NullTokens = s.NullTokens, CheckpointEvery = s.CheckpointEvery, Fp16 = !s.Fp32, Resume = s.Resume, MaxMinutes = s.MaxMinutes,
         };
-        o.Validate();
+        OptionFlags.Check(o.Validate, OptionFlags.Training);
         OutputTarget.CheckFolder(o.OutDir, "--out");
         OutputTarget.CheckFolder(o.CheckpointPath, s.CheckpointDir is null ? "checkpoint folder" : "--checkpoint-dir");
-        var r = TrainingConsole.Run("train-base", o.Steps, cancellationToken, cb => BaseModelTrainer.Run(o, cb.Progress, cb.Status, cb.Cancel));
+        var r = OptionFlags.Check(() => TrainingConsole.Run("train-base", o.Steps, cancellationToken, cb => BaseModelTrainer.Run(o, cb.Progress, cb.Status, cb.Cancel)), OptionFlags.Training);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{(r.StoppedByTimeLimit ? "stopped by --max-minutes" : r.StepsDone < r.TotalSteps ? "interrupted (--resume continues)" : "finished")} at step {r.StepsDone}/{r.TotalSteps}: last loss {r.FinalLoss:F4}, mean of last 100 {r.MeanLossLast100:F4}, {r.Seconds:F0} s, {r.Parameters:N0} UNet parameters; model in {o.OutDir}, checkpoint in {o.CheckpointPath}"));
         return r.StepsDone < r.TotalSteps && !r.StoppedByTimeLimit ? 130 : 0;

@@ -201,13 +201,13 @@ public static class CocoEvaluator
                 cells[c] = EvaluateCell(img, gt.Annotations, gtOrder.AsSpan(gtStart[c], gtStart[c + 1] - gtStart[c]),
                     results, dtOrder.AsSpan(dtStart[c], dtStart[c + 1] - dtStart[c]), p, maxDets, iouType, boxMode, gtName, resultsName);
             }
-            catch (Exception e)
+            catch (Exception e)   // any exception stops the parallel loop; rethrown unchanged below (a DiffEggException is the user's, anything else a bug)
             {
                 Interlocked.CompareExchange(ref firstError, e, null);
                 state.Stop();
             }
         });
-        if (firstError != null) throw firstError is DiffEggException ? firstError : new DiffEggException(firstError.Message, firstError);
+        if (firstError != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(firstError).Throw();
 
         // ---- accumulate
         var precision = new double[T * R * K * A * M];

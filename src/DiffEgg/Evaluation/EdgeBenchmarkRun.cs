@@ -200,7 +200,7 @@ public static partial class EdgeBenchmark
                 var ids = PanopticFiles.ReadPng(it.PanopticPath, out int gw, out int gh);
                 score(it, img, ids, gw, gh);
             }
-            catch (Exception e) when (e is DiffEggException or ArgumentException or IOException or InvalidDataException or UnauthorizedAccessException)
+            catch (Exception e) when (e is DiffEggException or IOException or InvalidDataException or UnauthorizedAccessException)
             {
                 error = e.Message;
                 failed.Add((it.Name, e.Message));

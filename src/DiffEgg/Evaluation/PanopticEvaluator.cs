@@ -78,13 +78,13 @@ public static class PanopticEvaluator
                 imageSize.TryGetValue(pairs[i].G.ImageId, out var im);
                 stats[i] = EvaluateImage(pairs[i].G, pairs[i].P, gtDir, predDir, categories, im, gtJsonPath, predJsonPath);
             }
-            catch (Exception e)
+            catch (Exception e)   // any exception stops the parallel loop; rethrown unchanged below (a DiffEggException is the user's, anything else a bug)
             {
                 Interlocked.CompareExchange(ref error, e, null);
                 state.Stop();
             }
         });
-        if (error != null) throw error is DiffEggException ? error : new DiffEggException(error.Message, error);
+        if (error != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(error).Throw();
 
         // reduce in image order (as panopticapi with a single worker)
         var iou = new Dictionary<long, double>();

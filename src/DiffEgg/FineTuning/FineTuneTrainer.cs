@@ -62,30 +62,30 @@ public sealed record FineTuneOptions
 
     public string CheckpointPath => CheckpointDir ?? Path.GetFullPath(OutDir).TrimEnd(Path.DirectorySeparatorChar) + ".checkpoint";
 
-    /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid option.</summary>
+    /// <summary>Throws <see cref="InvalidOptionException"/> naming the first invalid option.</summary>
     public void Validate()
     {
-        if (Steps < 1) throw new ArgumentException($"--steps must be ≥ 1, got {Steps}");
-        if (Batch < 1) throw new ArgumentException($"--batch must be ≥ 1, got {Batch}");
-        if (Accumulate < 1) throw new ArgumentException($"--accumulate must be ≥ 1, got {Accumulate}");
-        if (!(LearningRate > 0)) throw new ArgumentException($"--lr must be > 0, got {LearningRate}");
-        if (WarmupSteps < 0) throw new ArgumentException($"--warmup must be ≥ 0, got {WarmupSteps}");
-        if (Schedule is not ("constant" or "cosine")) throw new ArgumentException($"--schedule must be constant or cosine, got '{Schedule}'");
-        if (!(WeightDecay >= 0)) throw new ArgumentException($"--weight-decay must be ≥ 0, got {WeightDecay}");
-        if (!(ClipGradNorm >= 0)) throw new ArgumentException($"--clip must be ≥ 0, got {ClipGradNorm}");
-        if (Size != 0 && Size < 8) throw new ArgumentException($"--size must be ≥ 8 (or 0 = the model's native size), got {Size}");
-        if (Threads < 1) throw new ArgumentException($"--threads must be ≥ 1, got {Threads}");
-        if (Rank is < 1) throw new ArgumentException($"--rank must be ≥ 1, got {Rank}");
-        if (Alpha is double a && !(a > 0)) throw new ArgumentException($"--alpha must be > 0, got {a}");
-        if (Dropout is < 0 or >= 1 || double.IsNaN(Dropout)) throw new ArgumentException($"--dropout must lie in [0, 1), got {Dropout}");
+        if (Steps < 1) throw new InvalidOptionException(nameof(Steps), $"must be ≥ 1, got {Steps}");
+        if (Batch < 1) throw new InvalidOptionException(nameof(Batch), $"must be ≥ 1, got {Batch}");
+        if (Accumulate < 1) throw new InvalidOptionException(nameof(Accumulate), $"must be ≥ 1, got {Accumulate}");
+        if (!(LearningRate > 0)) throw new InvalidOptionException(nameof(LearningRate), $"must be > 0, got {LearningRate}");
+        if (WarmupSteps < 0) throw new InvalidOptionException(nameof(WarmupSteps), $"must be ≥ 0, got {WarmupSteps}");
+        if (Schedule is not ("constant" or "cosine")) throw new InvalidOptionException(nameof(Schedule), $"must be constant or cosine, got '{Schedule}'");
+        if (!(WeightDecay >= 0)) throw new InvalidOptionException(nameof(WeightDecay), $"must be ≥ 0, got {WeightDecay}");
+        if (!(ClipGradNorm >= 0)) throw new InvalidOptionException(nameof(ClipGradNorm), $"must be ≥ 0, got {ClipGradNorm}");
+        if (Size != 0 && Size < 8) throw new InvalidOptionException(nameof(Size), $"must be ≥ 8 (or 0 = the model's native size), got {Size}");
+        if (Threads < 1) throw new InvalidOptionException(nameof(Threads), $"must be ≥ 1, got {Threads}");
+        if (Rank is < 1) throw new InvalidOptionException(nameof(Rank), $"must be ≥ 1, got {Rank}");
+        if (Alpha is double a && !(a > 0)) throw new InvalidOptionException(nameof(Alpha), $"must be > 0, got {a}");
+        if (Dropout is < 0 or >= 1 || double.IsNaN(Dropout)) throw new InvalidOptionException(nameof(Dropout), $"must lie in [0, 1), got {Dropout}");
         _ = LoraOptions.ParseTargets(Targets);
-        if (FpnChannels < 1) throw new ArgumentException($"--fpn-channels must be ≥ 1, got {FpnChannels}");
-        if (Timestep < 0) throw new ArgumentException($"--timestep must be ≥ 0, got {Timestep}");
+        if (FpnChannels < 1) throw new InvalidOptionException(nameof(FpnChannels), $"must be ≥ 1, got {FpnChannels}");
+        if (Timestep < 0) throw new InvalidOptionException(nameof(Timestep), $"must be ≥ 0, got {Timestep}");
         if (!(RecWeight >= 0) || !(DiceWeight >= 0) || RecWeight + DiceWeight == 0)
-            throw new ArgumentException($"--rec-weight {RecWeight} and --dice-weight {DiceWeight} must be ≥ 0 and not both 0");
-        if (RecSpace is not ("image" or "latent")) throw new ArgumentException($"--rec-space must be image or latent, got '{RecSpace}'");
-        if (CheckpointEvery < 1) throw new ArgumentException($"--checkpoint-every must be ≥ 1, got {CheckpointEvery}");
-        if (MaxMinutes is <= 0) throw new ArgumentException($"--max-minutes must be > 0, got {MaxMinutes}");
+            throw new InvalidOptionException(nameof(RecWeight), $"{RecWeight} and DiceWeight {DiceWeight} must be ≥ 0 and not both 0");
+        if (RecSpace is not ("image" or "latent")) throw new InvalidOptionException(nameof(RecSpace), $"must be image or latent, got '{RecSpace}'");
+        if (CheckpointEvery < 1) throw new InvalidOptionException(nameof(CheckpointEvery), $"must be ≥ 1, got {CheckpointEvery}");
+        if (MaxMinutes is <= 0) throw new InvalidOptionException(nameof(MaxMinutes), $"must be > 0, got {MaxMinutes}");
     }
 
     /// <summary>The options that define the optimisation trajectory (must be equal on resume), as name → value.</summary>
@@ -133,14 +133,14 @@ public static class FineTuneTrainer
         if (model.Scheduler.PredictionType != "epsilon")
             throw new DiffEggException($"{o.ModelDir}: scheduler prediction_type '{model.Scheduler.PredictionType}' is not supported by finetune (epsilon only: Eq 3-4)");
         if (o.Timestep >= model.Scheduler.NumTrainTimesteps)
-            throw new DiffEggException($"--timestep {o.Timestep} is outside [0, {model.Scheduler.NumTrainTimesteps})");
+            throw new InvalidOptionException(nameof(o.Timestep), $"{o.Timestep} is outside [0, {model.Scheduler.NumTrainTimesteps})");
         var unet = model.Unet;
         var vae = model.Vae;
         int vaeFactor = vae?.DownFactor ?? 1;
         int size = o.Size > 0 ? o.Size : unet.Config.SampleSize * vaeFactor;
         int multiple = vaeFactor * unet.DownFactor;
         if (size % multiple != 0)
-            throw new DiffEggException($"--size {size} must be a multiple of {multiple} for {o.ModelDir} (VAE factor × UNet factor)");
+            throw new InvalidOptionException(nameof(o.Size), $"{size} must be a multiple of {multiple} for {o.ModelDir} (VAE factor × UNet factor)");
 
         status?.Invoke($"reading images from {o.DataDir} and pseudo-edges from {o.EdgesDir}");
         using var data = FineTuneData.Load(o.DataDir, o.EdgesDir, size);
@@ -154,7 +154,7 @@ public static class FineTuneTrainer
         var loraOptions = new LoraOptions { Rank = o.Rank, Alpha = o.Alpha, Dropout = o.Dropout, Targets = LoraOptions.ParseTargets(o.Targets) };
         EdgeAdapter adapter;
         try { adapter = EdgeAdapter.Create(unet, loraOptions, o.FpnChannels, o.Timestep, o.Seed); }
-        catch (ArgumentException e) { throw new DiffEggException(e.Message); }
+        catch (ArgumentException e) { throw new DiffEggException(e.Message); }   // LoRA / G_φ construction refuses a rank or width this UNet cannot take: the caller's options
         using var adapterOwner = adapter;
         adapter.Lora.Train(true);
         adapter.Generator.train();
@@ -215,7 +215,7 @@ public static class FineTuneTrainer
                         loss = rec * o.RecWeight + dice * o.DiceWeight;
                     }
                     double lv = loss.item<float>(), dv = dice.item<float>(), rv = rec.item<float>();
-                    if (!double.IsFinite(lv)) throw new DiffEggException($"fine-tuning diverged: loss is {lv} at step {step} (lower --lr?)");
+                    if (!double.IsFinite(lv)) throw new DiffEggException($"fine-tuning diverged: loss is {lv} at step {step} (lower LearningRate?)");
                     (loss / o.Accumulate).backward();
                     lossSum += lv; diceSum += dv; recSum += rv;
                 }

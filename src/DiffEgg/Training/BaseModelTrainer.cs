@@ -54,25 +54,26 @@ public sealed record TrainBaseOptions
     public (int Batch, int Crop) PhaseAt(long step) =>
         FullFrom > 0 && step > FullFrom ? (FullBatch > 0 ? FullBatch : Batch, Size) : (Batch, CropSize);
 
-    /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid option.</summary>
+    /// <summary>Throws <see cref="InvalidOptionException"/> naming the first invalid option.</summary>
     public void Validate()
     {
-        if (Steps < 1) throw new ArgumentException($"--steps must be ≥ 1, got {Steps}");
-        if (Batch < 1) throw new ArgumentException($"--batch must be ≥ 1, got {Batch}");
-        if (Accumulate < 1) throw new ArgumentException($"--accumulate must be ≥ 1, got {Accumulate}");
-        if (!(LearningRate > 0)) throw new ArgumentException($"--lr must be > 0, got {LearningRate}");
-        if (WarmupSteps < 0) throw new ArgumentException($"--warmup must be ≥ 0, got {WarmupSteps}");
-        if (Size < 8) throw new ArgumentException($"--size must be ≥ 8, got {Size}");
-        if (Crop < 0 || Crop > Size) throw new ArgumentException($"--crop must lie in [0, --size {Size}], got {Crop}");
-        if (FullFrom < 0) throw new ArgumentException($"--full-from must be ≥ 0, got {FullFrom}");
-        if (FullBatch < 0) throw new ArgumentException($"--full-batch must be ≥ 0, got {FullBatch}");
-        if (FullFrom > 0 && Crop == 0) throw new ArgumentException("--full-from needs --crop: without crops every step already uses whole images");
-        if (Threads < 1) throw new ArgumentException($"--threads must be ≥ 1, got {Threads}");
-        if (NullTokens < 1) throw new ArgumentException($"--null-tokens must be ≥ 1, got {NullTokens}");
-        if (CheckpointEvery < 1) throw new ArgumentException($"--checkpoint-every must be ≥ 1, got {CheckpointEvery}");
-        if (MaxMinutes is <= 0) throw new ArgumentException($"--max-minutes must be > 0, got {MaxMinutes}");
-        _ = new TimestepSampler(1000, LowTBias, LowTMax);
-        if (Ema is < 0 or >= 1) throw new ArgumentException($"--ema must lie in [0, 1), got {Ema}");
+        if (Steps < 1) throw new InvalidOptionException(nameof(Steps), $"must be ≥ 1, got {Steps}");
+        if (Batch < 1) throw new InvalidOptionException(nameof(Batch), $"must be ≥ 1, got {Batch}");
+        if (Accumulate < 1) throw new InvalidOptionException(nameof(Accumulate), $"must be ≥ 1, got {Accumulate}");
+        if (!(LearningRate > 0)) throw new InvalidOptionException(nameof(LearningRate), $"must be > 0, got {LearningRate}");
+        if (WarmupSteps < 0) throw new InvalidOptionException(nameof(WarmupSteps), $"must be ≥ 0, got {WarmupSteps}");
+        if (Size < 8) throw new InvalidOptionException(nameof(Size), $"must be ≥ 8, got {Size}");
+        if (Crop < 0 || Crop > Size) throw new InvalidOptionException(nameof(Crop), $"must lie in [0, Size {Size}], got {Crop}");
+        if (FullFrom < 0) throw new InvalidOptionException(nameof(FullFrom), $"must be ≥ 0, got {FullFrom}");
+        if (FullBatch < 0) throw new InvalidOptionException(nameof(FullBatch), $"must be ≥ 0, got {FullBatch}");
+        if (FullFrom > 0 && Crop == 0) throw new InvalidOptionException(nameof(FullFrom), "needs Crop > 0: without crops every step already uses whole images");
+        if (Threads < 1) throw new InvalidOptionException(nameof(Threads), $"must be ≥ 1, got {Threads}");
+        if (NullTokens < 1) throw new InvalidOptionException(nameof(NullTokens), $"must be ≥ 1, got {NullTokens}");
+        if (CheckpointEvery < 1) throw new InvalidOptionException(nameof(CheckpointEvery), $"must be ≥ 1, got {CheckpointEvery}");
+        if (MaxMinutes is <= 0) throw new InvalidOptionException(nameof(MaxMinutes), $"must be > 0, got {MaxMinutes}");
+        if (LowTBias is < 0 or > 1 || double.IsNaN(LowTBias)) throw new InvalidOptionException(nameof(LowTBias), $"must lie in [0, 1], got {LowTBias}");
+        if (LowTMax < 1 || LowTMax > 1000) throw new InvalidOptionException(nameof(LowTMax), $"must lie in [1, 1000], got {LowTMax}");
+        if (Ema is < 0 or >= 1) throw new InvalidOptionException(nameof(Ema), $"must lie in [0, 1), got {Ema}");
     }
 
     /// <summary>The options that must not change across a resume (they define the optimisation trajectory), as "name=value" strings.</summary>
@@ -170,7 +171,7 @@ public static class BaseModelTrainer
                     using (TorchRuntime.ForwardConvolutions())   // forward with oneDNN, backward without (TrainingJob)
                         loss = nn.functional.mse_loss(unet.forward(xt, t, cond), noise);
                     double lv = loss.item<float>();
-                    if (!double.IsFinite(lv)) throw new DiffEggException($"training diverged: loss is {lv} at step {step} (lower --lr?)");
+                    if (!double.IsFinite(lv)) throw new DiffEggException($"training diverged: loss is {lv} at step {step} (lower LearningRate?)");
                     (loss / o.Accumulate).backward();
                     lossSum += lv;
                 }

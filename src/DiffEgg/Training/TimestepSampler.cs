@@ -17,8 +17,8 @@ public sealed class TimestepSampler
     public TimestepSampler(int numTrainTimesteps, double lowBias, int lowMax)
     {
         if (numTrainTimesteps < 2) throw new ArgumentException($"numTrainTimesteps must be ≥ 2, got {numTrainTimesteps}");
-        if (lowBias is < 0 or > 1 || double.IsNaN(lowBias)) throw new ArgumentException($"--low-t-bias must lie in [0, 1], got {lowBias}");
-        if (lowMax < 1 || lowMax > numTrainTimesteps) throw new ArgumentException($"--low-t-max must lie in [1, {numTrainTimesteps}], got {lowMax}");
+        if (lowBias is < 0 or > 1 || double.IsNaN(lowBias)) throw new ArgumentException($"lowBias must lie in [0, 1], got {lowBias}");
+        if (lowMax < 1 || lowMax > numTrainTimesteps) throw new ArgumentException($"lowMax must lie in [1, {numTrainTimesteps}], got {lowMax}");
         NumTrainTimesteps = numTrainTimesteps; LowBias = lowBias; LowMax = lowMax;
     }
 

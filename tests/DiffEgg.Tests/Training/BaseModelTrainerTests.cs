@@ -154,7 +154,9 @@ public class BaseModelTrainerTests
         Assert.Equal((1, 16), o.PhaseAt(3));
         Assert.Equal((2, 16), (o with { FullBatch = 0 }).PhaseAt(3));
         Assert.Equal((2, 12), (o with { FullFrom = 0 }).PhaseAt(5));
-        Assert.Contains("--full-from needs --crop", Assert.Throws<ArgumentException>(() => (o with { Crop = 0 }).Validate()).Message);
+        var bad = Assert.Throws<InvalidOptionException>(() => (o with { Crop = 0 }).Validate());
+        Assert.Equal((nameof(o.FullFrom), "needs Crop > 0: without crops every step already uses whole images"), (bad.Option, bad.Problem));
+        Assert.Equal("--full-from: needs Crop > 0: without crops every step already uses whole images", DiffEgg.Cli.OptionFlags.Message(bad, DiffEgg.Cli.OptionFlags.Training));
 
         string data = TrainingTestUtil.MakeImageFolder();
         string root = Directory.CreateTempSubdirectory("diffegg-curriculum").FullName;
