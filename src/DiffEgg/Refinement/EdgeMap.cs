@@ -5,7 +5,7 @@ using DiffEgg.Data;
 
 namespace DiffEgg.Refinement;
 
-/// <summary>An edge map for refinement (Alg 4 input E): row-major values in [0, 1], 1 = edge.</summary>
+/// <summary>An edge map for refinement (Alg 4 input E): row-major values in [0, 1], 1 = edge; other values are refused at construction.</summary>
 public sealed class EdgeMap
 {
     public int Width { get; }
@@ -17,6 +17,9 @@ public sealed class EdgeMap
         if (width <= 0 || height <= 0) throw new ArgumentException($"edge map size {width}x{height} must be positive");
         if (values.Length != width * height)
             throw new ArgumentException($"edge map has {values.Length} values, expected {width}x{height} = {width * height}");
+        for (int i = 0; i < values.Length; i++)
+            if (!(values[i] >= 0f && values[i] <= 1f))   // also NaN
+                throw new ArgumentException($"edge map value {values[i]} at (y={i / width}, x={i % width}) is outside [0, 1]: scale it first (EdgeMapReader reads files into [0, 1])");
         Width = width;
         Height = height;
         Values = values;

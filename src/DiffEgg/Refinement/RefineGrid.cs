@@ -25,9 +25,8 @@ public static class RefineGrid
             e = nn.functional.interpolate(e, new long[] { Math.Max(h, edges.Height), Math.Max(w, edges.Width) }, mode: InterpolationMode.Bilinear, align_corners: false);
         if (e.shape[2] != h || e.shape[3] != w)
             e = nn.functional.adaptive_max_pool2d(e, new long[] { h, w });
-        // explicit Scalars kept alive by `using`: an implicit one can be finalised by the GC while libtorch reads it (seen as c10 "Unknown scalar type")
-        using Scalar lo = 0f, hi = 1f;
-        return e.reshape(h, w).clamp(lo, hi).contiguous().MoveToOuterDisposeScope();
+        // EdgeMap holds values in [0, 1]; bilinear resampling and max pooling keep them there
+        return e.reshape(h, w).contiguous().MoveToOuterDisposeScope();
     }
 
     /// <summary>Binary masks (N × H×W bytes) as the fraction of each working pixel they cover, [N,h,w].</summary>

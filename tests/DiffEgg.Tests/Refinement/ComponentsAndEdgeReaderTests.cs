@@ -37,6 +37,18 @@ public class ComponentsAndEdgeReaderTests
         Assert.Equal(7, cu.Areas[1]);
     }
 
+    [Theory]
+    [InlineData(float.NaN)]
+    [InlineData(float.PositiveInfinity)]
+    [InlineData(-0.01f)]
+    [InlineData(1.01f)]
+    public void EdgeMap_RefusesValuesOutsideTheUnitInterval(float bad)
+    {
+        var e = Assert.Throws<ArgumentException>(() => new EdgeMap(2, 2, new[] { 0f, 1f, bad, 0.5f }));
+        Assert.Contains("(y=1, x=0)", e.Message);
+        Assert.Equal(new[] { 0f, 1f, 0.25f, 0.5f }, new EdgeMap(2, 2, new[] { 0f, 1f, 0.25f, 0.5f }).Values);
+    }
+
     [Fact]
     public void NonEdgeLabellingUsesTheThreshold()
     {
