@@ -97,6 +97,8 @@ public sealed class DemoResult
     public required DemoOptions Options { get; init; }
     public required string ModelPath { get; init; }
     public required bool EmbeddedModel { get; init; }
+    /// <summary>What the model folder says of itself: UNet parameters, and the length of its training when it holds <c>training/loss.csv</c>.</summary>
+    public string ModelFacts { get; init; } = "";
     public required List<DemoScene> Scenes { get; init; }
     public required CocoEvalResult Coarse { get; init; }
     public required CocoEvalResult Refined { get; init; }
@@ -157,8 +159,10 @@ public static class DemoRunner
         var edgeValues = new List<(float[] Edges, sbyte[] Ternary)>();
         var oneStepValues = new List<(float[] Edges, sbyte[] Ternary)>();
         string oneStepDir = Path.Combine(dir, "edges-onestep");
+        string modelFacts;
         using (var model = DiffusionModelFolder.Load(modelPath, CPU))
         {
+            modelFacts = ModelFacts(modelPath, model);
             var po = new EdgePipelineOptions { Timesteps = o.Timesteps, Size = o.Size, Seed = o.Seed, Ternary = o.Ternary };
             EdgePipeline pipeline;
             try { pipeline = new EdgePipeline(model, po); }
@@ -340,7 +344,7 @@ public static class DemoRunner
         }
         var result = new DemoResult
         {
-            Options = o, ModelPath = modelPath, EmbeddedModel = o.ModelPath is null, Scenes = report,
+            Options = o, ModelPath = modelPath, EmbeddedModel = o.ModelPath is null, ModelFacts = modelFacts, Scenes = report,
             Coarse = coarseEval, Refined = refinedEval, Naive = naiveEval, Pseudo = pseudoEval, StageSeconds = times,
             OracleRefined = oracleRefinedEval, OraclePseudo = oraclePseudoEval, OneStepRefined = oneStepRefinedEval,
         };
@@ -395,5 +399,20 @@ public static class DemoRunner
             ds.Annotations.Add(r.ToAnnotation(images[i].Id, images[i].Stem + ".png"));
         }
         PanopticFiles.WriteJson(Path.Combine(dir, "panoptic.json"), ds);
+    }
+
+    /// <summary>The UNet's parameter count, and steps and minutes of training from the folder's <c>training/loss.csv</c> (last row) when there is one.</summary>
+    static string ModelFacts(string modelPath, DiffusionModelFolder model)
+    {
+        long parameters = model.Unet.parameters().Sum(p => p.numel());
+        string facts = parameters >= 1_000_000 ? $"{parameters / 1e6:F2} M UNet parameters" : $"{parameters:N0} UNet parameters";
+        string log = Path.Combine(modelPath, "training", "loss.csv");
+        if (!File.Exists(log)) return facts;
+        string? last = File.ReadLines(log).Skip(1).LastOrDefault(l => l.Length > 0);
+        var cells = last?.Split(',');
+        if (cells is { Length: >= 4 } && int.TryParse(cells[0], System.Globalization.CultureInfo.InvariantCulture, out int steps)
+            && double.TryParse(cells[^1], System.Globalization.CultureInfo.InvariantCulture, out double seconds))
+            facts += $", trained for {steps:N0} steps in {seconds / 60:F0} minutes (its training/loss.csv)";
+        return facts;
     }
 }
