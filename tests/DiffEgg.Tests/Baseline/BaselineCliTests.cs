@@ -11,9 +11,9 @@ namespace DiffEgg.Tests.Baseline;
 public class BaselineCliTests
 {
     /// <summary>3 synthetic 64-px scenes (the embedded model's native size) in a temp folder: d/images, d/instances.json.</summary>
-    static string Scenes(int count = 3)
+    static TempDir Scenes(int count = 3)
     {
-        string dir = Directory.CreateTempSubdirectory("diffegg-baseline").FullName;
+        var dir = new TempDir("diffegg-baseline");
         Assert.Equal(0, CliRun.Capture("synth", "--count", count.ToString(), "--size", "64", "--seed", "6", "--split", "test", "--style", "stress", "--out", Path.Combine(dir, "d")).Code);
         return dir;
     }
@@ -41,7 +41,7 @@ public class BaselineCliTests
     [Fact]
     public void BaselineWritesResultsAndTheImageListWithIdsInFileNameOrder()
     {
-        string dir = Scenes();
+        using var dir = Scenes();
         string images = Path.Combine(dir, "d", "images"), out1 = Path.Combine(dir, "b.json"), out2 = Path.Combine(dir, "b2.json");
         var r = CliRun.Capture("baseline", "--images", images, "--out", out1);
         Assert.Equal(0, r.Code);
@@ -65,7 +65,7 @@ public class BaselineCliTests
     [Fact]
     public void ImageInfoGivesTheIdsAndAMissingEntryIsOneLineNamingTheFile()
     {
-        string dir = Scenes();
+        using var dir = Scenes();
         string images = Path.Combine(dir, "d", "images"), info = Path.Combine(dir, "d", "instances.json"), outFile = Path.Combine(dir, "b.json");
         Assert.Equal(0, CliRun.Capture("baseline", "--images", images, "--image-info", info, "--out", outFile).Code);
         Assert.False(File.Exists(Path.Combine(dir, "b.images.json")));   // the ids are the user's: no list written
@@ -85,7 +85,7 @@ public class BaselineCliTests
     [Fact]
     public void ShardedBaselineMergesToTheBytesOfOneRunWithItsImageList()
     {
-        string dir = Scenes();
+        using var dir = Scenes();
         string images = Path.Combine(dir, "d", "images"), one = Path.Combine(dir, "one.json"), sharded = Path.Combine(dir, "sh.json");
         Assert.Equal(0, CliRun.Capture("baseline", "--images", images, "--out", one).Code);
         for (int i = 0; i < 2; i++) Assert.Equal(0, CliRun.Capture("baseline", "--images", images, "--out", sharded, "--shard-index", i.ToString(), "--shard-count", "2").Code);
@@ -98,7 +98,7 @@ public class BaselineCliTests
     [Fact]
     public void ShardedSegmentMergesToTheSameFolderAsOneRun()
     {
-        string dir = Scenes(3);
+        using var dir = Scenes(3);
         string images = Path.Combine(dir, "d", "images"), one = Path.Combine(dir, "one"), sharded = Path.Combine(dir, "sh");
         Assert.Equal(0, CliRun.Capture("segment", "--images", images, "--out", one).Code);
         for (int i = 0; i < 2; i++) Assert.Equal(0, CliRun.Capture("segment", "--images", images, "--out", sharded, "--shard-index", i.ToString(), "--shard-count", "2").Code);
@@ -122,7 +122,7 @@ public class BaselineCliTests
     [Fact]
     public void SegmentRunsEndToEndOnPlainImagesAndOnAnotherToolsMasks()
     {
-        string dir = Scenes(2);
+        using var dir = Scenes(2);
         string images = Path.Combine(dir, "d", "images"), outDir = Path.Combine(dir, "seg");
         var r = CliRun.Capture("segment", "--images", images, "--out", outDir);
         Assert.Equal(0, r.Code);

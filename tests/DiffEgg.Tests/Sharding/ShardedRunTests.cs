@@ -19,9 +19,9 @@ public class ShardedRunTests(ITestOutputHelper output)
     readonly ITestOutputHelper _out = output;
 
     /// <summary>7 synthetic 32×32 scenes; edges = their ground-truth boundaries (ternary PNGs, no model needed); masks = the ground truth as results.</summary>
-    static string MakeDataset()
+    static TempDir MakeDataset()
     {
-        string dir = Directory.CreateTempSubdirectory("diffegg-shards").FullName;
+        var dir = new TempDir("diffegg-shards");
         string synth = Path.Combine(dir, "d");
         Assert.Equal(0, CliRun.Capture("synth", "--count", "7", "--size", "32", "--seed", "4", "--split", "test", "--out", synth).Code);
         string edges = Path.Combine(dir, "edges");
@@ -99,7 +99,7 @@ public class ShardedRunTests(ITestOutputHelper output)
     [Fact]
     public void SlurmAndKubernetesShardsMergeToTheBytesOfOneRun()
     {
-        string dir = MakeDataset();
+        using var dir = MakeDataset();
         var none = new Dictionary<string, string>();
         string single = Path.Combine(dir, "single.json"), slurm = Path.Combine(dir, "slurm.json");
         Assert.Equal(0, Run(none, Refine(dir, single)).Code);
@@ -140,7 +140,7 @@ public class ShardedRunTests(ITestOutputHelper output)
     [Fact]
     public void AKilledShardResumesWhereItStoppedAndMergesToTheSameBytes()
     {
-        string dir = MakeDataset();
+        using var dir = MakeDataset();
         var none = new Dictionary<string, string>();
         string single = Path.Combine(dir, "single.json"), sharded = Path.Combine(dir, "sharded.json");
         Assert.Equal(0, Run(none, Refine(dir, single)).Code);
@@ -187,7 +187,7 @@ public class ShardedRunTests(ITestOutputHelper output)
     [Fact]
     public void UnshardedResumeSkipsExistingPartsAndWritesTheSameOutput()
     {
-        string dir = MakeDataset();
+        using var dir = MakeDataset();
         string single = Path.Combine(dir, "single.json"), resumed = Path.Combine(dir, "resumed.json");
         Assert.Equal(0, CliRun.Capture(Refine(dir, single)).Code);
         Assert.Equal(0, CliRun.Capture(Refine(dir, resumed).Append("--resume").ToArray()).Code);
@@ -212,7 +212,7 @@ public class ShardedRunTests(ITestOutputHelper output)
     [Fact]
     public void MergeNamesMissingImagesAndFailuresAndAllowMissingMergesTheRest()
     {
-        string dir = MakeDataset();
+        using var dir = MakeDataset();
         string sharded = Path.Combine(dir, "s.json");
         // the second image (id 1000002: synth's test split numbers from 1000001) is unreadable: shard 1 records the failure and exits 1
         string img2 = Directory.GetFiles(Path.Combine(dir, "d", "images")).Order(StringComparer.Ordinal).ElementAt(1);
@@ -246,7 +246,7 @@ public class ShardedRunTests(ITestOutputHelper output)
     [Fact]
     public void AShardWithNoImagesStillWritesItsManifestAndNeverTheOutput()
     {
-        string dir = MakeDataset();   // 7 images: shards 7..9 of 10 get none
+        using var dir = MakeDataset();   // 7 images: shards 7..9 of 10 get none
         string sharded = Path.Combine(dir, "s.json");
         var r = CliRun.Capture(Refine(dir, sharded).Concat(new[] { "--shard-index", "8", "--shard-count", "10" }).ToArray());
         Assert.Equal(0, r.Code);
@@ -262,8 +262,8 @@ public class ShardedRunTests(ITestOutputHelper output)
     [Fact]
     public void EdgesShardsWriteTheSameFilesAsOneRunAndSkipWhatExists()
     {
-        string model = DiffEgg.Tests.FineTuning.FineTuneTestUtil.TinyModel();
-        string dir = MakeDataset();
+        using var model = DiffEgg.Tests.FineTuning.FineTuneTestUtil.TinyModel();
+        using var dir = MakeDataset();
         string images = Path.Combine(dir, "d", "images");
         string one = Path.Combine(dir, "e1"), sharded = Path.Combine(dir, "e2");
         Assert.Equal(0, CliRun.Capture("edges", "--model", model, "--input", images, "--out", one, "--timesteps", "10").Code);
