@@ -58,19 +58,11 @@ public class EdgesCommandTests
         var good = File.ReadAllBytes(Path.Combine(input, "b.png"));
         File.WriteAllBytes(Path.Combine(input, "c_corrupt.png"), good[..(good.Length / 2)]);
 
-        var err = new StringWriter();
-        var oldErr = Console.Error;
-        int rc;
-        try
-        {
-            Console.SetError(err);
-            rc = DiffEggApp.Run(new[] { "edges", "--model", TestPaths.Sd15Tiny, "--input", input, "--out", output,
-                "--timesteps", "900,500,100", "--size", "32", "--seed", "7" });
-        }
-        finally { Console.SetError(oldErr); }
-        _out.WriteLine(err.ToString());
-        Assert.Equal(1, rc);
-        Assert.Contains("c_corrupt.png", err.ToString());
+        // one line for the corrupt image, one summary line naming the output folder
+        var r = CliRun.Fails(1, new[] { "edges", "--model", TestPaths.Sd15Tiny, "--input", input, "--out", output,
+            "--timesteps", "900,500,100", "--size", "32", "--seed", "7" }, new[] { Path.Combine(input, "c_corrupt.png"), output }, new[] { Path.Combine(output, "c_corrupt.json") }, errors: 2);
+        _out.WriteLine(r.Err);
+        Assert.Contains("c_corrupt.png", r.Err);
         Assert.False(File.Exists(Path.Combine(output, "c_corrupt.json")));
 
         foreach (var (stem, w, h) in new[] { ("a", 40, 24), ("b", 30, 30) })
@@ -120,17 +112,8 @@ public class EdgesCommandTests
             string Chosen(string w) => JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.Path, w, $"s{k}.json"))).RootElement.GetProperty("chosen_timestep").ToString();
             Assert.Equal(Chosen("w1"), Chosen("w3"));
         }
-        var err = new StringWriter();
-        var oldErr = Console.Error;
-        try
-        {
-            Console.SetError(err);
-            Assert.Equal(2, DiffEggApp.Run(new[] { "edges", "--input", input, "--out", dir.File("x"), "--workers", "0" }));
-            Assert.Equal(2, DiffEggApp.Run(new[] { "edges", "--input", input, "--out", dir.File("x"), "--workers", "2", "--adapter", dir.Path }));
-        }
-        finally { Console.SetError(oldErr); }
-        Assert.Contains("--workers 0: must be at least 1", err.ToString());
-        Assert.Contains("--workers: not with --adapter", err.ToString());
+        CliRun.Fails(2, new[] { "edges", "--input", input, "--out", dir.File("x"), "--workers", "0" }, new[] { "--workers 0: must be at least 1" }, new[] { dir.File("x") });
+        CliRun.Fails(2, new[] { "edges", "--input", input, "--out", dir.File("x"), "--workers", "2", "--adapter", dir.Path }, new[] { "--workers: not with --adapter" }, new[] { dir.File("x") });
         Assert.False(Directory.Exists(dir.File("x")));
     }
 

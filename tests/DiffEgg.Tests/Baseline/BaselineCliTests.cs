@@ -74,12 +74,11 @@ public class BaselineCliTests
         // an image without an entry: one line naming it, the earlier output untouched
         var before = File.ReadAllBytes(outFile);
         ImageIO.WriteRgbPng(Path.Combine(images, "extra.png"), new RgbImage(64, 64));
-        var bad = CliRun.Capture("baseline", "--images", images, "--image-info", info, "--out", outFile);
-        Assert.Equal(1, bad.Code);
+        var bad = CliRun.Fails(1, new[] { "baseline", "--images", images, "--image-info", info, "--out", outFile }, new[] { "extra.png" }, new[] { outFile });
         var line = Assert.Single(bad.ErrLines);
         Assert.Contains("no entry in 'images' for extra.png", line);
         Assert.Equal(before, File.ReadAllBytes(outFile));
-        Assert.Equal(2, CliRun.Capture("baseline", "--images", images, "--out", outFile, "--method", "ncut").Code);
+        CliRun.Fails(2, new[] { "baseline", "--images", images, "--out", outFile, "--method", "ncut" }, new[] { "--method" }, new[] { outFile });
     }
 
     [Fact]
@@ -152,8 +151,8 @@ public class BaselineCliTests
         Assert.Equal(0, r2.Code);
         Assert.Contains("PeakKL + EdgeKL", r2.Out);
         Assert.Equal(File.ReadAllBytes(Path.Combine(outDir, "baseline.json")), File.ReadAllBytes(Path.Combine(other, "baseline.json")));
-        var missing = CliRun.Capture("segment", "--images", images, "--out", other, "--baseline", Path.Combine(dir, "nope.json"));
-        Assert.Equal(1, missing.Code);
+        var missing = CliRun.Fails(1, new[] { "segment", "--images", images, "--out", other, "--baseline", Path.Combine(dir, "nope.json") },
+            new[] { "--baseline", Path.Combine(dir, "nope.json") }, new[] { Path.Combine(other, "baseline.json") });
         Assert.Contains("--baseline", Assert.Single(missing.ErrLines));
     }
 }

@@ -134,6 +134,8 @@ public class ShardedRunTests(ITestOutputHelper output)
         Assert.Equal(1, bad.Code);
         Assert.Contains("two schedulers disagree", bad.Err);
         Assert.Single(bad.Err.Trim().Split('\n'));
+        Assert.StartsWith("error: ", bad.Err);
+        CliRun.AssertNoStackTrace(bad.Err + bad.Out);
         Assert.False(Directory.Exists(Path.Combine(dir, "bad.json.parts")));
     }
 
@@ -171,6 +173,8 @@ public class ShardedRunTests(ITestOutputHelper output)
         var early = Run(none, "merge", sharded);
         Assert.Equal(1, early.Code);
         Assert.Contains("shard-1-of-2.json", early.Err);
+        Assert.Single(early.Err.Trim().Split('\n'));
+        CliRun.AssertNoStackTrace(early.Err + early.Out);
         Assert.False(File.Exists(sharded));
         Assert.Equal(0, Run(Kubernetes(1, 2), Refine(dir, sharded)).Code);
         Assert.Equal(0, Run(none, "merge", sharded).Code);
@@ -218,13 +222,11 @@ public class ShardedRunTests(ITestOutputHelper output)
         string img2 = Directory.GetFiles(Path.Combine(dir, "d", "images")).Order(StringComparer.Ordinal).ElementAt(1);
         File.WriteAllText(img2, "not a png");
         Assert.Equal(0, CliRun.Capture(Refine(dir, sharded).Concat(new[] { "--shard-index", "0", "--shard-count", "2" }).ToArray()).Code);
-        var r1 = CliRun.Capture(Refine(dir, sharded).Concat(new[] { "--shard-index", "1", "--shard-count", "2" }).ToArray());
-        Assert.Equal(1, r1.Code);
+        CliRun.Fails(1, Refine(dir, sharded).Concat(new[] { "--shard-index", "1", "--shard-count", "2" }).ToArray(), new[] { img2, sharded + ".parts" }, new[] { sharded }, errors: 2);
         var m1 = ShardManifest.Read(Path.Combine(sharded + ".parts", "shard-1-of-2.json"));
         var f = Assert.Single(m1.Failed);
         Assert.Equal("1000002", f.Item);
-        var merge = CliRun.Capture("merge", sharded);
-        Assert.Equal(1, merge.Code);
+        var merge = CliRun.Fails(1, new[] { "merge", sharded }, new[] { "1000002" }, new[] { sharded });
         Assert.Contains("1 item(s) without a part: 1000002 (failed in shard 1:", merge.Err);
         Assert.False(File.Exists(sharded));
         var allow = CliRun.Capture("merge", sharded, "--allow-missing");
@@ -237,10 +239,9 @@ public class ShardedRunTests(ITestOutputHelper output)
         // stale manifests of another shard count are refused by name
         new ShardManifest { Command = ShardLayout.Refine, ShardIndex = 0, ShardCount = 3, Source = "test", Items = Array.Empty<string>() }
             .Write(Path.Combine(sharded + ".parts", "shard-0-of-3.json"));
-        var mixed = CliRun.Capture("merge", sharded);
-        Assert.Equal(1, mixed.Code);
+        var mixed = CliRun.Fails(1, new[] { "merge", sharded }, new[] { "shard-0-of-3.json" });
         Assert.Contains("different shard counts (2, 3)", mixed.Err);
-        Assert.Equal(1, CliRun.Capture("merge", Path.Combine(dir, "nothing.json")).Code);
+        CliRun.Fails(1, new[] { "merge", Path.Combine(dir, "nothing.json") }, new[] { Path.Combine(dir, "nothing.json") }, new[] { Path.Combine(dir, "nothing.json") });
     }
 
     [Fact]
