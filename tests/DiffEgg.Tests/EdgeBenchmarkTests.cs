@@ -1,3 +1,4 @@
+using DiffEgg.Tests.Cli;
 using System.Text.Json;
 using DiffEgg.Cli;
 using DiffEgg.Data;
@@ -14,7 +15,8 @@ namespace DiffEgg.Tests;
 /// <summary>Shared fixture: 3 synthetic 32×32 test scenes and a freshly initialised tiny pixel-space UNet (attention at 16×16) in a temp folder.</summary>
 public sealed class EdgeBenchmarkFixture : IDisposable
 {
-    public string Root { get; } = Directory.CreateTempSubdirectory("diffegg-benchedges").FullName;
+    readonly TempDir _temp = new("diffegg-benchedges");
+    public string Root => _temp.Path;
     public string Data => Path.Combine(Root, "synth");
     public string Model => Path.Combine(Root, "model");
 
@@ -30,7 +32,7 @@ public sealed class EdgeBenchmarkFixture : IDisposable
         PixelModelFolder.Save(Model, unet, nullEmb, sched, fp16: false);
     }
 
-    public void Dispose() { try { Directory.Delete(Root, true); } catch { /* best effort */ } }
+    public void Dispose() => _temp.Dispose();
 }
 
 [Collection("TorchThreads")]
@@ -121,11 +123,11 @@ public sealed class EdgeBenchmarkTests : IClassFixture<EdgeBenchmarkFixture>
     [Fact]
     public void BadOptionsFailWithExitCodes()
     {
-        Assert.Equal(2, DiffEggApp.Run(new[] { "bench-edges", "--data", _f.Data, "--model", _f.Model, "--metrics", "kl,euclid" }));
-        Assert.Equal(2, DiffEggApp.Run(new[] { "bench-edges", "--data", _f.Data, "--model", _f.Model, "--fixed-timesteps", "10,x" }));
+        CliRun.Fails(2, new[] { "bench-edges", "--data", _f.Data, "--model", _f.Model, "--metrics", "kl,euclid" }, new[] { "--metrics" });
+        CliRun.Fails(2, new[] { "bench-edges", "--data", _f.Data, "--model", _f.Model, "--fixed-timesteps", "10,x" }, new[] { "--fixed-timesteps" });
         // timesteps must strictly decrease (checked by the pipeline): a one-line user error, exit 1
-        Assert.Equal(1, DiffEggApp.Run(new[] { "bench-edges", "--data", _f.Data, "--model", _f.Model, "--timesteps", "100,500", "--limit", "1" }));
-        Assert.Equal(1, DiffEggApp.Run(new[] { "bench-edges", "--data", _f.Data, "--model", Path.Combine(_f.Root, "missing"), "--limit", "1" }));
+        CliRun.Fails(1, new[] { "bench-edges", "--data", _f.Data, "--model", _f.Model, "--timesteps", "100,500", "--limit", "1" }, new[] { "100" });
+        CliRun.Fails(1, new[] { "bench-edges", "--data", _f.Data, "--model", Path.Combine(_f.Root, "missing"), "--limit", "1" }, new[] { Path.Combine(_f.Root, "missing") });
     }
 
     [Fact]

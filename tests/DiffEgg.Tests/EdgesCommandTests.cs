@@ -58,19 +58,11 @@ public class EdgesCommandTests
         var good = File.ReadAllBytes(Path.Combine(input, "b.png"));
         File.WriteAllBytes(Path.Combine(input, "c_corrupt.png"), good[..(good.Length / 2)]);
 
-        var err = new StringWriter();
-        var oldErr = Console.Error;
-        int rc;
-        try
-        {
-            Console.SetError(err);
-            rc = DiffEggApp.Run(new[] { "edges", "--model", TestPaths.Sd15Tiny, "--input", input, "--out", output,
-                "--timesteps", "900,500,100", "--size", "32", "--seed", "7" });
-        }
-        finally { Console.SetError(oldErr); }
-        _out.WriteLine(err.ToString());
-        Assert.Equal(1, rc);
-        Assert.Contains("c_corrupt.png", err.ToString());
+        // one line for the corrupt image, one summary line naming the output folder
+        var r = CliRun.Fails(1, new[] { "edges", "--model", TestPaths.Sd15Tiny, "--input", input, "--out", output,
+            "--timesteps", "900,500,100", "--size", "32", "--seed", "7" }, new[] { Path.Combine(input, "c_corrupt.png"), output }, new[] { Path.Combine(output, "c_corrupt.json") }, errors: 2);
+        _out.WriteLine(r.Err);
+        Assert.Contains("c_corrupt.png", r.Err);
         Assert.False(File.Exists(Path.Combine(output, "c_corrupt.json")));
 
         foreach (var (stem, w, h) in new[] { ("a", 40, 24), ("b", 30, 30) })
@@ -120,17 +112,8 @@ public class EdgesCommandTests
             string Chosen(string w) => JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.Path, w, $"s{k}.json"))).RootElement.GetProperty("chosen_timestep").ToString();
             Assert.Equal(Chosen("w1"), Chosen("w3"));
         }
-        var err = new StringWriter();
-        var oldErr = Console.Error;
-        try
-        {
-            Console.SetError(err);
-            Assert.Equal(2, DiffEggApp.Run(new[] { "edges", "--input", input, "--out", dir.File("x"), "--workers", "0" }));
-            Assert.Equal(2, DiffEggApp.Run(new[] { "edges", "--input", input, "--out", dir.File("x"), "--workers", "2", "--adapter", dir.Path }));
-        }
-        finally { Console.SetError(oldErr); }
-        Assert.Contains("--workers 0: must be at least 1", err.ToString());
-        Assert.Contains("--workers: not with --adapter", err.ToString());
+        CliRun.Fails(2, new[] { "edges", "--input", input, "--out", dir.File("x"), "--workers", "0" }, new[] { "--workers 0: must be at least 1" }, new[] { dir.File("x") });
+        CliRun.Fails(2, new[] { "edges", "--input", input, "--out", dir.File("x"), "--workers", "2", "--adapter", dir.Path }, new[] { "--workers: not with --adapter" }, new[] { dir.File("x") });
         Assert.False(Directory.Exists(dir.File("x")));
     }
 
@@ -170,11 +153,11 @@ public class EdgesCommandTests
     [Fact]
     public void EdgesCommand_BadOptions_AreOneLineErrors()
     {
-        Assert.Equal(2, DiffEggApp.Run(new[] { "edges", "--model", TestPaths.Sd15Tiny, "--input", ".", "--out", ".", "--metric", "foo" }));
+        CliRun.Fails(2, new[] { "edges", "--model", TestPaths.Sd15Tiny, "--input", ".", "--out", ".", "--metric", "foo" }, new[] { "--metric" });
         using var dir = new TempDir();
         ImageIO.WriteRgbPng(dir.File("x.png"), Rectangle(8, 8, 2, 2, 6, 6));
-        Assert.Equal(1, DiffEggApp.Run(new[] { "edges", "--model", TestPaths.Sd15Tiny, "--input", dir.Path, "--out", dir.File("o"), "--timesteps", "100,500" }));
-        Assert.Equal(1, DiffEggApp.Run(new[] { "edges", "--model", dir.Path, "--input", dir.Path, "--out", dir.File("o") }));
+        CliRun.Fails(1, new[] { "edges", "--model", TestPaths.Sd15Tiny, "--input", dir.Path, "--out", dir.File("o"), "--timesteps", "100,500" }, new[] { "100" }, new[] { dir.File("o") });
+        CliRun.Fails(1, new[] { "edges", "--model", dir.Path, "--input", dir.Path, "--out", dir.File("o") }, new[] { dir.Path }, new[] { dir.File("o") });
     }
     /// <summary>A folder with a.png (40×24) and trunc.png (a truncated PNG).</summary>
     static (string Input, string A, string Trunc) PhotoFolder(TempDir dir)
@@ -194,9 +177,9 @@ public class EdgesCommandTests
         using var dir = new TempDir();
         var (input, _, trunc) = PhotoFolder(dir);
         string output = dir.File("out");
-        var r = CliRun.Capture("edges", "--model", TestPaths.Sd15Tiny, "--input", input, "--out", output, "--timesteps", "500,100", "--size", "32");
+        var r = CliRun.Fails(1, new[] { "edges", "--model", TestPaths.Sd15Tiny, "--input", input, "--out", output, "--timesteps", "500,100", "--size", "32" },
+            new[] { trunc, output }, errors: 2);
         _out.WriteLine(r.Out + r.Err);
-        Assert.Equal(1, r.Code);
         Assert.Contains("a.png: 40×24 → processed at 32×16 (--size 32)\n", r.Out.Replace("\r\n", "\n"));
         Assert.DoesNotContain("trunc", r.Out);
         Assert.Contains($"error: {trunc}: image is truncated", r.ErrLines);
@@ -216,8 +199,7 @@ public class EdgesCommandTests
         Assert.Contains("a.png: 40×24 → processed at 32×16 (model native size 32; --size to change)", r.Out);
 
         string output = dir.File("out");
-        r = CliRun.Capture("edges", "--model", TestPaths.Sd15Tiny, "--input", trunc, "--out", output, "--fixed-timestep", "100");
-        Assert.Equal(1, r.Code);
+        r = CliRun.Fails(1, new[] { "edges", "--model", TestPaths.Sd15Tiny, "--input", trunc, "--out", output, "--fixed-timestep", "100" }, new[] { output, trunc }, new[] { output }, errors: 2);
         Assert.Contains($"error: {output}: nothing written: all 1 image(s) failed", r.ErrLines);
         Assert.False(Directory.Exists(output));
         Assert.DoesNotContain("written to", r.Out);
@@ -229,13 +211,11 @@ public class EdgesCommandTests
         using var dir = new TempDir();
         var (_, a, _) = PhotoFolder(dir);
         string output = dir.File("out");
-        var r = CliRun.Capture("edges", "--model", TestPaths.Sd15Tiny, "--input", a, "--out", output, "--size", "32", "--max-memory", "1MB");
-        Assert.Equal(1, r.Code);
+        var r = CliRun.Fails(1, new[] { "edges", "--model", TestPaths.Sd15Tiny, "--input", a, "--out", output, "--size", "32", "--max-memory", "1MB" }, new[] { "--max-memory" }, errors: 2);
         var line = Assert.Single(r.ErrLines, l => l.Contains("needs about"));
         Assert.Matches(@"^error: .*a\.png: processing at 32×16 needs about [0-9.]+ [KMG]B \(estimated peak\), more than the --max-memory budget of 1 MB", line);
         Assert.False(File.Exists(Path.Combine(output, "a.json")));
-        r = CliRun.Capture("edges", "--model", TestPaths.Sd15Tiny, "--input", a, "--out", output, "--max-memory", "lots");
-        Assert.Equal(2, r.Code);
+        r = CliRun.Fails(2, new[] { "edges", "--model", TestPaths.Sd15Tiny, "--input", a, "--out", output, "--max-memory", "lots" }, new[] { "--max-memory" });
         Assert.StartsWith("error: --max-memory lots: expected a size", Assert.Single(r.ErrLines));
     }
 
@@ -245,8 +225,7 @@ public class EdgesCommandTests
         using var dir = new TempDir();
         var (_, a, _) = PhotoFolder(dir);
         // the model folder does not exist either: the output is checked first, so the error is about it
-        var r = CliRun.Capture("edges", "--model", dir.File("no-model"), "--input", a, "--out", "/proc/nope");
-        Assert.Equal(1, r.Code);
+        var r = CliRun.Fails(1, new[] { "edges", "--model", dir.File("no-model"), "--input", a, "--out", "/proc/nope" }, new[] { "/proc/nope", "--out" });
         Assert.StartsWith("error: /proc/nope: --out: cannot write there", Assert.Single(r.ErrLines));
     }
 

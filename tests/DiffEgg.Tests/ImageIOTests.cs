@@ -8,7 +8,7 @@ public class ImageIOTests
     [Fact]
     public void RgbAndGrayPngRoundTripExactly()
     {
-        string dir = Directory.CreateTempSubdirectory("diffegg-img").FullName;
+        using var dir = new TempDir("diffegg-img");
         var img = new RgbImage(5, 3);
         for (int i = 0; i < img.Pixels.Length; i++) img.Pixels[i] = (byte)(i * 17 % 256);
         ImageIO.WriteRgbPng(Path.Combine(dir, "a.png"), img);
@@ -27,7 +27,7 @@ public class ImageIOTests
     [Fact]
     public void CorruptAndMissingFilesGiveClearErrors()
     {
-        string dir = Directory.CreateTempSubdirectory("diffegg-img").FullName;
+        using var dir = new TempDir("diffegg-img");
         string bad = Path.Combine(dir, "bad.png");
         File.WriteAllBytes(bad, new byte[] { 1, 2, 3, 4, 5 });
         var e = Assert.Throws<DiffEggException>(() => ImageIO.ReadRgb(bad));

@@ -11,13 +11,6 @@ using static TorchSharp.torch;
 
 namespace DiffEgg.Tests;
 
-public sealed class TempDir : IDisposable
-{
-    public string Path { get; } = Directory.CreateTempSubdirectory("diffegg-st-").FullName;
-    public string File(string name) => System.IO.Path.Combine(Path, name);
-    public void Dispose() { try { Directory.Delete(Path, true); } catch (IOException) { } }
-}
-
 public class SafeTensorsTests
 {
     readonly ITestOutputHelper _out;

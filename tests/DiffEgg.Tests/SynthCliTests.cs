@@ -1,3 +1,4 @@
+using DiffEgg.Tests.Cli;
 using DiffEgg.Cli;
 
 namespace DiffEgg.Tests;
@@ -5,9 +6,10 @@ namespace DiffEgg.Tests;
 [Collection("Cli")]
 public sealed class SynthCliTests : IDisposable
 {
-    readonly string _tmp = Path.Combine(Path.GetTempPath(), "diffegg-synthcli-" + Guid.NewGuid().ToString("N")[..8]);
+    readonly TempDir _temp = new("diffegg-synthcli-", "d");
+    string _tmp => _temp.Path;
 
-    public void Dispose() { try { Directory.Delete(_tmp, true); } catch { } }
+    public void Dispose() => _temp.Dispose();
 
     [Fact]
     public void SynthThenBenchEdgesRuns()
@@ -21,8 +23,8 @@ public sealed class SynthCliTests : IDisposable
     [Fact]
     public void BadArgumentsFailWithoutStackTrace()
     {
-        Assert.Equal(2, DiffEggApp.Run(new[] { "synth", "--count", "3", "--split", "val", "--out", _tmp }));
-        Assert.Equal(2, DiffEggApp.Run(new[] { "synth", "--count", "3" }));
-        Assert.Equal(1, DiffEggApp.Run(new[] { "bench-edges", "--data", Path.Combine(_tmp, "missing") }));
+        CliRun.Fails(2, new[] { "synth", "--count", "3", "--split", "val", "--out", _tmp }, new[] { "--split" });
+        CliRun.Fails(2, new[] { "synth", "--count", "3" }, new[] { "--out" });
+        CliRun.Fails(1, new[] { "bench-edges", "--data", Path.Combine(_tmp, "missing") }, new[] { Path.Combine(_tmp, "missing") });
     }
 }

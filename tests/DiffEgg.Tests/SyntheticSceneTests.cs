@@ -7,9 +7,10 @@ namespace DiffEgg.Tests;
 
 public sealed class SyntheticSceneTests : IDisposable
 {
-    readonly string _tmp = Path.Combine(Path.GetTempPath(), "diffegg-synth-" + Guid.NewGuid().ToString("N")[..8]);
+    readonly TempDir _temp = new("diffegg-synth-", "d");
+    string _tmp => _temp.Path;
 
-    public void Dispose() { try { Directory.Delete(_tmp, true); } catch { } }
+    public void Dispose() => _temp.Dispose();
 
     static Dictionary<string, byte[]> ReadTree(string dir) =>
         Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories)

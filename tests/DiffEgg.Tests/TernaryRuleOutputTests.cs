@@ -1,3 +1,4 @@
+using DiffEgg.Tests.Cli;
 using System.Text.Json;
 using DiffEgg.Cli;
 using DiffEgg.Common;
@@ -84,16 +85,7 @@ public class TernaryRuleOutputTests
     public void Edges_UnknownRuleIsAnOptionError()
     {
         using var dir = new TempDir();
-        var err = new StringWriter();
-        var old = Console.Error;
-        int rc;
-        try
-        {
-            Console.SetError(err);
-            rc = DiffEggApp.Run(new[] { "edges", "--model", TestPaths.Sd15Tiny, "--input", dir.Path, "--out", dir.File("o"), "--ternary", "mu-sigma" });
-        }
-        finally { Console.SetError(old); }
-        Assert.Equal(2, rc);
+        CliRun.Fails(2, new[] { "edges", "--model", TestPaths.Sd15Tiny, "--input", dir.Path, "--out", dir.File("o"), "--ternary", "mu-sigma" }, new[] { "--ternary" }, new[] { dir.File("o") });
         Assert.False(Directory.Exists(dir.File("o")));
     }
 

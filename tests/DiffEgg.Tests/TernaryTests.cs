@@ -41,14 +41,11 @@ public class TernaryTests
         using var back = TernaryEdges.FromPng8(bytes, 2, 3);
         Assert.True(back.equal(t).all().item<bool>());
 
-        string path = Path.Combine(Path.GetTempPath(), "diffegg-ternary-" + Guid.NewGuid().ToString("N") + ".png");
-        try
-        {
-            TernaryEdges.WritePng(path, t);
-            using var read = TernaryEdges.ReadPng(path);
-            Assert.True(read.equal(t).all().item<bool>());
-        }
-        finally { File.Delete(path); }
+        using var dir = new TempDir("diffegg-ternary-");
+        string path = dir.File("t.png");
+        TernaryEdges.WritePng(path, t);
+        using var read = TernaryEdges.ReadPng(path);
+        Assert.True(read.equal(t).all().item<bool>());
 
         using var bad = tensor(new sbyte[] { 2, 0 }, new long[] { 1, 2 });
         var ex = Assert.Throws<ArgumentException>(() => TernaryEdges.ToPng8(bad));

@@ -38,7 +38,7 @@ public class VaeParityTests
     {
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
-        string dir = Directory.CreateTempSubdirectory("diffegg-vae-").FullName;
+        using var dir = new TempDir("diffegg-vae-");
         try
         {
             File.Copy(TestPaths.Fixture("vae", "config.json"), Path.Combine(dir, "config.json"));
@@ -103,7 +103,7 @@ public class ClipParityTests
     public void EmptyPromptIds_FromTokenizerFiles()
     {
         using var scope = torch.NewDisposeScope();
-        string dir = Directory.CreateTempSubdirectory("diffegg-tok-").FullName;
+        using var dir = new TempDir("diffegg-tok-");
         try
         {
             File.WriteAllText(Path.Combine(dir, "vocab.json"), "{\"!\": 0, \"a</w>\": 1, \"<|startoftext|>\": 49406, \"<|endoftext|>\": 49407}");

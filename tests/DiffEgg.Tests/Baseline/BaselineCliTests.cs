@@ -11,9 +11,9 @@ namespace DiffEgg.Tests.Baseline;
 public class BaselineCliTests
 {
     /// <summary>3 synthetic 64-px scenes (the embedded model's native size) in a temp folder: d/images, d/instances.json.</summary>
-    static string Scenes(int count = 3)
+    static TempDir Scenes(int count = 3)
     {
-        string dir = Directory.CreateTempSubdirectory("diffegg-baseline").FullName;
+        var dir = new TempDir("diffegg-baseline");
         Assert.Equal(0, CliRun.Capture("synth", "--count", count.ToString(), "--size", "64", "--seed", "6", "--split", "test", "--style", "stress", "--out", Path.Combine(dir, "d")).Code);
         return dir;
     }
@@ -41,7 +41,7 @@ public class BaselineCliTests
     [Fact]
     public void BaselineWritesResultsAndTheImageListWithIdsInFileNameOrder()
     {
-        string dir = Scenes();
+        using var dir = Scenes();
         string images = Path.Combine(dir, "d", "images"), out1 = Path.Combine(dir, "b.json"), out2 = Path.Combine(dir, "b2.json");
         var r = CliRun.Capture("baseline", "--images", images, "--out", out1);
         Assert.Equal(0, r.Code);
@@ -65,7 +65,7 @@ public class BaselineCliTests
     [Fact]
     public void ImageInfoGivesTheIdsAndAMissingEntryIsOneLineNamingTheFile()
     {
-        string dir = Scenes();
+        using var dir = Scenes();
         string images = Path.Combine(dir, "d", "images"), info = Path.Combine(dir, "d", "instances.json"), outFile = Path.Combine(dir, "b.json");
         Assert.Equal(0, CliRun.Capture("baseline", "--images", images, "--image-info", info, "--out", outFile).Code);
         Assert.False(File.Exists(Path.Combine(dir, "b.images.json")));   // the ids are the user's: no list written
@@ -74,18 +74,17 @@ public class BaselineCliTests
         // an image without an entry: one line naming it, the earlier output untouched
         var before = File.ReadAllBytes(outFile);
         ImageIO.WriteRgbPng(Path.Combine(images, "extra.png"), new RgbImage(64, 64));
-        var bad = CliRun.Capture("baseline", "--images", images, "--image-info", info, "--out", outFile);
-        Assert.Equal(1, bad.Code);
+        var bad = CliRun.Fails(1, new[] { "baseline", "--images", images, "--image-info", info, "--out", outFile }, new[] { "extra.png" }, new[] { outFile });
         var line = Assert.Single(bad.ErrLines);
         Assert.Contains("no entry in 'images' for extra.png", line);
         Assert.Equal(before, File.ReadAllBytes(outFile));
-        Assert.Equal(2, CliRun.Capture("baseline", "--images", images, "--out", outFile, "--method", "ncut").Code);
+        CliRun.Fails(2, new[] { "baseline", "--images", images, "--out", outFile, "--method", "ncut" }, new[] { "--method" }, new[] { outFile });
     }
 
     [Fact]
     public void ShardedBaselineMergesToTheBytesOfOneRunWithItsImageList()
     {
-        string dir = Scenes();
+        using var dir = Scenes();
         string images = Path.Combine(dir, "d", "images"), one = Path.Combine(dir, "one.json"), sharded = Path.Combine(dir, "sh.json");
         Assert.Equal(0, CliRun.Capture("baseline", "--images", images, "--out", one).Code);
         for (int i = 0; i < 2; i++) Assert.Equal(0, CliRun.Capture("baseline", "--images", images, "--out", sharded, "--shard-index", i.ToString(), "--shard-count", "2").Code);
@@ -98,7 +97,7 @@ public class BaselineCliTests
     [Fact]
     public void ShardedSegmentMergesToTheSameFolderAsOneRun()
     {
-        string dir = Scenes(3);
+        using var dir = Scenes(3);
         string images = Path.Combine(dir, "d", "images"), one = Path.Combine(dir, "one"), sharded = Path.Combine(dir, "sh");
         Assert.Equal(0, CliRun.Capture("segment", "--images", images, "--out", one).Code);
         for (int i = 0; i < 2; i++) Assert.Equal(0, CliRun.Capture("segment", "--images", images, "--out", sharded, "--shard-index", i.ToString(), "--shard-count", "2").Code);
@@ -122,7 +121,7 @@ public class BaselineCliTests
     [Fact]
     public void SegmentRunsEndToEndOnPlainImagesAndOnAnotherToolsMasks()
     {
-        string dir = Scenes(2);
+        using var dir = Scenes(2);
         string images = Path.Combine(dir, "d", "images"), outDir = Path.Combine(dir, "seg");
         var r = CliRun.Capture("segment", "--images", images, "--out", outDir);
         Assert.Equal(0, r.Code);
@@ -152,8 +151,8 @@ public class BaselineCliTests
         Assert.Equal(0, r2.Code);
         Assert.Contains("PeakKL + EdgeKL", r2.Out);
         Assert.Equal(File.ReadAllBytes(Path.Combine(outDir, "baseline.json")), File.ReadAllBytes(Path.Combine(other, "baseline.json")));
-        var missing = CliRun.Capture("segment", "--images", images, "--out", other, "--baseline", Path.Combine(dir, "nope.json"));
-        Assert.Equal(1, missing.Code);
+        var missing = CliRun.Fails(1, new[] { "segment", "--images", images, "--out", other, "--baseline", Path.Combine(dir, "nope.json") },
+            new[] { "--baseline", Path.Combine(dir, "nope.json") }, new[] { Path.Combine(other, "baseline.json") });
         Assert.Contains("--baseline", Assert.Single(missing.ErrLines));
     }
 }

@@ -9,7 +9,7 @@ public class ReproduceCliTests
     [Fact]
     public void QuickReproductionWritesTheThreeTablesAndTheStageTimes()
     {
-        string dir = Path.Combine(Directory.CreateTempSubdirectory("diffegg-reproduce").FullName, "r");
+        using var dir = new TempDir("diffegg-reproduce", "r");
         var r = CliRun.Capture("reproduce", "--out", dir, "--quick");
         Assert.Equal(0, r.Code);
         foreach (var f in new[] { "results.md", "results.json", "ap.png" }) Assert.True(File.Exists(Path.Combine(dir, f)), f);

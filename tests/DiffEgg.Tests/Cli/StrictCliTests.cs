@@ -18,8 +18,7 @@ public class StrictCliTests
     [InlineData("eval instances")]
     public void UnknownOption_IsAUsageErrorNamingIt(string command)
     {
-        var r = CliRun.Capture(command.Split(' ').Concat(new[] { "--bogus", "1" }).ToArray());
-        Assert.Equal(2, r.Code);
+        var r = CliRun.Fails(2, command.Split(' ').Concat(new[] { "--bogus", "1" }).ToArray(), new[] { "--bogus" });
         var line = Assert.Single(r.ErrLines);
         Assert.StartsWith("error: --bogus: unknown option", line);
         Assert.Contains($"'diffegg {command}'", line);
@@ -30,53 +29,43 @@ public class StrictCliTests
     [Fact]
     public void TypoInAnOption_SuggestsTheClosestDeclaredOption()
     {
-        var r = CliRun.Capture("edges", "--input", "x.png", "--out", "o", "--fixed-timestpe", "50");
-        Assert.Equal(2, r.Code);
+        var r = CliRun.Fails(2, "--fixed-timestpe", "edges", "--input", "x.png", "--out", "o", "--fixed-timestpe", "50");
         Assert.Equal("error: --fixed-timestpe: unknown option of 'diffegg edges'; did you mean --fixed-timestep? ('diffegg edges --help' lists them)",
             Assert.Single(r.ErrLines));
         // options inherited from the shared refinement settings are candidates too
-        r = CliRun.Capture("panoptic", "--imagse", "a");
-        Assert.Equal(2, r.Code);
+        r = CliRun.Fails(2, "--imagse", "panoptic", "--imagse", "a");
         Assert.Contains("did you mean --images?", r.Err);
     }
 
     [Fact]
     public void StrayArgumentsAndUnknownCommands_AreErrorsWithSuggestions()
     {
-        var r = CliRun.Capture("edges", "--input", "a.png", "b.png", "--out", "o");
-        Assert.Equal(2, r.Code);
+        var r = CliRun.Fails(2, "b.png", "edges", "--input", "a.png", "b.png", "--out", "o");
         Assert.StartsWith("error: b.png: unexpected argument; 'diffegg edges' takes only --options", Assert.Single(r.ErrLines));
 
-        r = CliRun.Capture("edgse", "--input", "a.png");
-        Assert.Equal(2, r.Code);
+        r = CliRun.Fails(2, "edgse", "edgse", "--input", "a.png");
         Assert.StartsWith("error: edgse: unknown command; did you mean 'edges'?", Assert.Single(r.ErrLines));
 
-        r = CliRun.Capture("eval", "instanc");
-        Assert.Equal(2, r.Code);
+        r = CliRun.Fails(2, "instanc", "eval", "instanc");
         Assert.StartsWith("error: instanc: unknown command; did you mean 'instances'?", Assert.Single(r.ErrLines));
     }
 
     [Fact]
     public void MissingValues_RepeatedOptions_RequiredOptions_AndBadNumbers_NameTheOption()
     {
-        var r = CliRun.Capture("edges", "--out", "o", "--input");
-        Assert.Equal(2, r.Code);
+        var r = CliRun.Fails(2, "--input", "edges", "--out", "o", "--input");
         Assert.Equal("error: --input: needs a value (PATH)", Assert.Single(r.ErrLines));
 
-        r = CliRun.Capture("edges", "--input", "a", "--out", "o", "--input", "b");
-        Assert.Equal(2, r.Code);
+        r = CliRun.Fails(2, "--input", "edges", "--input", "a", "--out", "o", "--input", "b");
         Assert.Equal("error: --input: given twice ('a' and 'b')", Assert.Single(r.ErrLines));
 
-        r = CliRun.Capture("edges", "--input", "a");
-        Assert.Equal(2, r.Code);
+        r = CliRun.Fails(2, "--out", "edges", "--input", "a");
         Assert.StartsWith("error: --out: required by 'diffegg edges'", Assert.Single(r.ErrLines));
 
-        r = CliRun.Capture("edges", "--input", "a", "--out", "o", "--size", "abc");
-        Assert.Equal(2, r.Code);
+        r = CliRun.Fails(2, "--size", "edges", "--input", "a", "--out", "o", "--size", "abc");
         Assert.Equal("error: --size: 'abc' is not a whole number", Assert.Single(r.ErrLines));
 
-        r = CliRun.Capture("refine", "--images", "i", "--edges", "e", "--image-info", "x", "--masks", "m", "--out", "o", "--beta=ten");
-        Assert.Equal(2, r.Code);
+        r = CliRun.Fails(2, "--beta", "refine", "--images", "i", "--edges", "e", "--image-info", "x", "--masks", "m", "--out", "o", "--beta=ten");
         Assert.Equal("error: --beta: 'ten' is not a number (e.g. 0.5)", Assert.Single(r.ErrLines));
     }
 
@@ -173,10 +162,9 @@ public class StrictCliTests
     public void CudaOnTheCpuBuildIsOneLineNamingTheBuildSwitch()
     {
         Assert.Equal("cpu", DiffEgg.Common.TorchRuntime.Backend);   // the build CI runs (Directory.Build.props: TorchBackend=cpu)
-        string dir = Directory.CreateTempSubdirectory("diffegg-cuda").FullName;
+        using var dir = new TempDir("diffegg-cuda");
         DiffEgg.Data.ImageIO.WriteRgbPng(Path.Combine(dir, "a.png"), new DiffEgg.Data.RgbImage(8, 8));
-        var r = CliRun.Capture("edges", "--input", Path.Combine(dir, "a.png"), "--out", Path.Combine(dir, "o"), "--device", "cuda");
-        Assert.Equal(1, r.Code);
+        var r = CliRun.Fails(1, new[] { "edges", "--input", Path.Combine(dir, "a.png"), "--out", Path.Combine(dir, "o"), "--device", "cuda" }, new[] { "--device" }, new[] { Path.Combine(dir, "o") });
         var line = Assert.Single(r.ErrLines);
         Assert.Contains("--device cuda: this DiffEgg build is CPU-only", line);
         Assert.Contains("-p:TorchBackend=cuda", line);

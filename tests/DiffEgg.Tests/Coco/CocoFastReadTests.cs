@@ -8,9 +8,9 @@ namespace DiffEgg.Tests.Coco;
 /// <summary>The one-pass UTF-8 readers give what the strict JsonDocument readers give, and leave every defect to them.</summary>
 public class CocoFastReadTests : IDisposable
 {
-    readonly string _dir = Path.Combine(Path.GetTempPath(), "diffegg-fast-" + Guid.NewGuid().ToString("N")[..8]);
-    public CocoFastReadTests() => Directory.CreateDirectory(_dir);
-    public void Dispose() { try { Directory.Delete(_dir, true); } catch { } }
+    readonly TempDir _temp = new("diffegg-fast-");
+    string _dir => _temp.Path;
+    public void Dispose() => _temp.Dispose();
 
     // counts whose compressed strings hold '\' and '<', which JSON writers escape ("\\", "\u003C")
     static readonly Rle Escaped = new(10, 10, new uint[] { 44, 5, 51 });

@@ -5,9 +5,9 @@ namespace DiffEgg.Tests.Coco;
 
 public class CocoFilesTests : IDisposable
 {
-    readonly string _dir = Path.Combine(Path.GetTempPath(), "diffegg-coco-" + Guid.NewGuid().ToString("N")[..8]);
-    public CocoFilesTests() => Directory.CreateDirectory(_dir);
-    public void Dispose() { try { Directory.Delete(_dir, true); } catch { } }
+    readonly TempDir _temp = new("diffegg-coco-");
+    string _dir => _temp.Path;
+    public void Dispose() => _temp.Dispose();
 
     string Write(string name, string text) { var p = Path.Combine(_dir, name); File.WriteAllText(p, text); return p; }
 

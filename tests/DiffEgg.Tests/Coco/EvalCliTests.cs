@@ -1,3 +1,4 @@
+using DiffEgg.Tests.Cli;
 using System.Text.Json;
 using DiffEgg.Cli;
 
@@ -6,9 +7,9 @@ namespace DiffEgg.Tests.Coco;
 [Collection("Cli")]
 public class EvalCliTests : IDisposable
 {
-    readonly string _dir = Path.Combine(Path.GetTempPath(), "diffegg-cli-" + Guid.NewGuid().ToString("N")[..8]);
-    public EvalCliTests() => Directory.CreateDirectory(_dir);
-    public void Dispose() { try { Directory.Delete(_dir, true); } catch { } }
+    readonly TempDir _temp = new("diffegg-cli-");
+    string _dir => _temp.Path;
+    public void Dispose() => _temp.Dispose();
 
     string Write(string name, string text) { var p = Path.Combine(_dir, name); File.WriteAllText(p, text); return p; }
 
@@ -36,9 +37,10 @@ public class EvalCliTests : IDisposable
     {
         string gt = Write("gt.json", Gt);
         string bad = Write("bad.json", "[{\"image_id\":1,\"category_id\":1,\"bbox\":[0,0,10],\"score\":0.9}]");
-        Assert.NotEqual(0, DiffEggApp.Run(new[] { "eval", "instances", "--gt", gt, "--dt", bad }));
-        Assert.NotEqual(0, DiffEggApp.Run(new[] { "eval", "instances", "--gt", Path.Combine(_dir, "missing.json"), "--dt", bad }));
-        Assert.NotEqual(0, DiffEggApp.Run(new[] { "eval", "instances", "--gt", gt, "--dt", bad, "--iou-type", "keypoints" }));
+        string kept = Write("kept.json", "previous");   // an existing --json output is left as it was
+        CliRun.Fails(1, new[] { "eval", "instances", "--gt", gt, "--dt", bad, "--json", kept }, new[] { bad, "bbox" }, new[] { kept });
+        CliRun.Fails(1, new[] { "eval", "instances", "--gt", Path.Combine(_dir, "missing.json"), "--dt", bad }, new[] { Path.Combine(_dir, "missing.json") });
+        CliRun.Fails(2, new[] { "eval", "instances", "--gt", gt, "--dt", bad, "--iou-type", "keypoints" }, new[] { "--iou-type", "keypoints" });
         Assert.False(File.Exists(Path.Combine(_dir, "out.json")));
     }
 
@@ -56,7 +58,9 @@ public class EvalCliTests : IDisposable
             Assert.Equal(0.75, doc.RootElement.GetProperty("per_class").GetProperty("1").GetProperty("sq").GetDouble());
         }
         File.WriteAllText(pj, "{\"annotations\":[{\"image_id\":1}]}");
-        Assert.NotEqual(0, DiffEggApp.Run(new[] { "eval", "panoptic", "--gt-json", gj, "--gt-dir", gd, "--pred-json", pj, "--pred-dir", pd }));
+        byte[] previous = File.ReadAllBytes(outJson);
+        CliRun.Fails(1, new[] { "eval", "panoptic", "--gt-json", gj, "--gt-dir", gd, "--pred-json", pj, "--pred-dir", pd, "--json", outJson }, new[] { pj }, new[] { outJson });
+        Assert.Equal(previous, File.ReadAllBytes(outJson));
     }
 }
 

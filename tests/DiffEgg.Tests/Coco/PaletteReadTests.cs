@@ -8,9 +8,9 @@ namespace DiffEgg.Tests.Coco;
 /// <summary>Palette-indexed PNGs (as VOC ships its class maps) read as class ids; built here byte by byte with every PNG row filter.</summary>
 public class PaletteReadTests : IDisposable
 {
-    readonly string _dir = Path.Combine(Path.GetTempPath(), "diffegg-pal-" + Guid.NewGuid().ToString("N")[..8]);
-    public PaletteReadTests() => Directory.CreateDirectory(_dir);
-    public void Dispose() { try { Directory.Delete(_dir, true); } catch { } }
+    readonly TempDir _temp = new("diffegg-pal-");
+    string _dir => _temp.Path;
+    public void Dispose() => _temp.Dispose();
 
     static uint Crc(ReadOnlySpan<byte> d)
     {

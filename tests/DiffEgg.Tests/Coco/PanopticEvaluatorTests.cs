@@ -7,8 +7,9 @@ namespace DiffEgg.Tests.Coco;
 /// <summary>Two small images whose PQ is derived by hand from panopticapi's rules.</summary>
 public class PanopticEvaluatorTests : IDisposable
 {
-    internal readonly string Dir = Path.Combine(Path.GetTempPath(), "diffegg-pq-" + Guid.NewGuid().ToString("N")[..8]);
-    public void Dispose() { try { Directory.Delete(Dir, true); } catch { } }
+    readonly TempDir _temp = new("diffegg-pq-", "d");
+    internal string Dir => _temp.Path;
+    public void Dispose() => _temp.Dispose();
 
     internal static int[] Grid(int w, int h, Func<int, int, int> f)
     {

@@ -1,3 +1,4 @@
+using DiffEgg.Tests.Cli;
 using DiffEgg.Cli;
 using DiffEgg.Data.Stress;
 using DiffEgg.Data.Synthetic;
@@ -9,9 +10,10 @@ namespace DiffEgg.Tests.Data;
 [Collection("Cli")]
 public sealed class StressStyleTests : IDisposable
 {
-    readonly string _tmp = Path.Combine(Path.GetTempPath(), "diffegg-stress-style-" + Guid.NewGuid().ToString("N")[..8]);
+    readonly TempDir _temp = new("diffegg-stress-style-", "d");
+    string _tmp => _temp.Path;
 
-    public void Dispose() { try { Directory.Delete(_tmp, true); } catch { } }
+    public void Dispose() => _temp.Dispose();
 
     static readonly ThingTexture[] StressKinds = { ThingTexture.Rings, ThingTexture.Shaded, ThingTexture.Marble, ThingTexture.Grain };
 
@@ -77,9 +79,9 @@ public sealed class StressStyleTests : IDisposable
     [Fact]
     public void BadStyleOptionsAreRefused()
     {
-        Assert.Equal(2, DiffEggApp.Run(new[] { "synth", "--style", "bogus", "--count", "1", "--out", _tmp }));
-        Assert.Equal(2, DiffEggApp.Run(new[] { "synth", "--style", "stress", "--size", "32", "--count", "1", "--out", _tmp }));
-        Assert.Equal(2, DiffEggApp.Run(new[] { "synth", "--style", "stress", "--antialias", "--count", "1", "--out", _tmp }));
+        CliRun.Fails(2, new[] { "synth", "--style", "bogus", "--count", "1", "--out", _tmp }, new[] { "--style" });
+        CliRun.Fails(2, new[] { "synth", "--style", "stress", "--size", "32", "--count", "1", "--out", _tmp }, new[] { "--size" });
+        CliRun.Fails(2, new[] { "synth", "--style", "stress", "--antialias", "--count", "1", "--out", _tmp }, new[] { "--antialias" });
         Assert.False(Directory.Exists(_tmp));
         Assert.Throws<ArgumentException>(() => StressSceneRenderer.Generate(0, SyntheticSplit.Test, 0, 40));
     }

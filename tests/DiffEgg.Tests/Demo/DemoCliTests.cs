@@ -1,3 +1,4 @@
+using DiffEgg.Tests.Cli;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using DiffEgg.Cli;
@@ -7,9 +8,10 @@ namespace DiffEgg.Tests.Demo;
 [Collection("Cli")]
 public sealed class DemoCliTests : IDisposable
 {
-    readonly string _tmp = Path.Combine(Path.GetTempPath(), "diffegg-demo-" + Guid.NewGuid().ToString("N")[..8]);
+    readonly TempDir _temp = new("diffegg-demo-", "d");
+    string _tmp => _temp.Path;
 
-    public void Dispose() { try { Directory.Delete(_tmp, true); } catch { } }
+    public void Dispose() => _temp.Dispose();
 
     [Fact]
     public void DemoRunsEndToEndAndWritesAConsistentReport()
@@ -64,13 +66,13 @@ public sealed class DemoCliTests : IDisposable
     [Fact]
     public void BadOptionsFailCleanly()
     {
-        Assert.Equal(2, DiffEggApp.Run(new[] { "demo", "--out", _tmp, "--count", "0" }));
-        Assert.Equal(2, DiffEggApp.Run(new[] { "demo", "--out", _tmp, "--timesteps", "a,b" }));
-        Assert.Equal(2, DiffEggApp.Run(new[] { "demo", "--out", _tmp, "--edge-input", "bogus" }));
-        Assert.Equal(1, DiffEggApp.Run(new[] { "demo", "--out", _tmp, "--count", "1", "--model", Path.Combine(_tmp, "no-model") }));
-        Assert.Equal(2, DiffEggApp.Run(new[] { "demo", "--out", _tmp, "--count", "1", "--adapter", Path.Combine(_tmp, "no-adapter") }));
-        Assert.Equal(2, DiffEggApp.Run(new[] { "demo", "--out", _tmp, "--count", "1", "--adapter", " " }));
-        Assert.Equal(2, DiffEggApp.Run(new[] { "demo", "--out", _tmp, "--count", "1", "--adapter", _tmp, "--no-adapter" }));
+        CliRun.Fails(2, new[] { "demo", "--out", _tmp, "--count", "0" }, new[] { "--count" });
+        CliRun.Fails(2, new[] { "demo", "--out", _tmp, "--timesteps", "a,b" }, new[] { "--timesteps" });
+        CliRun.Fails(2, new[] { "demo", "--out", _tmp, "--edge-input", "bogus" }, new[] { "--edge-input" });
+        CliRun.Fails(1, new[] { "demo", "--out", _tmp, "--count", "1", "--model", Path.Combine(_tmp, "no-model") }, new[] { Path.Combine(_tmp, "no-model") });
+        CliRun.Fails(2, new[] { "demo", "--out", _tmp, "--count", "1", "--adapter", Path.Combine(_tmp, "no-adapter") }, new[] { Path.Combine(_tmp, "no-adapter") });
+        CliRun.Fails(2, new[] { "demo", "--out", _tmp, "--count", "1", "--adapter", " " }, new[] { "--adapter" });
+        CliRun.Fails(2, new[] { "demo", "--out", _tmp, "--count", "1", "--adapter", _tmp, "--no-adapter" }, new[] { "--adapter", "--no-adapter" });
     }
 
     [Fact]

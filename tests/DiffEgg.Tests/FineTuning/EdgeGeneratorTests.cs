@@ -60,7 +60,8 @@ public class EdgeGeneratorTests
         using var unet = BaseModelTrainer.CreateModel(BaseModelConfigs.Tiny, 1);
         foreach (var p in unet.parameters()) p.requires_grad = false;
         using var adapter = EdgeAdapter.Create(unet, new LoraOptions(), fpnChannels: 8, timestep: 0, seed: 2);
-        var (data, _) = FineTuneTestUtil.MakeSet(2, 16);
+        using var dataSet = FineTuneTestUtil.MakeSet(2, 16);
+        var (data, _) = dataSet;
         using var set = FineTuneData.Load(Path.Combine(data, "images"), Path.Combine(data, "edges"), 16);
 
         double Backward()

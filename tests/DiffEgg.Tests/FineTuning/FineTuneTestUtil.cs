@@ -8,14 +8,23 @@ namespace DiffEgg.Tests.FineTuning;
 
 static class FineTuneTestUtil
 {
+    /// <summary>A <see cref="MakeSet"/> folder: deconstructs to (data folder, edges folder); disposing it deletes both.</summary>
+    public sealed class DataSet(TempDir dir, string edges) : IDisposable
+    {
+        public string Data => dir.Path;
+        public string Edges => edges;
+        public void Deconstruct(out string data, out string edges) { data = Data; edges = Edges; }
+        public void Dispose() => dir.Dispose();
+    }
+
     /// <summary>A fresh "tiny" pixel-space model folder (widths 16/32, attention at 1/2 resolution), float32, fixed seed.</summary>
-    public static string TinyModel(long seed = 7)
+    public static TempDir TinyModel(long seed = 7)
     {
         using var unet = BaseModelTrainer.CreateModel(BaseModelConfigs.Tiny, seed);
         using var sched = DDPMScheduler.StableDiffusion15();
         using var g = new torch.Generator(3);
         using var nullEmb = torch.randn(new long[] { 1, 2, 16 }, generator: g);
-        string dir = Path.Combine(Directory.CreateTempSubdirectory("diffegg-ft-model").FullName, "model");
+        var dir = new TempDir("diffegg-ft-model", "model");
         PixelModelFolder.Save(dir, unet, nullEmb, sched, fp16: false);
         return dir;
     }
@@ -25,9 +34,9 @@ static class FineTuneTestUtil
     /// pseudo-edges in <c>DIR/edges</c>: edge (255) on the two pixel rings along the rectangle's border, uncertain (128) on the next ring
     /// on each side, interior (0) elsewhere; with <paramref name="interior"/> = false the interior is marked uncertain too.
     /// </summary>
-    public static (string Data, string Edges) MakeSet(int count = 2, int size = 16, bool interior = true)
+    public static DataSet MakeSet(int count = 2, int size = 16, bool interior = true)
     {
-        string dir = Directory.CreateTempSubdirectory("diffegg-ft-data").FullName;
+        var dir = new TempDir("diffegg-ft-data");
         string images = Path.Combine(dir, "images"), edges = Path.Combine(dir, "edges");
         Directory.CreateDirectory(images);
         Directory.CreateDirectory(edges);
@@ -53,6 +62,6 @@ static class FineTuneTestUtil
             ImageIO.WriteRgbPng(Path.Combine(images, $"s{n:D3}.png"), img);
             ImageIO.WriteGrayPng(Path.Combine(edges, $"s{n:D3}.ternary.png"), t, size, size);
         }
-        return (dir, edges);
+        return new DataSet(dir, edges);
     }
 }

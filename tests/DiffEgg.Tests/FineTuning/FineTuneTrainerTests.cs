@@ -7,16 +7,23 @@ using Xunit.Abstractions;
 namespace DiffEgg.Tests.FineTuning;
 
 [Collection("TorchThreads")]
-public class FineTuneTrainerTests
+public class FineTuneTrainerTests : IClassFixture<FineTuneTrainerTests.TinyModelFixture>
 {
-    readonly ITestOutputHelper _out;
-    public FineTuneTrainerTests(ITestOutputHelper output) { _out = output; TorchRuntime.EnsureLoaded(); }
-
-    static readonly Lazy<string> Model = new(() => FineTuneTestUtil.TinyModel());
-
-    static FineTuneOptions Tiny(string data, string edges, string outDir, int steps) => new()
+    /// <summary>One tiny model folder for the class, deleted after its last test.</summary>
+    public sealed class TinyModelFixture : IDisposable
     {
-        ModelDir = Model.Value, DataDir = data, EdgesDir = edges, OutDir = outDir, Steps = steps, Batch = 2, Accumulate = 2, Size = 16,
+        public TinyModelFixture() { TorchRuntime.EnsureLoaded(); Dir = FineTuneTestUtil.TinyModel(); }
+        public TempDir Dir { get; }
+        public void Dispose() => Dir.Dispose();
+    }
+
+    readonly ITestOutputHelper _out;
+    readonly string _model;
+    public FineTuneTrainerTests(ITestOutputHelper output, TinyModelFixture model) { _out = output; _model = model.Dir.Path; TorchRuntime.EnsureLoaded(); }
+
+    FineTuneOptions Tiny(string data, string edges, string outDir, int steps) => new()
+    {
+        ModelDir = _model, DataDir = data, EdgesDir = edges, OutDir = outDir, Steps = steps, Batch = 2, Accumulate = 2, Size = 16,
         LearningRate = 5e-3, WarmupSteps = 2, Seed = 5, Threads = 1, CheckpointEvery = 2, Fp16 = false, FpnChannels = 8, Dropout = 0.1,
     };
 
@@ -28,8 +35,9 @@ public class FineTuneTrainerTests
     [Fact]
     public void DiceTermHalvesWithinAFewDozenSteps()
     {
-        var (data, edges) = FineTuneTestUtil.MakeSet(2, 16);
-        string outDir = Path.Combine(Directory.CreateTempSubdirectory("diffegg-ft-dice").FullName, "a");
+        using var dataSet = FineTuneTestUtil.MakeSet(2, 16);
+        var (data, edges) = dataSet;
+        using var outDir = new TempDir("diffegg-ft-dice", "a");
         var r = FineTuneTrainer.Run(Tiny(data, edges, outDir, 40) with { Accumulate = 1, LearningRate = 1e-2, CheckpointEvery = 100, Dropout = 0 });
         var dice = r.Log.Rows.Select(x => x.Extra![0]).ToList();
         double first = dice.Take(3).Average(), last = dice.Skip(dice.Count - 5).Average();
@@ -44,8 +52,9 @@ public class FineTuneTrainerTests
     [Fact]
     public void ResumeAfterACheckpointOrACtrlCEqualsTheUninterruptedRun()
     {
-        var (data, edges) = FineTuneTestUtil.MakeSet(3, 16);
-        string root = Directory.CreateTempSubdirectory("diffegg-ft-resume").FullName;
+        using var dataSet = FineTuneTestUtil.MakeSet(3, 16);
+        var (data, edges) = dataSet;
+        using var root = new TempDir("diffegg-ft-resume");
         string full = Path.Combine(root, "full"), split = Path.Combine(root, "split"), cancelled = Path.Combine(root, "cancelled");
         FineTuneTrainer.Run(Tiny(data, edges, full, 4));
 
@@ -83,8 +92,9 @@ public class FineTuneTrainerTests
     [Fact]
     public void PseudoEdgesWithoutInteriorAreRefusedNamingTheFix()
     {
-        var (data, edges) = FineTuneTestUtil.MakeSet(2, 16, interior: false);
-        string outDir = Path.Combine(Directory.CreateTempSubdirectory("diffegg-ft-nointerior").FullName, "a");
+        using var dataSet = FineTuneTestUtil.MakeSet(2, 16, interior: false);
+        var (data, edges) = dataSet;
+        using var outDir = new TempDir("diffegg-ft-nointerior", "a");
         var e = Assert.Throws<DiffEggException>(() => FineTuneTrainer.Run(Tiny(data, edges, outDir, 2)));
         _out.WriteLine(e.Message);
         Assert.Contains("no interior pixels", e.Message);
@@ -96,8 +106,9 @@ public class FineTuneTrainerTests
     [Fact]
     public void MissingMismatchedOrNonTernaryPseudoEdgesAreRefusedNamingTheFile()
     {
-        var (data, edges) = FineTuneTestUtil.MakeSet(2, 16);
-        string outDir = Path.Combine(Directory.CreateTempSubdirectory("diffegg-ft-bad").FullName, "a");
+        using var dataSet = FineTuneTestUtil.MakeSet(2, 16);
+        var (data, edges) = dataSet;
+        using var outDir = new TempDir("diffegg-ft-bad", "a");
         string first = Path.Combine(edges, "s000.ternary.png");
         var good = File.ReadAllBytes(first);
 
@@ -126,8 +137,9 @@ public class FineTuneTrainerTests
     [Fact]
     public void FineTuningStepsLeaveNoLiveTensorsBehind()
     {
-        var (data, edges) = FineTuneTestUtil.MakeSet(2, 16);
-        string root = Directory.CreateTempSubdirectory("diffegg-ft-leak").FullName;
+        using var dataSet = FineTuneTestUtil.MakeSet(2, 16);
+        var (data, edges) = dataSet;
+        using var root = new TempDir("diffegg-ft-leak");
         FineTuneTrainer.Run(Tiny(data, edges, Path.Combine(root, "w"), 1));   // warm-up: lazily created native state
         long c0 = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
         FineTuneTrainer.Run(Tiny(data, edges, Path.Combine(root, "a"), 1));

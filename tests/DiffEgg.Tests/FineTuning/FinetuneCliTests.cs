@@ -1,3 +1,4 @@
+using DiffEgg.Tests.Cli;
 using System.Text.Json;
 using DiffEgg.Cli;
 using DiffEgg.Common;
@@ -33,9 +34,10 @@ public class FinetuneCliTests
     [Fact]
     public void FinetuneThenOneStepEdgesWriteTheSameFilesAsEdges()
     {
-        string model = FineTuneTestUtil.TinyModel();
-        var (data, edges) = FineTuneTestUtil.MakeSet(2, 16);
-        string root = Directory.CreateTempSubdirectory("diffegg-ft-cli").FullName;
+        using var model = FineTuneTestUtil.TinyModel();
+        using var dataSet = FineTuneTestUtil.MakeSet(2, 16);
+        var (data, edges) = dataSet;
+        using var root = new TempDir("diffegg-ft-cli");
         string adapter = Path.Combine(root, "adapter"), pseudo = Path.Combine(root, "pseudo"), one = Path.Combine(root, "one");
 
         var (rc, _) = Cli("finetune", "--model", model, "--data", data, "--edges", edges, "--out", adapter, "--steps", "3", "--batch", "2",
@@ -94,8 +96,8 @@ public class FinetuneCliTests
             Assert.True(d <= 1e-5, $"{d}");
             Assert.Equal(File.ReadAllBytes(Path.Combine(one, stem + ".ternary.png")), File.ReadAllBytes(Path.Combine(one1, stem + ".ternary.png")));
         }
-        Assert.Equal(2, Cli("edges", "--model", model, "--input", Path.Combine(data, "images"), "--out", one1, "--batch", "2").Rc);   // no adapter
-        Assert.Equal(2, Cli("edges", "--model", model, "--adapter", adapter, "--input", Path.Combine(data, "images"), "--out", one1, "--batch", "0").Rc);
+        CliRun.Fails(2, new[] { "edges", "--model", model, "--input", Path.Combine(data, "images"), "--out", one1, "--batch", "2" }, new[] { "--batch" });   // no adapter
+        CliRun.Fails(2, new[] { "edges", "--model", model, "--adapter", adapter, "--input", Path.Combine(data, "images"), "--out", one1, "--batch", "0" }, new[] { "--batch" });
 
         // the one-step pipeline reproduces the adapter's edges when loaded in-process (merge vs side path, ≤ 1e-5)
         using (var m = DiffusionModelFolder.Load(model))
@@ -111,8 +113,8 @@ public class FinetuneCliTests
         }
 
         // a second finetune into the same folder without --resume is refused; --resume with more steps continues
-        Assert.Equal(1, Cli("finetune", "--model", model, "--data", data, "--edges", edges, "--out", adapter, "--steps", "4", "--batch", "2",
-            "--size", "16", "--threads", "1", "--fpn-channels", "8").Rc);
+        CliRun.Fails(1, new[] { "finetune", "--model", model, "--data", data, "--edges", edges, "--out", adapter, "--steps", "4", "--batch", "2",
+            "--size", "16", "--threads", "1", "--fpn-channels", "8" });
         Assert.Equal(0, Cli("finetune", "--model", model, "--data", data, "--edges", edges, "--out", adapter, "--steps", "4", "--batch", "2",
             "--size", "16", "--threads", "1", "--fpn-channels", "8", "--resume").Rc);
         Assert.Equal(4, File.ReadLines(Path.Combine(adapter, "training", "loss.csv")).Count() - 1);
@@ -121,9 +123,10 @@ public class FinetuneCliTests
     [Fact]
     public void BadAdapterFolderIsOneLineNamingFileKeyAndShape()
     {
-        string model = FineTuneTestUtil.TinyModel();
-        var (data, edges) = FineTuneTestUtil.MakeSet(1, 16);
-        string root = Directory.CreateTempSubdirectory("diffegg-ft-bad-adapter").FullName;
+        using var model = FineTuneTestUtil.TinyModel();
+        using var dataSet = FineTuneTestUtil.MakeSet(1, 16);
+        var (data, edges) = dataSet;
+        using var root = new TempDir("diffegg-ft-bad-adapter");
         string adapter = Path.Combine(root, "adapter");
         Assert.Equal(0, Cli("finetune", "--model", model, "--data", data, "--edges", edges, "--out", adapter, "--steps", "1", "--batch", "1",
             "--size", "16", "--threads", "1", "--fpn-channels", "8").Rc);
@@ -134,28 +137,29 @@ public class FinetuneCliTests
             foreach (var k in f.Keys) tensors[k] = k == "classifier.weight" ? torch.zeros(1, 4, 1, 1) : f.Read(k);
         SafeTensorsWriter.Save(gen, tensors);
         foreach (var t in tensors.Values) t.Dispose();
-        var (rc, err) = Cli("edges", "--model", model, "--adapter", adapter, "--input", Path.Combine(data, "images"), "--out", Path.Combine(root, "o"));
-        Assert.Equal(1, rc);
+        string err = CliRun.Fails(1, new[] { "edges", "--model", model, "--adapter", adapter, "--input", Path.Combine(data, "images"), "--out", Path.Combine(root, "o") },
+            new[] { gen, "classifier.weight", "[1,4,1,1]" }, new[] { Path.Combine(root, "o") }).Err;
         Assert.Contains(gen, err);
         Assert.Contains("classifier.weight", err);
         Assert.Contains("[1,4,1,1]", err);
         Assert.Single(err.Trim().Split('\n'));
         File.WriteAllBytes(gen, good);
         // an adapter made for another model: the config names the mismatch
-        var (rc2, err2) = Cli("edges", "--model", TestPaths.Sd15Tiny, "--adapter", adapter, "--input", Path.Combine(data, "images"), "--out", Path.Combine(root, "o"));
-        Assert.Equal(1, rc2);
+        string err2 = CliRun.Fails(1, new[] { "edges", "--model", TestPaths.Sd15Tiny, "--adapter", adapter, "--input", Path.Combine(data, "images"), "--out", Path.Combine(root, "o") },
+            new[] { "config.json", "in_channels" }, new[] { Path.Combine(root, "o") }).Err;
         Assert.Contains("config.json", err2);
         Assert.Contains("in_channels", err2);
-        Assert.Equal(2, Cli("edges", "--model", model, "--adapter", adapter, "--fixed-timestep", "10", "--input", data, "--out", Path.Combine(root, "o")).Rc);
-        Assert.Equal(1, Cli("edges", "--model", model, "--adapter", Path.Combine(root, "nothing"), "--input", Path.Combine(data, "images"), "--out", Path.Combine(root, "o")).Rc);
+        CliRun.Fails(2, new[] { "edges", "--model", model, "--adapter", adapter, "--fixed-timestep", "10", "--input", data, "--out", Path.Combine(root, "o") }, new[] { "--fixed-timestep" });
+        CliRun.Fails(1, new[] { "edges", "--model", model, "--adapter", Path.Combine(root, "nothing"), "--input", Path.Combine(data, "images"), "--out", Path.Combine(root, "o") }, new[] { Path.Combine(root, "nothing") });
     }
 
     [Fact]
     public void LatentModelFineTunesInImageAndLatentSpaceAndBenchScoresTheAdapter()
     {
         // the sd15-tiny fixture (VAE ×2, UNet ×8): 32-px images
-        var (data, edges) = FineTuneTestUtil.MakeSet(2, 32);
-        string root = Directory.CreateTempSubdirectory("diffegg-ft-latent").FullName;
+        using var dataSet = FineTuneTestUtil.MakeSet(2, 32);
+        var (data, edges) = dataSet;
+        using var root = new TempDir("diffegg-ft-latent");
         foreach (var space in new[] { "image", "latent" })
         {
             var r = FineTuneTrainer.Run(new FineTuneOptions
@@ -175,7 +179,7 @@ public class FinetuneCliTests
         Assert.Equal((32, 32), (res.ProcessedWidth, res.ProcessedHeight));
 
         // bench-edges --adapter adds the one-step row next to the training-free ones (a synth folder, the tiny pixel model)
-        string tiny = FineTuneTestUtil.TinyModel();
+        using var tiny = FineTuneTestUtil.TinyModel();
         string synth = Path.Combine(root, "synth");
         Assert.Equal(0, Cli("synth", "--count", "2", "--size", "32", "--seed", "1", "--split", "test", "--out", synth).Rc);
         Assert.Equal(0, Cli("edges", "--model", tiny, "--input", Path.Combine(synth, "images"), "--out", Path.Combine(root, "se"), "--timesteps", "10").Rc);

@@ -61,7 +61,7 @@ public class ComponentsAndEdgeReaderTests
     [Fact]
     public void ReadsTernaryProbabilityAndSafetensorsEdgeMaps()
     {
-        string dir = Directory.CreateTempSubdirectory("diffegg-edges").FullName;
+        using var dir = new TempDir("diffegg-edges");
         ImageIO.WriteGrayPng(Path.Combine(dir, "t.ternary.png"), new byte[] { 0, 128, 255, 0 }, 2, 2);
         var t = EdgeMapReader.Read(Path.Combine(dir, "t.ternary.png"));
         Assert.Equal(new[] { 0f, 0.5f, 1f, 0f }, t.Values);

@@ -19,9 +19,9 @@ public class ShardedRunTests(ITestOutputHelper output)
     readonly ITestOutputHelper _out = output;
 
     /// <summary>7 synthetic 32×32 scenes; edges = their ground-truth boundaries (ternary PNGs, no model needed); masks = the ground truth as results.</summary>
-    static string MakeDataset()
+    static TempDir MakeDataset()
     {
-        string dir = Directory.CreateTempSubdirectory("diffegg-shards").FullName;
+        var dir = new TempDir("diffegg-shards");
         string synth = Path.Combine(dir, "d");
         Assert.Equal(0, CliRun.Capture("synth", "--count", "7", "--size", "32", "--seed", "4", "--split", "test", "--out", synth).Code);
         string edges = Path.Combine(dir, "edges");
@@ -99,7 +99,7 @@ public class ShardedRunTests(ITestOutputHelper output)
     [Fact]
     public void SlurmAndKubernetesShardsMergeToTheBytesOfOneRun()
     {
-        string dir = MakeDataset();
+        using var dir = MakeDataset();
         var none = new Dictionary<string, string>();
         string single = Path.Combine(dir, "single.json"), slurm = Path.Combine(dir, "slurm.json");
         Assert.Equal(0, Run(none, Refine(dir, single)).Code);
@@ -134,13 +134,15 @@ public class ShardedRunTests(ITestOutputHelper output)
         Assert.Equal(1, bad.Code);
         Assert.Contains("two schedulers disagree", bad.Err);
         Assert.Single(bad.Err.Trim().Split('\n'));
+        Assert.StartsWith("error: ", bad.Err);
+        CliRun.AssertNoStackTrace(bad.Err + bad.Out);
         Assert.False(Directory.Exists(Path.Combine(dir, "bad.json.parts")));
     }
 
     [Fact]
     public void AKilledShardResumesWhereItStoppedAndMergesToTheSameBytes()
     {
-        string dir = MakeDataset();
+        using var dir = MakeDataset();
         var none = new Dictionary<string, string>();
         string single = Path.Combine(dir, "single.json"), sharded = Path.Combine(dir, "sharded.json");
         Assert.Equal(0, Run(none, Refine(dir, single)).Code);
@@ -171,6 +173,8 @@ public class ShardedRunTests(ITestOutputHelper output)
         var early = Run(none, "merge", sharded);
         Assert.Equal(1, early.Code);
         Assert.Contains("shard-1-of-2.json", early.Err);
+        Assert.Single(early.Err.Trim().Split('\n'));
+        CliRun.AssertNoStackTrace(early.Err + early.Out);
         Assert.False(File.Exists(sharded));
         Assert.Equal(0, Run(Kubernetes(1, 2), Refine(dir, sharded)).Code);
         Assert.Equal(0, Run(none, "merge", sharded).Code);
@@ -187,7 +191,7 @@ public class ShardedRunTests(ITestOutputHelper output)
     [Fact]
     public void UnshardedResumeSkipsExistingPartsAndWritesTheSameOutput()
     {
-        string dir = MakeDataset();
+        using var dir = MakeDataset();
         string single = Path.Combine(dir, "single.json"), resumed = Path.Combine(dir, "resumed.json");
         Assert.Equal(0, CliRun.Capture(Refine(dir, single)).Code);
         Assert.Equal(0, CliRun.Capture(Refine(dir, resumed).Append("--resume").ToArray()).Code);
@@ -212,19 +216,17 @@ public class ShardedRunTests(ITestOutputHelper output)
     [Fact]
     public void MergeNamesMissingImagesAndFailuresAndAllowMissingMergesTheRest()
     {
-        string dir = MakeDataset();
+        using var dir = MakeDataset();
         string sharded = Path.Combine(dir, "s.json");
         // the second image (id 1000002: synth's test split numbers from 1000001) is unreadable: shard 1 records the failure and exits 1
         string img2 = Directory.GetFiles(Path.Combine(dir, "d", "images")).Order(StringComparer.Ordinal).ElementAt(1);
         File.WriteAllText(img2, "not a png");
         Assert.Equal(0, CliRun.Capture(Refine(dir, sharded).Concat(new[] { "--shard-index", "0", "--shard-count", "2" }).ToArray()).Code);
-        var r1 = CliRun.Capture(Refine(dir, sharded).Concat(new[] { "--shard-index", "1", "--shard-count", "2" }).ToArray());
-        Assert.Equal(1, r1.Code);
+        CliRun.Fails(1, Refine(dir, sharded).Concat(new[] { "--shard-index", "1", "--shard-count", "2" }).ToArray(), new[] { img2, sharded + ".parts" }, new[] { sharded }, errors: 2);
         var m1 = ShardManifest.Read(Path.Combine(sharded + ".parts", "shard-1-of-2.json"));
         var f = Assert.Single(m1.Failed);
         Assert.Equal("1000002", f.Item);
-        var merge = CliRun.Capture("merge", sharded);
-        Assert.Equal(1, merge.Code);
+        var merge = CliRun.Fails(1, new[] { "merge", sharded }, new[] { "1000002" }, new[] { sharded });
         Assert.Contains("1 item(s) without a part: 1000002 (failed in shard 1:", merge.Err);
         Assert.False(File.Exists(sharded));
         var allow = CliRun.Capture("merge", sharded, "--allow-missing");
@@ -237,16 +239,15 @@ public class ShardedRunTests(ITestOutputHelper output)
         // stale manifests of another shard count are refused by name
         new ShardManifest { Command = ShardLayout.Refine, ShardIndex = 0, ShardCount = 3, Source = "test", Items = Array.Empty<string>() }
             .Write(Path.Combine(sharded + ".parts", "shard-0-of-3.json"));
-        var mixed = CliRun.Capture("merge", sharded);
-        Assert.Equal(1, mixed.Code);
+        var mixed = CliRun.Fails(1, new[] { "merge", sharded }, new[] { "shard-0-of-3.json" });
         Assert.Contains("different shard counts (2, 3)", mixed.Err);
-        Assert.Equal(1, CliRun.Capture("merge", Path.Combine(dir, "nothing.json")).Code);
+        CliRun.Fails(1, new[] { "merge", Path.Combine(dir, "nothing.json") }, new[] { Path.Combine(dir, "nothing.json") }, new[] { Path.Combine(dir, "nothing.json") });
     }
 
     [Fact]
     public void AShardWithNoImagesStillWritesItsManifestAndNeverTheOutput()
     {
-        string dir = MakeDataset();   // 7 images: shards 7..9 of 10 get none
+        using var dir = MakeDataset();   // 7 images: shards 7..9 of 10 get none
         string sharded = Path.Combine(dir, "s.json");
         var r = CliRun.Capture(Refine(dir, sharded).Concat(new[] { "--shard-index", "8", "--shard-count", "10" }).ToArray());
         Assert.Equal(0, r.Code);
@@ -262,8 +263,8 @@ public class ShardedRunTests(ITestOutputHelper output)
     [Fact]
     public void EdgesShardsWriteTheSameFilesAsOneRunAndSkipWhatExists()
     {
-        string model = DiffEgg.Tests.FineTuning.FineTuneTestUtil.TinyModel();
-        string dir = MakeDataset();
+        using var model = DiffEgg.Tests.FineTuning.FineTuneTestUtil.TinyModel();
+        using var dir = MakeDataset();
         string images = Path.Combine(dir, "d", "images");
         string one = Path.Combine(dir, "e1"), sharded = Path.Combine(dir, "e2");
         Assert.Equal(0, CliRun.Capture("edges", "--model", model, "--input", images, "--out", one, "--timesteps", "10").Code);

@@ -20,8 +20,8 @@ public class BaseModelTrainerTests
     [Fact]
     public void SameSeedOnOneThreadGivesIdenticalWeights()
     {
-        string data = TrainingTestUtil.MakeImageFolder();
-        string root = Directory.CreateTempSubdirectory("diffegg-det").FullName;
+        using var data = TrainingTestUtil.MakeImageFolder();
+        using var root = new TempDir("diffegg-det");
         var a = BaseModelTrainer.Run(Tiny(data, Path.Combine(root, "a"), 3));
         var b = BaseModelTrainer.Run(Tiny(data, Path.Combine(root, "b"), 3));
         Assert.Equal(3, a.StepsDone);
@@ -35,8 +35,8 @@ public class BaseModelTrainerTests
     [Fact]
     public void ResumeFromCheckpointEqualsUninterruptedRun()
     {
-        string data = TrainingTestUtil.MakeImageFolder();
-        string root = Directory.CreateTempSubdirectory("diffegg-resume").FullName;
+        using var data = TrainingTestUtil.MakeImageFolder();
+        using var root = new TempDir("diffegg-resume");
         string full = Path.Combine(root, "full"), split = Path.Combine(root, "split");
         BaseModelTrainer.Run(Tiny(data, full, 4));
         BaseModelTrainer.Run(Tiny(data, split, 2));
@@ -58,8 +58,8 @@ public class BaseModelTrainerTests
         // Live tensor wrappers left by a whole run must not grow with the number of steps (every step inside a dispose scope,
         // EMA/optimizer/data disposed). Building a UNet currently leaves a fixed number of wrappers (weight
         // initialisation inside TorchSharp: nn.Conv2d leaves one extra wrapper per layer), the same for every run, so runs of different length are compared.
-        string data = TrainingTestUtil.MakeImageFolder();
-        string outDir = Path.Combine(Directory.CreateTempSubdirectory("diffegg-leak").FullName, "m");
+        using var data = TrainingTestUtil.MakeImageFolder();
+        using var outDir = new TempDir("diffegg-leak", "m");
         BaseModelTrainer.Run(Tiny(data, outDir, 1)); // warm-up: lazily created native state
         long c0 = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
         BaseModelTrainer.Run(Tiny(data, outDir, 1));
@@ -75,8 +75,8 @@ public class BaseModelTrainerTests
     [Fact]
     public void CsvAndPlotAreWritten()
     {
-        string data = TrainingTestUtil.MakeImageFolder();
-        string outDir = Path.Combine(Directory.CreateTempSubdirectory("diffegg-log").FullName, "m");
+        using var data = TrainingTestUtil.MakeImageFolder();
+        using var outDir = new TempDir("diffegg-log", "m");
         var r = BaseModelTrainer.Run(Tiny(data, outDir, 3));
         var lines = File.ReadAllLines(Path.Combine(outDir, "training", "loss.csv"));
         Assert.Equal("step,loss,lr,seconds", lines[0]);
@@ -131,7 +131,7 @@ public class BaseModelTrainerTests
     [Fact]
     public void BatchesAreCroppedFlippedAndScaled()
     {
-        string data = TrainingTestUtil.MakeImageFolder(count: 3);
+        using var data = TrainingTestUtil.MakeImageFolder(count: 3);
         using var imgs = TrainingImages.Load(data, 16);
         Assert.Equal(3, imgs.Count);
         using var g = new torch.Generator(1);
@@ -158,8 +158,8 @@ public class BaseModelTrainerTests
         Assert.Equal((nameof(o.FullFrom), "needs Crop > 0: without crops every step already uses whole images"), (bad.Option, bad.Problem));
         Assert.Equal("--full-from: needs Crop > 0: without crops every step already uses whole images", DiffEgg.Cli.OptionFlags.Message(bad, DiffEgg.Cli.OptionFlags.Training));
 
-        string data = TrainingTestUtil.MakeImageFolder();
-        string root = Directory.CreateTempSubdirectory("diffegg-curriculum").FullName;
+        using var data = TrainingTestUtil.MakeImageFolder();
+        using var root = new TempDir("diffegg-curriculum");
         string a = Path.Combine(root, "a");
         var statuses = new List<string>();
         var r = BaseModelTrainer.Run(Tiny(data, a, 2) with { FullFrom = 1, FullBatch = 1 }, status: statuses.Add);

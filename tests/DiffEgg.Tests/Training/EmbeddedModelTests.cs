@@ -62,7 +62,7 @@ public class EmbeddedModelTests
     [Fact]
     public void ShippedWeightsGiveTheModelCardsEdgeF1OnFixedScenes()
     {
-        string data = Directory.CreateTempSubdirectory("diffegg-fixed").FullName;
+        using var data = new TempDir("diffegg-fixed");
         try
         {
             var summary = SyntheticDatasetWriter.Write(data, new SceneOptions { Size = 64 }, 0, SyntheticSplit.Test, 0, 8);

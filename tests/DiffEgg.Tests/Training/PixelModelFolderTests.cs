@@ -10,14 +10,14 @@ namespace DiffEgg.Tests.Training;
 [Collection("TorchThreads")]
 public class PixelModelFolderTests
 {
-    static (string Dir, Tensor Out, Tensor Null) SaveTiny(bool fp16)
+    static (TempDir Dir, Tensor Out, Tensor Null) SaveTiny(bool fp16)
     {
         using var unet = BaseModelTrainer.CreateModel(BaseModelConfigs.Tiny, 7);
         unet.eval();
         using var sched = DDPMScheduler.StableDiffusion15();
         using var g = new torch.Generator(3);
         var nullEmb = torch.randn(new long[] { 1, 3, 16 }, generator: g);
-        string dir = Path.Combine(Directory.CreateTempSubdirectory("diffegg-pixel").FullName, "model");
+        var dir = new TempDir("diffegg-pixel", "model");
         PixelModelFolder.Save(dir, unet, nullEmb, sched, fp16);
         using var x = torch.randn(new long[] { 2, 3, 16, 16 }, generator: g);
         using var _ = torch.no_grad();
@@ -39,6 +39,7 @@ public class PixelModelFolderTests
     public void Fp32FolderRoundTripGivesIdenticalOutputs()
     {
         var (dir, expected, nullEmb) = SaveTiny(fp16: false);
+        using var dirScope = dir;
         using var f = DiffusionModelFolder.Load(dir);
         Assert.Null(f.Vae);
         Assert.Null(f.TextEncoder);
@@ -56,6 +57,7 @@ public class PixelModelFolderTests
     public void Fp16FolderStoresHalfWeightsAndStaysClose()
     {
         var (dir, expected, _) = SaveTiny(fp16: true);
+        using var dirScope = dir;
         using (var st = DiffEgg.Formats.SafeTensors.SafeTensorsFile.Open(Path.Combine(dir, "unet", "diffusion_pytorch_model.safetensors")))
             Assert.All(st.Keys, k => Assert.Equal(DiffEgg.Formats.SafeTensors.SafeTensorsDType.F16, st.Info(k).DType));
         using var f = DiffusionModelFolder.Load(dir);
@@ -68,6 +70,7 @@ public class PixelModelFolderTests
     public void MissingOrMisshapenNullEmbeddingIsAClearError()
     {
         var (dir, _, _) = SaveTiny(fp16: false);
+        using var dirScope = dir;
         string file = Path.Combine(dir, PixelModelFolder.NullEmbeddingFile);
         using (var wrong = torch.zeros(1, 2, 5))
             DiffEgg.Formats.SafeTensors.SafeTensorsWriter.Save(file, new[] { KeyValuePair.Create(PixelModelFolder.NullEmbeddingKey, wrong) });

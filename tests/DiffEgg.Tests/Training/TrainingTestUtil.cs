@@ -8,10 +8,10 @@ public sealed class TorchThreadsCollection { }
 
 static class TrainingTestUtil
 {
-    /// <summary>Writes <paramref name="count"/> deterministic 16×16 RGB PNGs (two-colour rectangles on a gradient) into a new temp folder's images/.</summary>
-    public static string MakeImageFolder(int count = 4, int size = 16)
+    /// <summary>Writes <paramref name="count"/> deterministic 16×16 RGB PNGs (two-colour rectangles on a gradient) into a new temp folder's images/ (dispose it).</summary>
+    public static TempDir MakeImageFolder(int count = 4, int size = 16)
     {
-        string dir = Directory.CreateTempSubdirectory("diffegg-train").FullName;
+        var dir = new TempDir("diffegg-train");
         Directory.CreateDirectory(Path.Combine(dir, "images"));
         for (int n = 0; n < count; n++)
         {
