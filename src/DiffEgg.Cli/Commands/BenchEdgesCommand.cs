@@ -42,15 +42,15 @@ public sealed class BenchEdgesCommand : Command<BenchEdgesCommand.Settings>
         public override ValidationResult Validate()
         {
             if (string.IsNullOrWhiteSpace(Data)) return ValidationResult.Error("--data: must not be empty");
-            if (Baseline != "sobel" && Baseline != "sobel-max") return ValidationResult.Error($"--baseline '{Baseline}' must be sobel or sobel-max");
-            if (Blur is double b && (b < 0 || double.IsNaN(b))) return ValidationResult.Error($"--blur {b} must be >= 0");
-            if (Tolerance < 0) return ValidationResult.Error($"--tolerance {Tolerance} must be >= 0");
-            if (EdgeSize < 0) return ValidationResult.Error($"--edge-size {EdgeSize} must be >= 0");
-            if (Match != "downsample-gt" && Match != "upsample-edges") return ValidationResult.Error($"--match '{Match}' must be downsample-gt or upsample-edges");
-            if (Limit < 0) return ValidationResult.Error($"--limit {Limit} must be >= 0");
-            if (Threads < 0) return ValidationResult.Error($"--threads {Threads} must be >= 0");
-            if (Size < 0) return ValidationResult.Error($"--size {Size} must be >= 0");
-            if (!string.IsNullOrWhiteSpace(Adapter) && string.IsNullOrWhiteSpace(Model)) return ValidationResult.Error("--adapter needs --model (the model the adapter was trained for)");
+            if (Baseline != "sobel" && Baseline != "sobel-max") return ValidationResult.Error($"--baseline '{Baseline}': must be sobel or sobel-max");
+            if (Blur is double b && (b < 0 || double.IsNaN(b))) return ValidationResult.Error($"--blur {b}: must be >= 0");
+            if (Tolerance < 0) return ValidationResult.Error($"--tolerance {Tolerance}: must be >= 0");
+            if (EdgeSize < 0) return ValidationResult.Error($"--edge-size {EdgeSize}: must be >= 0");
+            if (Match != "downsample-gt" && Match != "upsample-edges") return ValidationResult.Error($"--match '{Match}': must be downsample-gt or upsample-edges");
+            if (Limit < 0) return ValidationResult.Error($"--limit {Limit}: must be >= 0");
+            if (Threads < 0) return ValidationResult.Error($"--threads {Threads}: must be >= 0");
+            if (Size < 0) return ValidationResult.Error($"--size {Size}: must be >= 0");
+            if (!string.IsNullOrWhiteSpace(Adapter) && string.IsNullOrWhiteSpace(Model)) return ValidationResult.Error("--adapter: needs --model (the model the adapter was trained for)");
             if (ParseList(Timesteps) is null) return ValidationResult.Error($"--timesteps '{Timesteps}': expected a comma-separated list of integers or 'none'");
             if (ParseList(FixedTimesteps) is null) return ValidationResult.Error($"--fixed-timesteps '{FixedTimesteps}': expected a comma-separated list of integers or 'none'");
             if (TernaryRule.TryParseList(Ternary) is null) return ValidationResult.Error($"--ternary '{Ternary}': expected a comma-separated list of {TernaryRule.Names} (each once)");

@@ -31,15 +31,15 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
 
         public override ValidationResult Validate()
         {
-            if (string.IsNullOrWhiteSpace(Out)) return ValidationResult.Error("--out DIR must not be empty");
-            if (Count < 1 || Count > 1000) return ValidationResult.Error($"--count {Count} must be in 1..1000");
-            if (!(Uncertain >= 0 && Uncertain <= 1)) return ValidationResult.Error($"--uncertain {Uncertain} must be in [0,1]");
+            if (string.IsNullOrWhiteSpace(Out)) return ValidationResult.Error("--out: must not be empty");
+            if (Count < 1 || Count > 1000) return ValidationResult.Error($"--count {Count}: must be in 1..1000");
+            if (!(Uncertain >= 0 && Uncertain <= 1)) return ValidationResult.Error($"--uncertain {Uncertain}: must be in [0,1]");
             if (EdgeInput is not ("ternary" or "soft" or "sobel")) return ValidationResult.Error($"--edge-input {EdgeInput}: expected ternary, soft or sobel");
             if (DiffEgg.Edges.TernaryRule.TryParse(Ternary) is null) return ValidationResult.Error($"--ternary {Ternary}: use {DiffEgg.Edges.TernaryRule.Names}");
-            if (Adapter is not null && string.IsNullOrWhiteSpace(Adapter)) return ValidationResult.Error("--adapter DIR must not be empty");
+            if (Adapter is not null && string.IsNullOrWhiteSpace(Adapter)) return ValidationResult.Error("--adapter: must not be empty");
             if (Adapter is not null && !Directory.Exists(Adapter)) return ValidationResult.Error($"--adapter {Adapter}: no such folder");
-            if (Adapter is not null && NoAdapter) return ValidationResult.Error("--adapter and --no-adapter exclude each other");
-            if (Threads is < 1) return ValidationResult.Error($"--threads {Threads} must be ≥ 1");
+            if (Adapter is not null && NoAdapter) return ValidationResult.Error("--no-adapter: cannot be combined with --adapter");
+            if (Threads is < 1) return ValidationResult.Error($"--threads {Threads}: must be ≥ 1");
             if (EdgesCommand.ParseTimesteps(Timesteps) is null) return ValidationResult.Error($"--timesteps {Timesteps}: expected a comma-separated list of integers");
             try { ToCoarse().Validate(); } catch (ArgumentException e) { return ValidationResult.Error(e.Message); }   // the simulator's option check, before any work
             return ValidationResult.Success();

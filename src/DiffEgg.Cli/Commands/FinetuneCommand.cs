@@ -45,9 +45,9 @@ public sealed class FinetuneCommand : Command<FinetuneCommand.Settings>
 
         public override ValidationResult Validate()
         {
-            if (string.IsNullOrWhiteSpace(Data)) return ValidationResult.Error("--data DIR is required");
-            if (string.IsNullOrWhiteSpace(Edges)) return ValidationResult.Error("--edges DIR (the output folder of diffegg edges) is required");
-            if (string.IsNullOrWhiteSpace(Out)) return ValidationResult.Error("--out DIR is required");
+            if (string.IsNullOrWhiteSpace(Data)) return ValidationResult.Error("--data: required (a folder)");
+            if (string.IsNullOrWhiteSpace(Edges)) return ValidationResult.Error("--edges: required (the output folder of diffegg edges)");
+            if (string.IsNullOrWhiteSpace(Out)) return ValidationResult.Error("--out: required (a folder)");
             return ValidationResult.Success();
         }
     }

@@ -49,7 +49,7 @@ public class RefineSettingsBase : ShardSettings
         if (string.IsNullOrWhiteSpace(Images)) return ValidationResult.Error("--images: must not be empty");
         if (string.IsNullOrWhiteSpace(Edges)) return ValidationResult.Error("--edges: must not be empty");
         if (EdgeScale is not ("soft" or "minmax" or "ternary")) return ValidationResult.Error($"--edge-scale {EdgeScale}: expected soft, minmax or ternary");
-        if (!(Uncertain >= 0 && Uncertain <= 1)) return ValidationResult.Error($"--uncertain {Uncertain} must be in [0,1]");
+        if (!(Uncertain >= 0 && Uncertain <= 1)) return ValidationResult.Error($"--uncertain {Uncertain}: must be in [0,1]");
         try { ToOptions().Validate(); }
         catch (ArgumentException e) { return ValidationResult.Error(e.Message); }   // RefineOptions.Validate: ArgumentException naming the Alg-4 parameter (a check of the options, before any work)
         return ValidationResult.Success();

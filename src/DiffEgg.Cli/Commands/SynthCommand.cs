@@ -24,12 +24,12 @@ public sealed class SynthCommand : Command<SynthCommand.Settings>
         public override ValidationResult Validate()
         {
             if (string.IsNullOrWhiteSpace(Out)) return ValidationResult.Error("--out: must not be empty");
-            if (Count <= 0) return ValidationResult.Error($"--count {Count} must be positive");
-            if (Split != "train" && Split != "test") return ValidationResult.Error($"--split '{Split}' must be train or test");
-            if (Style != "default" && Style != "stress") return ValidationResult.Error($"--style '{Style}' must be default or stress");
+            if (Count <= 0) return ValidationResult.Error($"--count {Count}: must be positive");
+            if (Split != "train" && Split != "test") return ValidationResult.Error($"--split '{Split}': must be train or test");
+            if (Style != "default" && Style != "stress") return ValidationResult.Error($"--style '{Style}': must be default or stress");
             if (Style == "stress" && (Size < 48 || Size > 1024)) return ValidationResult.Error($"--size {Size}: the stress style needs 48..1024");
-            if (Style == "stress" && Antialias) return ValidationResult.Error("--antialias is not available with --style stress");
-            if (!(HardProb >= 0 && HardProb <= 1)) return ValidationResult.Error($"--hard-prob {HardProb} must be in [0, 1]");
+            if (Style == "stress" && Antialias) return ValidationResult.Error("--antialias: not available with --style stress");
+            if (!(HardProb >= 0 && HardProb <= 1)) return ValidationResult.Error($"--hard-prob {HardProb}: must be in [0, 1]");
             if (Start < 0 || (long)Start + Count > SceneGenerator.SplitStride) return ValidationResult.Error($"--start {Start} + --count {Count} must stay within 0..{SceneGenerator.SplitStride}");
             return ValidationResult.Success();
         }
