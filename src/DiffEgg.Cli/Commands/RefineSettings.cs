@@ -31,6 +31,9 @@ public class RefineSettingsBase : ShardSettings
     [CommandOption("--no-arbiter")] [Description("Take every proposed change, even where the edges do not support it (ablation).")] public bool NoArbiter { get; init; }
     [CommandOption("--no-competition")] [Description("Alg 4 read literally: propagate each mask alone from the CCL of the non-edge pixels (ablation).")] public bool NoCompetition { get; init; }
 
+    /// <summary>The flags whose names differ from <see cref="RefineOptions"/>' properties in kebab case.</summary>
+    static readonly IReadOnlyDictionary<string, string> Flags = new Dictionary<string, string> { [nameof(RefineOptions.RescoreWeight)] = "--rescore" };
+
     public virtual RefineOptions ToOptions() => new()
     {
         Radius = Radius, Beta = Beta, Steps = Steps, MinArea = MinArea, MaxSide = MaxSide,
@@ -51,7 +54,7 @@ public class RefineSettingsBase : ShardSettings
         if (EdgeScale is not ("soft" or "minmax" or "ternary")) return ValidationResult.Error($"--edge-scale {EdgeScale}: expected soft, minmax or ternary");
         if (!(Uncertain >= 0 && Uncertain <= 1)) return ValidationResult.Error($"--uncertain {Uncertain}: must be in [0,1]");
         try { ToOptions().Validate(); }
-        catch (ArgumentException e) { return ValidationResult.Error(e.Message); }   // RefineOptions.Validate: ArgumentException naming the Alg-4 parameter (a check of the options, before any work)
+        catch (Common.InvalidOptionException e) { return ValidationResult.Error(OptionFlags.Message(e, Flags)); }
         return ValidationResult.Success();
     }
 }

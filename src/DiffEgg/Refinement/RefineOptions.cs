@@ -1,3 +1,4 @@
+using DiffEgg.Common;
 namespace DiffEgg.Refinement;
 
 /// <summary>Parameters of refinement with edges (Alg 4). Defaults are the documented ones (docs/method.md).</summary>
@@ -53,28 +54,28 @@ public sealed record RefineOptions
     /// <summary>Re-score every output mask by its edge agreement Q: score × (1 − w + w·Q) with this weight w (0 = keep the input scores).</summary>
     public double RescoreWeight { get; init; } = 0.5;
 
-    /// <summary>Checks every field; throws <see cref="ArgumentException"/> naming the field.</summary>
+    /// <summary>Checks every field; throws <see cref="InvalidOptionException"/> naming the field.</summary>
     public void Validate()
     {
-        if (Radius < 1 || Radius > 32) throw new ArgumentException($"radius must be in 1..32, got {Radius}");
-        if (!(Beta > 0) || !double.IsFinite(Beta)) throw new ArgumentException($"beta must be positive, got {Beta}");
-        if (Steps < 0) throw new ArgumentException($"steps must be ≥ 0, got {Steps}");
-        if (!(Tolerance >= 0 && Tolerance < 1)) throw new ArgumentException($"tolerance must be in [0,1), got {Tolerance}");
-        if (!(EdgeThreshold > 0 && EdgeThreshold <= 1)) throw new ArgumentException($"edge threshold must be in (0,1], got {EdgeThreshold}");
-        if (Connectivity != 4 && Connectivity != 8) throw new ArgumentException($"connectivity must be 4 or 8, got {Connectivity}");
-        if (MinArea < 1) throw new ArgumentException($"min-area must be ≥ 1, got {MinArea}");
-        if (!(SplitCoverage > 0 && SplitCoverage <= 1)) throw new ArgumentException($"split coverage must be in (0,1], got {SplitCoverage}");
-        if (!(PropagationThreshold > 0 && PropagationThreshold < 1)) throw new ArgumentException($"propagation threshold must be in (0,1), got {PropagationThreshold}");
-        if (!(MergeIoU > 0 && MergeIoU <= 1)) throw new ArgumentException($"merge-iou must be in (0,1], got {MergeIoU}");
-        if (MaxSide < 8) throw new ArgumentException($"max-side must be ≥ 8, got {MaxSide}");
-        if (!(MaxGrowth >= 1)) throw new ArgumentException($"max-growth must be ≥ 1, got {MaxGrowth}");
-        if (!(SplitMinFraction >= 0 && SplitMinFraction < 1)) throw new ArgumentException($"split min fraction must be in [0,1), got {SplitMinFraction}");
-        if (!(MinKeep >= 0 && MinKeep <= 1)) throw new ArgumentException($"min-keep must be in [0,1], got {MinKeep}");
-        if (CloseRadius < 0 || CloseRadius > 16) throw new ArgumentException($"close radius must be in 0..16, got {CloseRadius}");
-        if (GapTolerance < 0 || GapTolerance > 16) throw new ArgumentException($"gap tolerance must be in 0..16, got {GapTolerance}");
-        if (MinEdgeLength < 0) throw new ArgumentException($"min edge length must be ≥ 0, got {MinEdgeLength}");
-        if (!(RegionVote > 0 && RegionVote <= 1)) throw new ArgumentException($"region vote must be in (0,1], got {RegionVote}");
-        if (!(ArbiterMargin >= 0 && ArbiterMargin < 1)) throw new ArgumentException($"arbiter margin must be in [0,1), got {ArbiterMargin}");
-        if (!(RescoreWeight >= 0 && RescoreWeight <= 1)) throw new ArgumentException($"rescore weight must be in [0,1], got {RescoreWeight}");
+        if (Radius < 1 || Radius > 32) throw new InvalidOptionException(nameof(Radius), $"must be in 1..32, got {Radius}");
+        if (!(Beta > 0) || !double.IsFinite(Beta)) throw new InvalidOptionException(nameof(Beta), $"must be positive, got {Beta}");
+        if (Steps < 0) throw new InvalidOptionException(nameof(Steps), $"must be ≥ 0, got {Steps}");
+        if (!(Tolerance >= 0 && Tolerance < 1)) throw new InvalidOptionException(nameof(Tolerance), $"must be in [0,1), got {Tolerance}");
+        if (!(EdgeThreshold > 0 && EdgeThreshold <= 1)) throw new InvalidOptionException(nameof(EdgeThreshold), $"must be in (0,1], got {EdgeThreshold}");
+        if (Connectivity != 4 && Connectivity != 8) throw new InvalidOptionException(nameof(Connectivity), $"must be 4 or 8, got {Connectivity}");
+        if (MinArea < 1) throw new InvalidOptionException(nameof(MinArea), $"must be ≥ 1, got {MinArea}");
+        if (!(SplitCoverage > 0 && SplitCoverage <= 1)) throw new InvalidOptionException(nameof(SplitCoverage), $"must be in (0,1], got {SplitCoverage}");
+        if (!(PropagationThreshold > 0 && PropagationThreshold < 1)) throw new InvalidOptionException(nameof(PropagationThreshold), $"must be in (0,1), got {PropagationThreshold}");
+        if (!(MergeIoU > 0 && MergeIoU <= 1)) throw new InvalidOptionException(nameof(MergeIoU), $"must be in (0,1], got {MergeIoU}");
+        if (MaxSide < 8) throw new InvalidOptionException(nameof(MaxSide), $"must be ≥ 8, got {MaxSide}");
+        if (!(MaxGrowth >= 1)) throw new InvalidOptionException(nameof(MaxGrowth), $"must be ≥ 1, got {MaxGrowth}");
+        if (!(SplitMinFraction >= 0 && SplitMinFraction < 1)) throw new InvalidOptionException(nameof(SplitMinFraction), $"must be in [0,1), got {SplitMinFraction}");
+        if (!(MinKeep >= 0 && MinKeep <= 1)) throw new InvalidOptionException(nameof(MinKeep), $"must be in [0,1], got {MinKeep}");
+        if (CloseRadius < 0 || CloseRadius > 16) throw new InvalidOptionException(nameof(CloseRadius), $"must be in 0..16, got {CloseRadius}");
+        if (GapTolerance < 0 || GapTolerance > 16) throw new InvalidOptionException(nameof(GapTolerance), $"must be in 0..16, got {GapTolerance}");
+        if (MinEdgeLength < 0) throw new InvalidOptionException(nameof(MinEdgeLength), $"must be ≥ 0, got {MinEdgeLength}");
+        if (!(RegionVote > 0 && RegionVote <= 1)) throw new InvalidOptionException(nameof(RegionVote), $"must be in (0,1], got {RegionVote}");
+        if (!(ArbiterMargin >= 0 && ArbiterMargin < 1)) throw new InvalidOptionException(nameof(ArbiterMargin), $"must be in [0,1), got {ArbiterMargin}");
+        if (!(RescoreWeight >= 0 && RescoreWeight <= 1)) throw new InvalidOptionException(nameof(RescoreWeight), $"must be in [0,1], got {RescoreWeight}");
     }
 }

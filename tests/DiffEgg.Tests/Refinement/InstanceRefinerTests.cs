@@ -116,8 +116,8 @@ public class InstanceRefinerTests
     {
         var e = new EdgeMap(4, 4, new float[16]);
         var m = new[] { new InstanceMask(4, 4, new byte[16]) };
-        Assert.Throws<ArgumentException>(() => InstanceRefiner.Refine(e, m, new RefineOptions { Radius = 0 }));
-        Assert.Throws<ArgumentException>(() => InstanceRefiner.Refine(e, m, new RefineOptions { MergeIoU = 0 }));
+        Assert.Throws<InvalidOptionException>(() => InstanceRefiner.Refine(e, m, new RefineOptions { Radius = 0 }));
+        Assert.Throws<InvalidOptionException>(() => InstanceRefiner.Refine(e, m, new RefineOptions { MergeIoU = 0 }));
         Assert.Throws<ArgumentException>(() => InstanceRefiner.Refine(e, new[] { m[0], new InstanceMask(5, 4, new byte[20]) }));
     }
 }

@@ -1,3 +1,4 @@
+using DiffEgg.Common;
 using DiffEgg.Edges;
 using DiffEgg.Refinement;
 using TorchSharp;
@@ -100,9 +101,9 @@ public class RefineRobustnessTests
     [Fact]
     public void InvalidGuardOptionsAreRejectedByName()
     {
-        Assert.Contains("min-keep", Assert.Throws<ArgumentException>(() => new RefineOptions { MinKeep = 1.5 }.Validate()).Message);
-        Assert.Contains("split min fraction", Assert.Throws<ArgumentException>(() => new RefineOptions { SplitMinFraction = 1 }.Validate()).Message);
-        Assert.Contains("close radius", Assert.Throws<ArgumentException>(() => new RefineOptions { CloseRadius = -1 }.Validate()).Message);
+        Assert.Equal("MinKeep", Assert.Throws<InvalidOptionException>(() => new RefineOptions { MinKeep = 1.5 }.Validate()).Option);
+        Assert.Equal("SplitMinFraction", Assert.Throws<InvalidOptionException>(() => new RefineOptions { SplitMinFraction = 1 }.Validate()).Option);
+        Assert.Equal("CloseRadius", Assert.Throws<InvalidOptionException>(() => new RefineOptions { CloseRadius = -1 }.Validate()).Option);
     }
 
     sealed class FloatTolerance(float tol) : IEqualityComparer<float>
