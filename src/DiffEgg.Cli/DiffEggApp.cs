@@ -118,6 +118,7 @@ public static class DiffEggApp
     {
         var console = CreateConsole();
         AnsiConsole.Console = console; // commands and progress displays write through AnsiConsole
+        if (Interlocked.Exchange(ref _warningsShown, 1) == 0) DiffEggWarnings.Raised += m => Console.Error.WriteLine("warning: " + m);
         try
         {
             if (ValueCheck(args) is { } problem)
@@ -153,6 +154,8 @@ public static class DiffEggApp
             console.Profile.Out.Writer.Flush();
         }
     }
+
+    static int _warningsShown;
 
     static Exception Unwrap(Exception e) => e is TargetInvocationException or AggregateException && e.InnerException != null ? Unwrap(e.InnerException) : e;
 

@@ -30,4 +30,25 @@ public class ErrorClassTests
         Assert.Equal("--clip: must be ≥ 0, got -1", OptionFlags.Message(new InvalidOptionException("ClipGradNorm", "must be ≥ 0, got -1"), OptionFlags.Training));
         Assert.IsAssignableFrom<DiffEggException>(new InvalidOptionException("Steps", "must be ≥ 1, got 0"));
     }
+
+    [Fact]
+    public void UnknownConfigKeys_AreAWarningNamingThem_AndKnownOnesAreNot()
+    {
+        using var dir = new TempDir();
+        string model = Path.Combine(dir.Path, "model");
+        foreach (var sub in new[] { "unet", "vae", "text_encoder", "tokenizer", "scheduler" })
+        {
+            string from = Path.Combine(TestPaths.Sd15Tiny, sub);
+            if (!Directory.Exists(from)) continue;
+            Directory.CreateDirectory(Path.Combine(model, sub));
+            foreach (var f in Directory.GetFiles(from)) File.Copy(f, Path.Combine(model, sub, Path.GetFileName(f)));
+        }
+        string cfg = Path.Combine(model, "unet", "config.json");
+        File.WriteAllText(cfg, File.ReadAllText(cfg).TrimEnd().TrimEnd('}') + ", \"mystery_option\": 3}");
+        DiffEgg.Data.ImageIO.WriteRgbPng(dir.File("a.png"), new DiffEgg.Data.RgbImage(16, 16));
+        var r = CliRun.Capture("edges", "--model", model, "--input", dir.File("a.png"), "--out", dir.File("out"), "--size", "32");
+        Assert.Equal(0, r.Code);
+        var warning = Assert.Single(r.ErrLines, l => l.StartsWith("warning: "));
+        Assert.Equal($"warning: {cfg}: unknown key 'mystery_option' (ignored)", warning);
+    }
 }

@@ -22,6 +22,13 @@ public sealed record CLIPTextConfig
     public int EosTokenId { get; init; } = 2;
 
     /// <summary>Reads <c>text_encoder/config.json</c>; unsupported values throw naming the file and key.</summary>
+    /// <summary>Keys of transformers' config that do not change this inference (not warned about as unknown).</summary>
+    public static readonly string[] IgnoredKeys =
+    {
+        "architectures", "model_type", "torch_dtype", "transformers_version", "dropout", "attention_dropout", "initializer_factor", "initializer_range",
+        "projection_dim" /* CLIPTextModelWithProjection only */, "bos_token_id", "pad_token_id" /* the prompt ids come from tokenizer/ (ClipPromptIds) */,
+    };
+
     public static CLIPTextConfig FromJson(JsonConfig c)
     {
         var act = c.String("hidden_act", "quick_gelu")!;
@@ -211,7 +218,9 @@ public sealed class CLIPTextModel : nn.Module<Tensor, Tensor>
     /// <summary>Loads <c>config.json</c> and <c>model.safetensors</c> of a transformers <c>text_encoder/</c> folder (an extra <c>position_ids</c> buffer is ignored).</summary>
     public static CLIPTextModel FromFolder(string folder)
     {
-        var cfg = CLIPTextConfig.FromJson(JsonConfig.Load(System.IO.Path.Combine(folder, "config.json")));
+        var json = JsonConfig.Load(System.IO.Path.Combine(folder, "config.json"));
+        var cfg = CLIPTextConfig.FromJson(json);
+        json.WarnUnknownKeys(CLIPTextConfig.IgnoredKeys);
         var model = new CLIPTextModel(cfg);
         try { StateDictLoader.Load(model, ModelFiles.Weights(folder, "model"), nameof(CLIPTextModel)); }
         catch { model.Dispose(); throw; }

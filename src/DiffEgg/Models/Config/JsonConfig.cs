@@ -8,6 +8,7 @@ namespace DiffEgg.Models.Config;
 public sealed class JsonConfig
 {
     readonly JsonElement _root;
+    readonly HashSet<string> _read = new();
     public string Path { get; }
 
     JsonConfig(string path, JsonElement root) { Path = path; _root = root; }
@@ -37,9 +38,31 @@ public sealed class JsonConfig
         catch (JsonException e) { throw new DiffEggException($"{path}: invalid JSON ({e.Message})"); }
     }
 
-    public bool Has(string key) => _root.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null;
+    public bool Has(string key) => Get(key) is not null;
 
-    JsonElement? Get(string key) => _root.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null ? v : null;
+    JsonElement? Get(string key)
+    {
+        _read.Add(key);
+        return _root.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null ? v : null;
+    }
+
+    /// <summary>
+    /// The file's keys that nothing has read, except metadata (a leading <c>_</c>) and <paramref name="ignored"/> (keys the model knows it
+    /// does not need): keys this version of DiffEgg does not know. diffusers warns about such keys as well.
+    /// </summary>
+    public IReadOnlyList<string> UnknownKeys(IEnumerable<string>? ignored = null)
+    {
+        var skip = new HashSet<string>(ignored ?? Array.Empty<string>());
+        return _root.EnumerateObject().Select(p => p.Name).Where(k => !k.StartsWith('_') && !_read.Contains(k) && !skip.Contains(k)).ToList();
+    }
+
+    /// <summary>Reports <see cref="UnknownKeys"/> through <see cref="DiffEggWarnings"/>: "file: unknown keys 'a', 'b' (ignored)".</summary>
+    public void WarnUnknownKeys(IEnumerable<string>? ignored = null)
+    {
+        var unknown = UnknownKeys(ignored);
+        if (unknown.Count > 0)
+            DiffEggWarnings.Warn($"{Path}: unknown key{(unknown.Count > 1 ? "s" : "")} {string.Join(", ", unknown.Select(k => "'" + k + "'"))} (ignored)");
+    }
 
     public DiffEggException Error(string key, string what) => new($"{Path}: key '{key}': {what}");
 
@@ -101,7 +124,7 @@ public sealed class JsonConfig
     }
 
     /// <summary>True when the key is present with the value null.</summary>
-    public bool IsExplicitNull(string key) => _root.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.Null;
+    public bool IsExplicitNull(string key) { _read.Add(key); return _root.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.Null; }
 
     /// <summary>List of booleans (empty when absent/null).</summary>
     public bool[] BoolArray(string key)

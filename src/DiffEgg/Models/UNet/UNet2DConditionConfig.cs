@@ -40,6 +40,9 @@ public sealed record UNet2DConditionConfig
     public static UNet2DConditionConfig StableDiffusion15 => new();
 
     /// <summary>Reads <c>unet/config.json</c>; any value DiffEgg does not implement throws naming the file and key.</summary>
+    /// <summary>Keys of diffusers' config that do not change this inference (not warned about as unknown).</summary>
+    public static readonly string[] IgnoredKeys = { "dropout", "addition_embed_type_num_heads" /* used only with addition_embed_type, which must be null */ };
+
     public static UNet2DConditionConfig FromJson(JsonConfig c)
     {
         c.RequireNullOr("_class_name", "UNet2DConditionModel");

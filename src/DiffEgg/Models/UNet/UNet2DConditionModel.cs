@@ -149,7 +149,9 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
     /// <summary>Loads <c>config.json</c> and the safetensors weights of a diffusers <c>unet/</c> folder.</summary>
     public static UNet2DConditionModel FromFolder(string folder)
     {
-        var cfg = UNet2DConditionConfig.FromJson(JsonConfig.Load(System.IO.Path.Combine(folder, "config.json")));
+        var json = JsonConfig.Load(System.IO.Path.Combine(folder, "config.json"));
+        var cfg = UNet2DConditionConfig.FromJson(json);
+        json.WarnUnknownKeys(UNet2DConditionConfig.IgnoredKeys);
         var model = new UNet2DConditionModel(cfg);
         try
         {

@@ -23,6 +23,9 @@ public sealed record AutoencoderKLConfig
     public int SampleSize { get; init; } = 512;
 
     /// <summary>Reads <c>vae/config.json</c>; unsupported values throw naming the file and key.</summary>
+    /// <summary>Keys of diffusers' config that do not change this inference (not warned about as unknown).</summary>
+    public static readonly string[] IgnoredKeys = { "force_upcast" /* float16 pipelines only; DiffEgg runs float32 */ };
+
     public static AutoencoderKLConfig FromJson(JsonConfig c)
     {
         c.RequireNullOr("_class_name", "AutoencoderKL");
@@ -250,7 +253,9 @@ public sealed class AutoencoderKL : nn.Module<Tensor, Tensor>
     /// <summary>Loads <c>config.json</c> and the safetensors weights of a diffusers <c>vae/</c> folder (deprecated attention names are mapped).</summary>
     public static AutoencoderKL FromFolder(string folder)
     {
-        var cfg = AutoencoderKLConfig.FromJson(JsonConfig.Load(System.IO.Path.Combine(folder, "config.json")));
+        var json = JsonConfig.Load(System.IO.Path.Combine(folder, "config.json"));
+        var cfg = AutoencoderKLConfig.FromJson(json);
+        json.WarnUnknownKeys(AutoencoderKLConfig.IgnoredKeys);
         var model = new AutoencoderKL(cfg);
         try { StateDictLoader.Load(model, ModelFiles.Weights(folder, "diffusion_pytorch_model"), nameof(AutoencoderKL)); }
         catch { model.Dispose(); throw; }
