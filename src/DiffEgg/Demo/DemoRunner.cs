@@ -135,223 +135,293 @@ public static class DemoRunner
         finally { if (o.Threads is not null) torch.set_num_threads(previousThreads); }
     }
 
-    static DemoResult RunStages(DemoOptions o, string modelPath, Action<DemoStage, int, int>? progress)
+    /// <summary>The files and folders of one demo run under <see cref="DemoOptions.OutDir"/>.</summary>
+    sealed class DemoPaths(string dir)
+    {
+        public string Dir { get; } = dir;
+        public string Data { get; } = Path.Combine(dir, "data");
+        public string Edges { get; } = Path.Combine(dir, "edges");
+        public string OneStepEdges { get; } = Path.Combine(dir, "edges-onestep");
+        public string Report { get; } = Path.Combine(dir, "report");
+        public string Semantic { get; } = Path.Combine(dir, "simulated_semantic");
+        public string OracleEdges { get; } = Path.Combine(dir, "oracle_edges");
+        public string Coarse { get; } = Path.Combine(dir, "simulated_coarse_instances.json");
+        public string Refined { get; } = Path.Combine(dir, "refined_instances.json");
+        public string OracleRefined { get; } = Path.Combine(dir, "oracle_refined_instances.json");
+        public string OneStepRefined { get; } = Path.Combine(dir, "onestep_refined_instances.json");
+        public string Pseudo { get; } = Path.Combine(dir, "pseudo_panoptic");
+        public string Naive { get; } = Path.Combine(dir, "naive_panoptic");
+        public string OraclePseudo { get; } = Path.Combine(dir, "oracle_pseudo_panoptic");
+        public string ImagePath(string stem) => Path.Combine(Data, "images", stem + ".png");
+        public string OracleEdgesPath(string stem) => Path.Combine(OracleEdges, stem + ".png");
+    }
+
+    /// <summary>One synthetic test scene: file stem, COCO image id and the scene with its exact ground truth.</summary>
+    sealed record DemoInput(string Stem, long Id, Scene Scene);
+
+    /// <summary>Stage 2: the model's edges of each scene (and the one-step edges with an adapter) as flat arrays.</summary>
+    sealed record EdgeStage(List<DemoScene> Report, List<(float[] Edges, sbyte[] Ternary)> EdgeValues, List<(float[] Edges, sbyte[] Ternary)> OneStepValues, string ModelFacts);
+
+    /// <summary>Stage 3: simulated coarse instance masks (also as COCO results) and weak semantic masks.</summary>
+    sealed record SimulationStage(List<CoarseSimulation> Coarse, List<List<CocoResult>> CoarseResults, List<byte[]> Semantic);
+
+    /// <summary>Stage 4: refined masks per scene with the model's, the oracle's and the one-step edges (empty lists when off).</summary>
+    sealed record RefineStage(List<List<CocoResult>> Refined, List<List<CocoResult>> OracleRefined, List<List<CocoResult>> OneStepRefined);
+
+    /// <summary>Stage 5: panoptic pseudo-labels with the model's and the oracle's edges, and the naive baseline.</summary>
+    sealed record PanopticStage(List<PanopticResult> Pseudo, List<PanopticResult> Naive, List<PanopticResult> OraclePseudo);
+
+    /// <summary>Stage 6: COCO AP/AR and PQ against the exact ground truth (null where the variant is off).</summary>
+    sealed record EvaluationStage(CocoEvalResult Coarse, CocoEvalResult Refined, CocoEvalResult? OracleRefined, CocoEvalResult? OneStepRefined,
+        PanopticEvalResult Naive, PanopticEvalResult Pseudo, PanopticEvalResult? OraclePseudo);
+
+    /// <summary>The stages in order (<see cref="DemoStage"/>), each timed; writes metrics.json and index.html.</summary>
+    static DemoResult RunStages(DemoOptions options, string modelPath, Action<DemoStage, int, int>? progress)
     {
         var times = new Dictionary<DemoStage, double>();
-        var sw = Stopwatch.StartNew();
-        void Done(DemoStage s) { times[s] = sw.Elapsed.TotalSeconds; sw.Restart(); }
-        string dir = o.OutDir, dataDir = Path.Combine(dir, "data"), edgeDir = Path.Combine(dir, "edges"), reportDir = Path.Combine(dir, "report");
-        Directory.CreateDirectory(dir);
-        Directory.CreateDirectory(reportDir);
+        var clock = Stopwatch.StartNew();
+        void Done(DemoStage stage) { times[stage] = clock.Elapsed.TotalSeconds; clock.Restart(); }
+        var paths = new DemoPaths(options.OutDir);
+        Directory.CreateDirectory(paths.Dir);
+        Directory.CreateDirectory(paths.Report);
 
-        // 1. synthetic test scenes with exact ground truth
-        var sceneOptions = new SceneOptions { Size = o.Size };
-        var summary = SyntheticDatasetWriter.Write(dataDir, sceneOptions, o.Seed, SyntheticSplit.Test, 0, o.Count, d => progress?.Invoke(DemoStage.Data, d, o.Count));
-        if (summary.Failed.Count > 0) throw new DiffEggException($"{dataDir}: {summary.Failed.Count} scene(s) could not be written: {summary.Failed[0]}");
-        var gen = new SceneGenerator(sceneOptions);
-        var scenes = Enumerable.Range(0, o.Count).Select(i => (Stem: SyntheticDataset.FileStem(SyntheticSplit.Test, i), Id: (long)SyntheticDataset.ImageId(SyntheticSplit.Test, i),
-            Scene: gen.Generate(o.Seed, SyntheticSplit.Test, i))).ToList();
+        var scenes = WriteScenes(options, paths, progress);
         var isThing = SyntheticCategories.All.ToDictionary(c => c.Id, c => c.IsThing);
         Done(DemoStage.Data);
-
-        // 2. edges with the model (same pipeline and files as `diffegg edges`)
-        var report = new List<DemoScene>();
-        var edgeValues = new List<(float[] Edges, sbyte[] Ternary)>();
-        var oneStepValues = new List<(float[] Edges, sbyte[] Ternary)>();
-        string oneStepDir = Path.Combine(dir, "edges-onestep");
-        string modelFacts;
-        using (var model = DiffusionModelFolder.Load(modelPath, CPU))
-        {
-            modelFacts = ModelFacts(modelPath, model);
-            var po = new EdgePipelineOptions { Timesteps = o.Timesteps, Size = o.Size, Seed = o.Seed, Ternary = o.Ternary };
-            EdgePipeline pipeline;
-            try { pipeline = new EdgePipeline(model, po); }
-            catch (ArgumentException e) { throw new DiffEggException($"demo edges ({modelPath}): {e.Message}"); }
-            using var _ = pipeline;
-            using var adapter = o.AdapterPath is null ? null : FineTuning.EdgeAdapter.Load(o.AdapterPath, model.Unet);
-            FineTuning.OneStepEdgePipeline? oneStep = null;
-            if (adapter is not null)
-            {
-                try { oneStep = new FineTuning.OneStepEdgePipeline(model, adapter, po); }
-                catch (ArgumentException e) { throw new DiffEggException($"demo one-step edges ({o.AdapterPath}): {e.Message}"); }
-            }
-            using var __ = oneStep;
-            for (int i = 0; i < scenes.Count; i++)
-            {
-                var (stem, id, scene) = scenes[i];
-                using var scope = torch.NewDisposeScope();
-                using var r = pipeline.Run(scene.Image);
-                pipeline.Write(r, edgeDir, stem, Path.Combine(dataDir, "images", stem + ".png"));
-                edgeValues.Add((r.Edges.contiguous().data<float>().ToArray(), r.Ternary.contiguous().data<sbyte>().ToArray()));
-                report.Add(new DemoScene { Stem = stem, ImageId = id, Timesteps = r.Timesteps, KlCurve = r.KlCurve, ChosenTimestep = r.ChosenTimestep });
-                if (oneStep is not null)
-                {
-                    using var r1 = oneStep.Run(scene.Image);
-                    oneStep.Write(r1, oneStepDir, stem, Path.Combine(dataDir, "images", stem + ".png"));
-                    oneStepValues.Add((r1.Edges.contiguous().data<float>().ToArray(), r1.Ternary.contiguous().data<sbyte>().ToArray()));
-                }
-                progress?.Invoke(DemoStage.Edges, i + 1, scenes.Count);
-            }
-        }
+        var edges = ComputeEdges(options, modelPath, paths, scenes, progress);
         Done(DemoStage.Edges);
-
-        // 3. simulated coarse instance masks and simulated weak semantic masks
-        var coarse = new List<CoarseSimulation>();
-        var semantic = new List<byte[]>();
-        string semDir = Path.Combine(dir, "simulated_semantic");
-        Directory.CreateDirectory(semDir);
-        string oracleDir = Path.Combine(dir, "oracle_edges");
-        if (o.Oracle) Directory.CreateDirectory(oracleDir);
-        for (int i = 0; i < scenes.Count; i++)
-        {
-            var (stem, id, s) = scenes[i];
-            var inst = s.Instances.Select(x => (x.SegmentId, x.CategoryId)).ToList();
-            var c = CoarseMaskSimulator.Simulate(s.SegmentMap, s.Width, s.Height, inst, StreamSeed(o.Seed, id, 1), o.Coarse);
-            coarse.Add(c);
-            report[i].GtInstances = inst.Count; report[i].TouchingPairs = c.TouchingPairs; report[i].Merges = c.Merges;
-            report[i].Fragmented = c.Fragmented; report[i].CoarseMasks = c.Masks.Count;
-            var sem = WeakSemanticSimulator.Simulate(s.ClassMap, s.Width, s.Height, StreamSeed(o.Seed, id, 2), o.Semantic);
-            semantic.Add(sem);
-            PanopticFiles.WriteClassIdPng(Path.Combine(semDir, stem + ".png"), sem, s.Width, s.Height);
-            if (o.Oracle) ImageIO.WriteGrayPng(Path.Combine(oracleDir, stem + ".png"), GroundTruthBoundaries(s.SegmentMap, s.Width, s.Height), s.Width, s.Height);
-            progress?.Invoke(DemoStage.Simulate, i + 1, scenes.Count);
-        }
-        string coarsePath = Path.Combine(dir, "simulated_coarse_instances.json");
-        var coarseResults = scenes.Select((x, i) => coarse[i].Masks.Select(m => CocoRefinement.ToResult(x.Id, new InstanceMask(x.Scene.Width, x.Scene.Height, m.Pixels, m.CategoryId, m.Score))).ToList()).ToList();
-        CocoFiles.WriteResults(coarsePath, coarseResults.SelectMany(r => r));
+        var simulation = SimulateMasks(options, paths, scenes, edges.Report, progress);
         Done(DemoStage.Simulate);
-
-        // 4. refinement of the simulated coarse masks with the edge maps (Alg 4, as `diffegg refine`)
-        var refined = new List<List<CocoResult>>();
-        var oracleRefined = new List<List<CocoResult>>();
-        var oneStepRefined = new List<List<CocoResult>>();
-        for (int i = 0; i < scenes.Count; i++)
-        {
-            var (stem, id, s) = scenes[i];
-            var image = new CocoImage(id, s.Width, s.Height, stem + ".png");
-            var r = CocoRefinement.RefineImage(image, coarseResults[i], ModelEdges(edgeDir, stem, o), o.Refine);
-            refined.Add(r);
-            report[i].RefinedMasks = r.Count;
-            if (o.Oracle)
-            {
-                var ro = CocoRefinement.RefineImage(image, coarseResults[i], EdgeMapReader.Read(Path.Combine(oracleDir, stem + ".png")), o.Refine);
-                oracleRefined.Add(ro);
-                report[i].OracleRefinedMasks = ro.Count;
-            }
-            if (o.AdapterPath is not null)
-            {
-                var r1 = CocoRefinement.RefineImage(image, coarseResults[i], EdgeMapReader.Load(oneStepDir, stem, EdgeScale.Ternary, o.Uncertain).Map, o.Refine);
-                oneStepRefined.Add(r1);
-                report[i].OneStepRefinedMasks = r1.Count;
-            }
-            progress?.Invoke(DemoStage.Refine, i + 1, scenes.Count);
-        }
-        string refinedPath = Path.Combine(dir, "refined_instances.json"), oracleRefinedPath = Path.Combine(dir, "oracle_refined_instances.json");
-        CocoFiles.WriteResults(refinedPath, refined.SelectMany(r => r));
-        if (o.Oracle) CocoFiles.WriteResults(oracleRefinedPath, oracleRefined.SelectMany(r => r));
-        string oneStepRefinedPath = Path.Combine(dir, "onestep_refined_instances.json");
-        if (o.AdapterPath is not null) CocoFiles.WriteResults(oneStepRefinedPath, oneStepRefined.SelectMany(r => r));
+        var refinement = RefineCoarseMasks(options, paths, scenes, simulation, edges.Report, progress);
         Done(DemoStage.Refine);
-
-        // 5. panoptic pseudo-labels from the simulated semantic masks (as `diffegg panoptic`) and the naive baseline
-        var cats = SyntheticCategories.All.Select(c => new CocoCategory(c.Id, c.Name, c.Supercategory, c.IsThing ? 1 : 0)).ToList();
-        var pseudo = new List<PanopticResult>();
-        var naive = new List<PanopticResult>();
-        var oraclePseudo = new List<PanopticResult>();
-        for (int i = 0; i < scenes.Count; i++)
-        {
-            var (stem, id, s) = scenes[i];
-            var p = PanopticBuilder.Build(semantic[i], s.Width, s.Height, ModelEdges(edgeDir, stem, o), isThing, o.Refine);
-            if (o.Oracle)
-            {
-                var po = PanopticBuilder.Build(semantic[i], s.Width, s.Height, EdgeMapReader.Read(Path.Combine(oracleDir, stem + ".png")), isThing, o.Refine);
-                oraclePseudo.Add(po);
-                report[i].OraclePseudoThingSegments = po.Segments.Count(x => isThing[x.CategoryId]);
-            }
-            var nv = NaivePanoptic.Build(semantic[i], s.Width, s.Height, isThing, o.Refine.Connectivity);
-            pseudo.Add(p); naive.Add(nv);
-            report[i].PseudoThingSegments = p.Segments.Count(x => isThing[x.CategoryId]);
-            report[i].NaiveThingSegments = nv.Segments.Count(x => isThing[x.CategoryId]);
-            progress?.Invoke(DemoStage.Panoptic, i + 1, scenes.Count);
-        }
-        string pseudoDir = Path.Combine(dir, "pseudo_panoptic"), naiveDir = Path.Combine(dir, "naive_panoptic");
-        WritePanoptic(pseudoDir, scenes.Select(x => (x.Stem, x.Id)).ToList(), pseudo, cats);
-        WritePanoptic(naiveDir, scenes.Select(x => (x.Stem, x.Id)).ToList(), naive, cats);
-        string oraclePseudoDir = Path.Combine(dir, "oracle_pseudo_panoptic");
-        if (o.Oracle) WritePanoptic(oraclePseudoDir, scenes.Select(x => (x.Stem, x.Id)).ToList(), oraclePseudo, cats);
+        var panoptic = BuildPanoptic(options, paths, scenes, simulation, edges.Report, isThing, progress);
         Done(DemoStage.Panoptic);
-
-        // 6. evaluation against the exact ground truth
-        var gt = CocoFiles.ReadInstances(Path.Combine(dataDir, "instances.json"));
-        int nEval = (o.Oracle ? 6 : 4) + (o.AdapterPath is null ? 0 : 1), evalDone = 0;
-        CocoEvalResult Ap(string path)
-        {
-            var e = CocoEvaluator.Evaluate(gt, CocoFiles.ReadResults(path, gt), CocoIouType.Segm, resultsName: path);
-            progress?.Invoke(DemoStage.Evaluate, ++evalDone, nEval);
-            return e;
-        }
-        var coarseEval = Ap(coarsePath);
-        var refinedEval = Ap(refinedPath);
-        var oracleRefinedEval = o.Oracle ? Ap(oracleRefinedPath) : null;
-        var oneStepRefinedEval = o.AdapterPath is null ? null : Ap(oneStepRefinedPath);
-        string gtJson = Path.Combine(dataDir, "panoptic.json"), gtPng = Path.Combine(dataDir, "panoptic");
-        var gtPan = PanopticFiles.ReadJson(gtJson, groundTruth: true);
-        PanopticEvalResult Pq(string d)
-        {
-            string j = Path.Combine(d, "panoptic.json");
-            var e = PanopticEvaluator.Evaluate(gtPan, gtPng, PanopticFiles.ReadJson(j, groundTruth: false), Path.Combine(d, "panoptic"), gtJson, j);
-            progress?.Invoke(DemoStage.Evaluate, ++evalDone, nEval);
-            return e;
-        }
-        var naiveEval = Pq(naiveDir);
-        var pseudoEval = Pq(pseudoDir);
-        var oraclePseudoEval = o.Oracle ? Pq(oraclePseudoDir) : null;
+        var evaluation = Evaluate(options, paths, progress);
         Done(DemoStage.Evaluate);
 
         // 7. report images, metrics.json, index.html
         for (int i = 0; i < scenes.Count; i++)
         {
-            var (stem, id, s) = scenes[i];
-            var rs = report[i];
-            void Save(string key, RgbImage img)
-            {
-                string rel = $"report/{stem}_{key}.png";
-                ImageIO.WriteRgbPng(Path.Combine(dir, "report", $"{stem}_{key}.png"), img);
-                rs.Images[key] = rel;
-            }
-            int w = s.Width, h = s.Height;
-            Save("image", s.Image);
-            Save("gt_instances", DemoImages.Overlay(s.Image, s.Instances.Select(x => s.MaskOf(x.SegmentId).Select(b => b ? (byte)1 : (byte)0).ToArray()).ToList()));
-            Save("edgekl", DemoImages.Heat(edgeValues[i].Edges, w, h));
-            Save("ternary", DemoImages.Ternary(edgeValues[i].Ternary, w, h));
-            Save("coarse", DemoImages.Overlay(s.Image, coarse[i].Masks.Select(m => m.Pixels).ToList()));
-            Save("refined", DemoImages.Overlay(s.Image, refined[i].Select(m => m.Segmentation!.ToRle(h, w).Decode()).ToList()));
-            if (o.Oracle) Save("oracle_refined", DemoImages.Overlay(s.Image, oracleRefined[i].Select(m => m.Segmentation!.ToRle(h, w).Decode()).ToList()));
-            if (o.AdapterPath is not null)
-            {
-                Save("onestep", DemoImages.Heat(oneStepValues[i].Edges, w, h));
-                Save("onestep_ternary", DemoImages.Ternary(oneStepValues[i].Ternary, w, h));
-                Save("onestep_refined", DemoImages.Overlay(s.Image, oneStepRefined[i].Select(m => m.Segmentation!.ToRle(h, w).Decode()).ToList()));
-            }
-            Save("semantic", DemoImages.Classes(semantic[i], w, h, isThing));
-            var gtCat = s.Instances.ToDictionary(x => x.SegmentId, x => x.CategoryId);
-            foreach (var st in s.Stuff) gtCat[st.SegmentId] = st.CategoryId;
-            Save("gt_panoptic", DemoImages.Panoptic(s.SegmentMap, w, h, gtCat, isThing));
-            Save("naive_panoptic", DemoImages.Panoptic(naive[i].SegmentIds, w, h, naive[i].Segments.ToDictionary(x => x.Id, x => x.CategoryId), isThing));
-            Save("pseudo_panoptic", DemoImages.Panoptic(pseudo[i].SegmentIds, w, h, pseudo[i].Segments.ToDictionary(x => x.Id, x => x.CategoryId), isThing));
-            if (o.Oracle) Save("oracle_pseudo_panoptic", DemoImages.Panoptic(oraclePseudo[i].SegmentIds, w, h, oraclePseudo[i].Segments.ToDictionary(x => x.Id, x => x.CategoryId), isThing));
+            WriteReportImages(options, paths, scenes[i], edges.Report[i], i, edges, simulation, refinement, panoptic, isThing);
             progress?.Invoke(DemoStage.Report, i + 1, scenes.Count);
         }
         var result = new DemoResult
         {
-            Options = o, ModelPath = modelPath, EmbeddedModel = o.ModelPath is null, ModelFacts = modelFacts, Scenes = report,
-            Coarse = coarseEval, Refined = refinedEval, Naive = naiveEval, Pseudo = pseudoEval, StageSeconds = times,
-            OracleRefined = oracleRefinedEval, OraclePseudo = oraclePseudoEval, OneStepRefined = oneStepRefinedEval,
+            Options = options, ModelPath = modelPath, EmbeddedModel = options.ModelPath is null, ModelFacts = edges.ModelFacts, Scenes = edges.Report,
+            Coarse = evaluation.Coarse, Refined = evaluation.Refined, Naive = evaluation.Naive, Pseudo = evaluation.Pseudo, StageSeconds = times,
+            OracleRefined = evaluation.OracleRefined, OraclePseudo = evaluation.OraclePseudo, OneStepRefined = evaluation.OneStepRefined,
         };
         Done(DemoStage.Report);
         HtmlReport.WriteMetrics(result.MetricsPath, result);
         HtmlReport.Write(result.IndexPath, result);
         return result;
+    }
+
+    /// <summary>1. Synthetic test scenes with exact ground truth, written as a dataset (images, instances.json, panoptic).</summary>
+    static List<DemoInput> WriteScenes(DemoOptions options, DemoPaths paths, Action<DemoStage, int, int>? progress)
+    {
+        var sceneOptions = new SceneOptions { Size = options.Size };
+        var summary = SyntheticDatasetWriter.Write(paths.Data, sceneOptions, options.Seed, SyntheticSplit.Test, 0, options.Count, d => progress?.Invoke(DemoStage.Data, d, options.Count));
+        if (summary.Failed.Count > 0) throw new DiffEggException($"{paths.Data}: {summary.Failed.Count} scene(s) could not be written: {summary.Failed[0]}");
+        var generator = new SceneGenerator(sceneOptions);
+        return Enumerable.Range(0, options.Count).Select(i => new DemoInput(SyntheticDataset.FileStem(SyntheticSplit.Test, i), SyntheticDataset.ImageId(SyntheticSplit.Test, i),
+            generator.Generate(options.Seed, SyntheticSplit.Test, i))).ToList();
+    }
+
+    /// <summary>2. Edges with the model (same pipeline and files as <c>diffegg edges</c>), and the one-step edges with an adapter.</summary>
+    static EdgeStage ComputeEdges(DemoOptions options, string modelPath, DemoPaths paths, List<DemoInput> scenes, Action<DemoStage, int, int>? progress)
+    {
+        var report = new List<DemoScene>();
+        var edgeValues = new List<(float[] Edges, sbyte[] Ternary)>();
+        var oneStepValues = new List<(float[] Edges, sbyte[] Ternary)>();
+        using var model = DiffusionModelFolder.Load(modelPath, CPU);
+        string modelFacts = ModelFacts(modelPath, model);
+        var pipelineOptions = new EdgePipelineOptions { Timesteps = options.Timesteps, Size = options.Size, Seed = options.Seed, Ternary = options.Ternary };
+        EdgePipeline pipeline;
+        try { pipeline = new EdgePipeline(model, pipelineOptions); }
+        catch (ArgumentException e) { throw new DiffEggException($"demo edges ({modelPath}): {e.Message}"); }
+        using var _ = pipeline;
+        using var adapter = options.AdapterPath is null ? null : FineTuning.EdgeAdapter.Load(options.AdapterPath, model.Unet);
+        FineTuning.OneStepEdgePipeline? oneStep = null;
+        if (adapter is not null)
+        {
+            try { oneStep = new FineTuning.OneStepEdgePipeline(model, adapter, pipelineOptions); }
+            catch (ArgumentException e) { throw new DiffEggException($"demo one-step edges ({options.AdapterPath}): {e.Message}"); }
+        }
+        using var __ = oneStep;
+        for (int i = 0; i < scenes.Count; i++)
+        {
+            var (stem, id, scene) = scenes[i];
+            using var scope = torch.NewDisposeScope();
+            using var edges = pipeline.Run(scene.Image);
+            pipeline.Write(edges, paths.Edges, stem, paths.ImagePath(stem));
+            edgeValues.Add((edges.Edges.contiguous().data<float>().ToArray(), edges.Ternary.contiguous().data<sbyte>().ToArray()));
+            report.Add(new DemoScene { Stem = stem, ImageId = id, Timesteps = edges.Timesteps, KlCurve = edges.KlCurve, ChosenTimestep = edges.ChosenTimestep });
+            if (oneStep is not null)
+            {
+                using var oneStepEdges = oneStep.Run(scene.Image);
+                oneStep.Write(oneStepEdges, paths.OneStepEdges, stem, paths.ImagePath(stem));
+                oneStepValues.Add((oneStepEdges.Edges.contiguous().data<float>().ToArray(), oneStepEdges.Ternary.contiguous().data<sbyte>().ToArray()));
+            }
+            progress?.Invoke(DemoStage.Edges, i + 1, scenes.Count);
+        }
+        return new EdgeStage(report, edgeValues, oneStepValues, modelFacts);
+    }
+
+    /// <summary>3. Simulated coarse instance masks and simulated weak semantic masks (and the oracle's ground-truth boundary edges).</summary>
+    static SimulationStage SimulateMasks(DemoOptions options, DemoPaths paths, List<DemoInput> scenes, List<DemoScene> report, Action<DemoStage, int, int>? progress)
+    {
+        var coarse = new List<CoarseSimulation>();
+        var semantic = new List<byte[]>();
+        Directory.CreateDirectory(paths.Semantic);
+        if (options.Oracle) Directory.CreateDirectory(paths.OracleEdges);
+        for (int i = 0; i < scenes.Count; i++)
+        {
+            var (stem, id, scene) = scenes[i];
+            var instances = scene.Instances.Select(x => (x.SegmentId, x.CategoryId)).ToList();
+            var simulated = CoarseMaskSimulator.Simulate(scene.SegmentMap, scene.Width, scene.Height, instances, StreamSeed(options.Seed, id, 1), options.Coarse);
+            coarse.Add(simulated);
+            report[i].GtInstances = instances.Count; report[i].TouchingPairs = simulated.TouchingPairs; report[i].Merges = simulated.Merges;
+            report[i].Fragmented = simulated.Fragmented; report[i].CoarseMasks = simulated.Masks.Count;
+            var weak = WeakSemanticSimulator.Simulate(scene.ClassMap, scene.Width, scene.Height, StreamSeed(options.Seed, id, 2), options.Semantic);
+            semantic.Add(weak);
+            PanopticFiles.WriteClassIdPng(Path.Combine(paths.Semantic, stem + ".png"), weak, scene.Width, scene.Height);
+            if (options.Oracle) ImageIO.WriteGrayPng(paths.OracleEdgesPath(stem), GroundTruthBoundaries(scene.SegmentMap, scene.Width, scene.Height), scene.Width, scene.Height);
+            progress?.Invoke(DemoStage.Simulate, i + 1, scenes.Count);
+        }
+        var coarseResults = scenes.Select((x, i) => coarse[i].Masks.Select(m => CocoRefinement.ToResult(x.Id, new InstanceMask(x.Scene.Width, x.Scene.Height, m.Pixels, m.CategoryId, m.Score))).ToList()).ToList();
+        CocoFiles.WriteResults(paths.Coarse, coarseResults.SelectMany(r => r));
+        return new SimulationStage(coarse, coarseResults, semantic);
+    }
+
+    /// <summary>4. Refinement of the simulated coarse masks with the edge maps (Alg 4, as <c>diffegg refine</c>): model, oracle and one-step edges.</summary>
+    static RefineStage RefineCoarseMasks(DemoOptions options, DemoPaths paths, List<DemoInput> scenes, SimulationStage simulation, List<DemoScene> report, Action<DemoStage, int, int>? progress)
+    {
+        var refined = new List<List<CocoResult>>();
+        var oracleRefined = new List<List<CocoResult>>();
+        var oneStepRefined = new List<List<CocoResult>>();
+        for (int i = 0; i < scenes.Count; i++)
+        {
+            var (stem, id, scene) = scenes[i];
+            var image = new CocoImage(id, scene.Width, scene.Height, stem + ".png");
+            var withModel = CocoRefinement.RefineImage(image, simulation.CoarseResults[i], ModelEdges(paths.Edges, stem, options), options.Refine);
+            refined.Add(withModel);
+            report[i].RefinedMasks = withModel.Count;
+            if (options.Oracle)
+            {
+                var withOracle = CocoRefinement.RefineImage(image, simulation.CoarseResults[i], EdgeMapReader.Read(paths.OracleEdgesPath(stem)), options.Refine);
+                oracleRefined.Add(withOracle);
+                report[i].OracleRefinedMasks = withOracle.Count;
+            }
+            if (options.AdapterPath is not null)
+            {
+                var withOneStep = CocoRefinement.RefineImage(image, simulation.CoarseResults[i], EdgeMapReader.Load(paths.OneStepEdges, stem, EdgeScale.Ternary, options.Uncertain).Map, options.Refine);
+                oneStepRefined.Add(withOneStep);
+                report[i].OneStepRefinedMasks = withOneStep.Count;
+            }
+            progress?.Invoke(DemoStage.Refine, i + 1, scenes.Count);
+        }
+        CocoFiles.WriteResults(paths.Refined, refined.SelectMany(r => r));
+        if (options.Oracle) CocoFiles.WriteResults(paths.OracleRefined, oracleRefined.SelectMany(r => r));
+        if (options.AdapterPath is not null) CocoFiles.WriteResults(paths.OneStepRefined, oneStepRefined.SelectMany(r => r));
+        return new RefineStage(refined, oracleRefined, oneStepRefined);
+    }
+
+    /// <summary>5. Panoptic pseudo-labels from the simulated semantic masks (as <c>diffegg panoptic</c>) and the naive baseline.</summary>
+    static PanopticStage BuildPanoptic(DemoOptions options, DemoPaths paths, List<DemoInput> scenes, SimulationStage simulation, List<DemoScene> report,
+        Dictionary<int, bool> isThing, Action<DemoStage, int, int>? progress)
+    {
+        var categories = SyntheticCategories.All.Select(c => new CocoCategory(c.Id, c.Name, c.Supercategory, c.IsThing ? 1 : 0)).ToList();
+        var pseudo = new List<PanopticResult>();
+        var naive = new List<PanopticResult>();
+        var oraclePseudo = new List<PanopticResult>();
+        for (int i = 0; i < scenes.Count; i++)
+        {
+            var (stem, _, scene) = scenes[i];
+            var semantic = simulation.Semantic[i];
+            var withModel = PanopticBuilder.Build(semantic, scene.Width, scene.Height, ModelEdges(paths.Edges, stem, options), isThing, options.Refine);
+            if (options.Oracle)
+            {
+                var withOracle = PanopticBuilder.Build(semantic, scene.Width, scene.Height, EdgeMapReader.Read(paths.OracleEdgesPath(stem)), isThing, options.Refine);
+                oraclePseudo.Add(withOracle);
+                report[i].OraclePseudoThingSegments = withOracle.Segments.Count(x => isThing[x.CategoryId]);
+            }
+            var naiveResult = NaivePanoptic.Build(semantic, scene.Width, scene.Height, isThing, options.Refine.Connectivity);
+            pseudo.Add(withModel); naive.Add(naiveResult);
+            report[i].PseudoThingSegments = withModel.Segments.Count(x => isThing[x.CategoryId]);
+            report[i].NaiveThingSegments = naiveResult.Segments.Count(x => isThing[x.CategoryId]);
+            progress?.Invoke(DemoStage.Panoptic, i + 1, scenes.Count);
+        }
+        var images = scenes.Select(x => (x.Stem, x.Id)).ToList();
+        WritePanoptic(paths.Pseudo, images, pseudo, categories);
+        WritePanoptic(paths.Naive, images, naive, categories);
+        if (options.Oracle) WritePanoptic(paths.OraclePseudo, images, oraclePseudo, categories);
+        return new PanopticStage(pseudo, naive, oraclePseudo);
+    }
+
+    /// <summary>6. Evaluation of the written files against the exact ground truth: COCO mask AP/AR, then PQ.</summary>
+    static EvaluationStage Evaluate(DemoOptions options, DemoPaths paths, Action<DemoStage, int, int>? progress)
+    {
+        var gt = CocoFiles.ReadInstances(Path.Combine(paths.Data, "instances.json"));
+        int evalCount = (options.Oracle ? 6 : 4) + (options.AdapterPath is null ? 0 : 1), evalDone = 0;
+        CocoEvalResult Ap(string path)
+        {
+            var e = CocoEvaluator.Evaluate(gt, CocoFiles.ReadResults(path, gt), CocoIouType.Segm, resultsName: path);
+            progress?.Invoke(DemoStage.Evaluate, ++evalDone, evalCount);
+            return e;
+        }
+        var coarse = Ap(paths.Coarse);
+        var refined = Ap(paths.Refined);
+        var oracleRefined = options.Oracle ? Ap(paths.OracleRefined) : null;
+        var oneStepRefined = options.AdapterPath is null ? null : Ap(paths.OneStepRefined);
+        string gtJson = Path.Combine(paths.Data, "panoptic.json"), gtPng = Path.Combine(paths.Data, "panoptic");
+        var gtPanoptic = PanopticFiles.ReadJson(gtJson, groundTruth: true);
+        PanopticEvalResult Pq(string dir)
+        {
+            string json = Path.Combine(dir, "panoptic.json");
+            var e = PanopticEvaluator.Evaluate(gtPanoptic, gtPng, PanopticFiles.ReadJson(json, groundTruth: false), Path.Combine(dir, "panoptic"), gtJson, json);
+            progress?.Invoke(DemoStage.Evaluate, ++evalDone, evalCount);
+            return e;
+        }
+        var naive = Pq(paths.Naive);
+        var pseudo = Pq(paths.Pseudo);
+        var oraclePseudo = options.Oracle ? Pq(paths.OraclePseudo) : null;
+        return new EvaluationStage(coarse, refined, oracleRefined, oneStepRefined, naive, pseudo, oraclePseudo);
+    }
+
+    /// <summary>7. The report images of scene <paramref name="index"/>, recorded in <paramref name="sceneReport"/>.</summary>
+    static void WriteReportImages(DemoOptions options, DemoPaths paths, DemoInput input, DemoScene sceneReport, int index, EdgeStage edges, SimulationStage simulation,
+        RefineStage refinement, PanopticStage panoptic, Dictionary<int, bool> isThing)
+    {
+        var (stem, _, scene) = input;
+        void Save(string key, RgbImage img)
+        {
+            string rel = $"report/{stem}_{key}.png";
+            ImageIO.WriteRgbPng(Path.Combine(paths.Dir, "report", $"{stem}_{key}.png"), img);
+            sceneReport.Images[key] = rel;
+        }
+        int width = scene.Width, height = scene.Height;
+        Save("image", scene.Image);
+        Save("gt_instances", DemoImages.Overlay(scene.Image, scene.Instances.Select(x => scene.MaskOf(x.SegmentId).Select(b => b ? (byte)1 : (byte)0).ToArray()).ToList()));
+        Save("edgekl", DemoImages.Heat(edges.EdgeValues[index].Edges, width, height));
+        Save("ternary", DemoImages.Ternary(edges.EdgeValues[index].Ternary, width, height));
+        Save("coarse", DemoImages.Overlay(scene.Image, simulation.Coarse[index].Masks.Select(m => m.Pixels).ToList()));
+        Save("refined", DemoImages.Overlay(scene.Image, refinement.Refined[index].Select(m => m.Segmentation!.ToRle(height, width).Decode()).ToList()));
+        if (options.Oracle) Save("oracle_refined", DemoImages.Overlay(scene.Image, refinement.OracleRefined[index].Select(m => m.Segmentation!.ToRle(height, width).Decode()).ToList()));
+        if (options.AdapterPath is not null)
+        {
+            Save("onestep", DemoImages.Heat(edges.OneStepValues[index].Edges, width, height));
+            Save("onestep_ternary", DemoImages.Ternary(edges.OneStepValues[index].Ternary, width, height));
+            Save("onestep_refined", DemoImages.Overlay(scene.Image, refinement.OneStepRefined[index].Select(m => m.Segmentation!.ToRle(height, width).Decode()).ToList()));
+        }
+        Save("semantic", DemoImages.Classes(simulation.Semantic[index], width, height, isThing));
+        var gtCat = scene.Instances.ToDictionary(x => x.SegmentId, x => x.CategoryId);
+        foreach (var st in scene.Stuff) gtCat[st.SegmentId] = st.CategoryId;
+        Save("gt_panoptic", DemoImages.Panoptic(scene.SegmentMap, width, height, gtCat, isThing));
+        var (naive, pseudo, oraclePseudo) = (panoptic.Naive, panoptic.Pseudo, panoptic.OraclePseudo);
+        Save("naive_panoptic", DemoImages.Panoptic(naive[index].SegmentIds, width, height, naive[index].Segments.ToDictionary(x => x.Id, x => x.CategoryId), isThing));
+        Save("pseudo_panoptic", DemoImages.Panoptic(pseudo[index].SegmentIds, width, height, pseudo[index].Segments.ToDictionary(x => x.Id, x => x.CategoryId), isThing));
+        if (options.Oracle) Save("oracle_pseudo_panoptic", DemoImages.Panoptic(oraclePseudo[index].SegmentIds, width, height, oraclePseudo[index].Segments.ToDictionary(x => x.Id, x => x.CategoryId), isThing));
     }
 
     /// <summary>
