@@ -113,7 +113,7 @@ public static class RefineStress
                     ("naive (CCL per thing class)", (sem, sc) => DiffEgg.Demo.NaivePanoptic.Build(sem, sc.Width, sc.Height, isThing)),
                 };
                 foreach (var (vName, ro) in variants)
-                    methods.Add((vName, (sem, sc) => PanopticBuilder.Build(sem, sc.Width, sc.Height, EdgeMapReader.FromGray(sc.EdgeGray, sc.Width, sc.Height, uncertain), isThing, ro)));
+                    methods.Add((vName, (sem, sc) => PanopticBuilder.Build(sem, sc.Width, sc.Height, EdgeMapReader.FromGray(sc.EdgeGray, sc.Width, sc.Height, sc.EdgeKind == StressEdgeKind.Ternary ? EdgePngFormat.Ternary : EdgePngFormat.Probability, uncertain), isThing, ro)));
                 var pq = new double[methods.Count, seeds.Count];
                 var pqt = new double[methods.Count, seeds.Count];
                 var sqt = new double[methods.Count, seeds.Count];
@@ -252,7 +252,7 @@ public static class RefineStress
             }
             var mine = sc.Masks.Select(m => CocoRefinement.ToResult(image.Id, new InstanceMask(sc.Width, sc.Height, m.Pixels, 1, m.Score))).ToList();
             coarse.AddRange(mine);
-            var edges = EdgeMapReader.FromGray(sc.EdgeGray, sc.Width, sc.Height, uncertain);
+            var edges = EdgeMapReader.FromGray(sc.EdgeGray, sc.Width, sc.Height, sc.EdgeKind == StressEdgeKind.Ternary ? EdgePngFormat.Ternary : EdgePngFormat.Probability, uncertain);
             var outList = CocoRefinement.RefineImage(image, mine, edges, options);
             refined.AddRange(outList);
             var before = BestIoU(objects, sc.Masks.Select(m => m.Pixels));
@@ -282,7 +282,7 @@ public static class RefineStress
             int W = sc.Width, H = sc.Height;
             var image = new CocoImage(1, W, H, "x.png");
             var mine = sc.Masks.Select(m => CocoRefinement.ToResult(1, new InstanceMask(W, H, m.Pixels, 1, m.Score))).ToList();
-            var em = EdgeMapReader.FromGray(sc.EdgeGray, W, H, uncertain);
+            var em = EdgeMapReader.FromGray(sc.EdgeGray, W, H, sc.EdgeKind == StressEdgeKind.Ternary ? EdgePngFormat.Ternary : EdgePngFormat.Probability, uncertain);
             var refined = CocoRefinement.RefineImage(image, mine, em, options)
                 .Select(r => r.Segmentation!.ToRle(H, W).Decode()).ToList();
             var objs = Enumerable.Range(1, sc.ObjectCount).Select(k => sc.Labels.Select(l => l == k ? (byte)1 : (byte)0).ToArray()).ToList();

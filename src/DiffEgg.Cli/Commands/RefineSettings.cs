@@ -10,6 +10,7 @@ public class RefineSettingsBase : ShardSettings
 {
     [CommandOption("--images <DIR>", isRequired: true)] [InputOutput] [Description("Folder of the images.")] public string? Images { get; init; }
     [CommandOption("--edges <DIR>", isRequired: true)] [InputOutput] [Description("Folder of edge maps as `diffegg edges` writes them (<stem>.edges.safetensors, <stem>.ternary.png) or <stem>.png; --edge-scale picks which.")] public string? Edges { get; init; }
+    [CommandOption("--edge-format <F>")] [Description("How a PNG edge map is read: ternary (255 edge, 0 interior, 128 uncertain = --uncertain; other values are an error) or probability (v/255). Default: ternary for <stem>.ternary.png, probability for any other PNG.")] public string? EdgeFormat { get; init; }
     [CommandOption("--edge-scale <MODE>")] [Description("ternary: <stem>.ternary.png with --uncertain; soft: <stem>.edges.safetensors scaled by the thresholds of its ternary rule (Alg 2 made continuous; the rule `edges` recorded in the file); minmax: the same file min-max scaled. Each falls back to the other files.")] [DefaultValue("ternary")] public string EdgeScale { get; init; } = "ternary";
     [CommandOption("--radius <R>")] [Description("RIP affinity radius (working pixels).")] [DefaultValue(5)] public int Radius { get; init; } = 5;
     [CommandOption("--beta <B>")] [Description("RIP affinity exponent β.")] [DefaultValue(10.0)] public double Beta { get; init; } = 10;
@@ -45,13 +46,15 @@ public class RefineSettingsBase : ShardSettings
 
     /// <summary>Finds and reads the edge map of <paramref name="stem"/> in --edges as --edge-scale says; throws <see cref="Common.DiffEggException"/> naming the folder when none exists.</summary>
     public (string Path, EdgeMap Map) ReadEdges(string stem) =>
-        EdgeMapReader.Load(Edges!, stem, EdgeScale switch { "soft" => Refinement.EdgeScale.Soft, "minmax" => Refinement.EdgeScale.MinMax, _ => Refinement.EdgeScale.Ternary }, Uncertain);
+        EdgeMapReader.Load(Edges!, stem, EdgeScale switch { "soft" => Refinement.EdgeScale.Soft, "minmax" => Refinement.EdgeScale.MinMax, _ => Refinement.EdgeScale.Ternary }, Uncertain,
+            EdgeFormat switch { "ternary" => EdgePngFormat.Ternary, "probability" => EdgePngFormat.Probability, _ => null });
 
     public override ValidationResult Validate()
     {
         if (string.IsNullOrWhiteSpace(Images)) return ValidationResult.Error("--images: must not be empty");
         if (string.IsNullOrWhiteSpace(Edges)) return ValidationResult.Error("--edges: must not be empty");
         if (EdgeScale is not ("soft" or "minmax" or "ternary")) return ValidationResult.Error($"--edge-scale {EdgeScale}: expected soft, minmax or ternary");
+        if (EdgeFormat is not (null or "ternary" or "probability")) return ValidationResult.Error($"--edge-format {EdgeFormat}: expected ternary or probability");
         if (!(Uncertain >= 0 && Uncertain <= 1)) return ValidationResult.Error($"--uncertain {Uncertain}: must be in [0,1]");
         try { ToOptions().Validate(); }
         catch (Common.InvalidOptionException e) { return ValidationResult.Error(OptionFlags.Message(e, Flags)); }

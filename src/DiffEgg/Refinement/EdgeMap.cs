@@ -26,6 +26,15 @@ public sealed class EdgeMap
     }
 }
 
+/// <summary>How an 8-bit grey edge map is read: <see cref="Probability"/> v/255, or <see cref="Ternary"/> (Alg 2 classes 0 / 128 / 255).</summary>
+public enum EdgePngFormat
+{
+    /// <summary>Each value v is an edge probability v/255 (the default for any PNG other than <c>*.ternary.png</c>).</summary>
+    Probability,
+    /// <summary>255 edge, 0 interior, 128 uncertain (read as the caller's uncertain value); any other value is an error. <c>*.ternary.png</c> files.</summary>
+    Ternary,
+}
+
 /// <summary>Which edge file of an image <see cref="EdgeMapReader.Load"/> prefers, and how a float edge map (raw EdgeKL values have an arbitrary scale) becomes [0, 1].</summary>
 public enum EdgeScale
 {
@@ -39,8 +48,9 @@ public enum EdgeScale
 
 /// <summary>
 /// Reads edge maps as written by <c>diffegg edges</c> (ternary PNG, float safetensors) or any binary/probability PNG.
-/// Convention: a PNG value v maps to v/255, except in a ternary PNG (every value is 0, 128 or 255) where 128 ("uncertain")
-/// maps to <c>uncertainValue</c> (default 0.5, i.e. it counts as an edge for CCL at threshold 0.5 and passes (1-0.5)^β of a clean path's affinity).
+/// Convention (<see cref="EdgePngFormat"/>): a <c>*.ternary.png</c> is read as Alg 2 classes, 128 ("uncertain") mapping to <c>uncertainValue</c>
+/// (default 0.5, i.e. it counts as an edge for CCL at threshold 0.5 and passes (1-0.5)^β of a clean path's affinity); any other PNG
+/// as probabilities v/255, whatever its values. A caller can name the format instead.
 /// </summary>
 public static class EdgeMapReader
 {
@@ -69,25 +79,30 @@ public static class EdgeMapReader
     /// Finds (<see cref="Find"/>; the float map first unless <paramref name="scale"/> is <see cref="EdgeScale.Ternary"/>) and reads the
     /// edge map of <paramref name="stem"/> in <paramref name="dir"/>; throws <see cref="DiffEggException"/> naming the folder and the names tried.
     /// </summary>
-    public static (string Path, EdgeMap Map) Load(string dir, string stem, EdgeScale scale, float uncertainValue = DefaultUncertain)
+    public static (string Path, EdgeMap Map) Load(string dir, string stem, EdgeScale scale, float uncertainValue = DefaultUncertain, EdgePngFormat? pngFormat = null)
     {
         bool preferFloat = scale != EdgeScale.Ternary;
         string path = Find(dir, stem, preferFloat)
             ?? throw new DiffEggException($"{dir}: no edge map for '{stem}' (looked for {string.Join(", ", Suffixes.Select(x => stem + x))})");
-        return (path, Read(path, uncertainValue, scale));
+        return (path, Read(path, uncertainValue, scale, pngFormat));
     }
 
     /// <summary>Reads an edge map (PNG or safetensors with tensor <c>edges</c>) into [0,1] values; throws <see cref="DiffEggException"/> naming the file on bad input.</summary>
-    public static EdgeMap Read(string path, float uncertainValue = DefaultUncertain, EdgeScale scale = EdgeScale.MinMax)
+    public static EdgeMap Read(string path, float uncertainValue = DefaultUncertain, EdgeScale scale = EdgeScale.MinMax, EdgePngFormat? pngFormat = null)
     {
         if (!File.Exists(path)) throw new DiffEggException($"{path}: edge map not found");
-        return path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) ? ReadSafetensors(path, scale) : ReadPng(path, uncertainValue);
+        return path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) ? ReadSafetensors(path, scale) : ReadPng(path, uncertainValue, pngFormat ?? FormatOf(path));
     }
 
-    static EdgeMap ReadPng(string path, float uncertainValue)
+    /// <summary>The format a PNG's name implies: <see cref="EdgePngFormat.Ternary"/> for <c>*.ternary.png</c> (what <c>diffegg edges</c> writes), else <see cref="EdgePngFormat.Probability"/>.</summary>
+    public static EdgePngFormat FormatOf(string path) =>
+        path.EndsWith(".ternary.png", StringComparison.OrdinalIgnoreCase) ? EdgePngFormat.Ternary : EdgePngFormat.Probability;
+
+    static EdgeMap ReadPng(string path, float uncertainValue, EdgePngFormat format)
     {
         byte[] g = ImageIO.ReadGray(path, out int w, out int h, out _);
-        return FromGray(g, w, h, uncertainValue);
+        try { return FromGray(g, w, h, format, uncertainValue); }
+        catch (ArgumentException e) { throw new DiffEggException($"{path}: {e.Message}"); }   // FromGray's check of the ternary values: the file's fault
     }
 
     /// <summary>Ternary classes (1 edge, 0 interior, −1 uncertain; row-major) as an edge map, exactly as the written ternary PNG is read.</summary>
@@ -96,7 +111,7 @@ public static class EdgeMapReader
         var g = new byte[ternary.Length];
         for (int i = 0; i < g.Length; i++)
             g[i] = ternary[i] == Edges.TernaryEdges.Edge ? Edges.TernaryEdges.EdgeGray : ternary[i] == Edges.TernaryEdges.Interior ? Edges.TernaryEdges.InteriorGray : Edges.TernaryEdges.UncertainGray;
-        return FromGray(g, w, h, uncertainValue);
+        return FromGray(g, w, h, EdgePngFormat.Ternary, uncertainValue);
     }
 
     /// <summary>A ternary tensor <c>[H, W]</c> (int8, as the edge pipelines return it) as an edge map; see <see cref="FromTernary(ReadOnlySpan{sbyte}, int, int, float)"/>.</summary>
@@ -106,12 +121,14 @@ public static class EdgeMapReader
         return FromTernary(c.data<sbyte>().ToArray(), w, h, uncertainValue);
     }
 
-    /// <summary>8-bit grey edge values (row-major) as an edge map, with the PNG convention of this reader: v/255, or ternary (only 0/128/255) with 128 → <paramref name="uncertainValue"/>.</summary>
-    public static EdgeMap FromGray(byte[] g, int w, int h, float uncertainValue = DefaultUncertain)
+    /// <summary>8-bit grey edge values (row-major) as an edge map: v/255, or (<see cref="EdgePngFormat.Ternary"/>) 0 / 1 with 128 → <paramref name="uncertainValue"/>.</summary>
+    public static EdgeMap FromGray(byte[] g, int w, int h, EdgePngFormat format, float uncertainValue = DefaultUncertain)
     {
-        bool ternary = true;
-        foreach (byte b in g)
-            if (b != 0 && b != 128 && b != 255) { ternary = false; break; }
+        bool ternary = format == EdgePngFormat.Ternary;
+        if (ternary)
+            for (int i = 0; i < g.Length; i++)
+                if (g[i] != 0 && g[i] != 128 && g[i] != 255)
+                    throw new ArgumentException($"a ternary edge map holds only 0, 128 and 255; value {g[i]} at (y={i / w}, x={i % w})");
         var v = new float[g.Length];
         for (int i = 0; i < g.Length; i++)
             v[i] = ternary && g[i] == 128 ? uncertainValue : g[i] / 255f;

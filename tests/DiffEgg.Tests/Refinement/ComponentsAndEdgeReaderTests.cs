@@ -50,6 +50,23 @@ public class ComponentsAndEdgeReaderTests
     }
 
     [Fact]
+    public void PngFormat_ComesFromTheNameOrTheCaller_NeverFromTheValues()
+    {
+        using var dir = new TempDir();
+        var classes = new byte[] { 0, 128, 255, 0 };
+        ImageIO.WriteGrayPng(dir.File("a.png"), classes, 2, 2);              // a plain PNG whose values happen to be 0/128/255
+        ImageIO.WriteGrayPng(dir.File("a.ternary.png"), classes, 2, 2);
+        Assert.Equal(128 / 255f, EdgeMapReader.Read(dir.File("a.png")).Values[1]);
+        Assert.Equal(0.5f, EdgeMapReader.Read(dir.File("a.ternary.png")).Values[1]);
+        Assert.Equal(0.25f, EdgeMapReader.Read(dir.File("a.png"), 0.25f, pngFormat: EdgePngFormat.Ternary).Values[1]);
+        Assert.Equal(128 / 255f, EdgeMapReader.Read(dir.File("a.ternary.png"), pngFormat: EdgePngFormat.Probability).Values[1]);
+        ImageIO.WriteGrayPng(dir.File("b.ternary.png"), new byte[] { 0, 77, 255, 0 }, 2, 2);
+        var e = Assert.Throws<DiffEggException>(() => EdgeMapReader.Read(dir.File("b.ternary.png")));
+        Assert.Contains("b.ternary.png", e.Message);
+        Assert.Contains("value 77 at (y=0, x=1)", e.Message);
+    }
+
+    [Fact]
     public void NonEdgeLabellingUsesTheThreshold()
     {
         var e = new float[] { 0, 0.49f, 0.5f, 0, 0.2f };

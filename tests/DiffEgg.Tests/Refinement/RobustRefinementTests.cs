@@ -162,7 +162,7 @@ public class RobustRefinementTests
             }
             var mine = sc.Masks.Select(m => CocoRefinement.ToResult(image.Id, new InstanceMask(sc.Width, sc.Height, m.Pixels, 1, m.Score))).ToList();
             coarse.AddRange(mine);
-            refined.AddRange(CocoRefinement.RefineImage(image, mine, EdgeMapReader.FromGray(sc.EdgeGray, sc.Width, sc.Height)));
+            refined.AddRange(CocoRefinement.RefineImage(image, mine, EdgeMapReader.FromGray(sc.EdgeGray, sc.Width, sc.Height, sc.EdgeKind == StressEdgeKind.Ternary ? EdgePngFormat.Ternary : EdgePngFormat.Probability)));
         }
         double before = CocoEvaluator.Evaluate(gt, coarse, CocoIouType.Segm).Stats[0];
         double after = CocoEvaluator.Evaluate(gt, refined, CocoIouType.Segm).Stats[0];

@@ -70,7 +70,7 @@ public enum StressMaskKind { Jittered, Merged, Fragment }
 public sealed record StressMask(byte[] Pixels, int[] Objects, StressMaskKind Kind, double Score);
 
 /// <summary>One stress scene: ground-truth instance labels (0 = background, 1..N), the edge map as 8-bit grey values, and coarse masks.</summary>
-public sealed record StressScene(int Width, int Height, int[] Labels, int ObjectCount, byte[] EdgeGray, IReadOnlyList<StressMask> Masks, IReadOnlyList<(int A, int B)> TouchingPairs);
+public sealed record StressScene(int Width, int Height, int[] Labels, int ObjectCount, byte[] EdgeGray, IReadOnlyList<StressMask> Masks, IReadOnlyList<(int A, int B)> TouchingPairs, StressEdgeKind EdgeKind = StressEdgeKind.Soft);
 
 /// <summary>
 /// Refinement stress scenes (the <c>refine-stress</c> benchmark and the robustness tests): touching blob-shaped objects of one class,
@@ -105,7 +105,7 @@ public static class StressScenes
         var masks = CoarseMasks(o, rng, labels, W, H, n, pairs);
         if (o.ScoreInformation > 0)
             masks = masks.Select(m => m with { Score = o.ScoreInformation * BestIoU(m.Pixels, labels, n) + (1 - o.ScoreInformation) * m.Score }).ToList();
-        return new StressScene(W, H, labels, n, edges, masks, pairs);
+        return new StressScene(W, H, labels, n, edges, masks, pairs, o.Edges);
     }
 
     /// <summary>
