@@ -87,8 +87,12 @@ public static class EdgeMapReader
         return (path, Read(path, uncertainValue, scale, pngFormat));
     }
 
-    /// <summary>Reads an edge map (PNG or safetensors with tensor <c>edges</c>) into [0,1] values; throws <see cref="DiffEggException"/> naming the file on bad input.</summary>
-    public static EdgeMap Read(string path, float uncertainValue = DefaultUncertain, EdgeScale scale = EdgeScale.MinMax, EdgePngFormat? pngFormat = null)
+    /// <summary>
+    /// Reads an edge map (PNG or safetensors with tensor <c>edges</c>) into [0,1] values; throws <see cref="DiffEggException"/> naming the file on
+    /// bad input. A float map is scaled by <paramref name="scale"/>: by default <see cref="EdgeScale.Soft"/>, as <see cref="Load"/> and
+    /// <c>refine</c> read one by default.
+    /// </summary>
+    public static EdgeMap Read(string path, float uncertainValue = DefaultUncertain, EdgeScale scale = EdgeScale.Soft, EdgePngFormat? pngFormat = null)
     {
         if (!File.Exists(path)) throw new DiffEggException($"{path}: edge map not found");
         return path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) ? ReadSafetensors(path, scale) : ReadPng(path, uncertainValue, pngFormat ?? FormatOf(path));

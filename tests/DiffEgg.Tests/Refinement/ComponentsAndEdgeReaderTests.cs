@@ -88,7 +88,7 @@ public class ComponentsAndEdgeReaderTests
         Assert.Equal(new[] { 0f, 0.2f, 128 / 255f, 1f }, p.Values);
 
         WriteSafetensors(Path.Combine(dir, "s.edges.safetensors"), "edges", new[] { 0f, 0.25f, 0.75f, 1f, 0.5f, 0f }, 2, 3);
-        var s = EdgeMapReader.Read(Path.Combine(dir, "s.edges.safetensors"));
+        var s = EdgeMapReader.Read(Path.Combine(dir, "s.edges.safetensors"), scale: EdgeScale.MinMax);
         Assert.Equal((3, 2), (s.Width, s.Height));
         Assert.Equal(new[] { 0f, 0.25f, 0.75f, 1f, 0.5f, 0f }, s.Values);
         Assert.Equal(Path.Combine(dir, "s.edges.safetensors"), EdgeMapReader.Find(dir, "s"));
@@ -97,7 +97,10 @@ public class ComponentsAndEdgeReaderTests
 
         // raw EdgeKL values (arbitrary scale) are min-max normalised to [0,1]
         WriteSafetensors(Path.Combine(dir, "raw.edges.safetensors"), "edges", new[] { 0.001f, 0.003f, 0.002f, 0.001f }, 2, 2);
-        var raw = EdgeMapReader.Read(Path.Combine(dir, "raw.edges.safetensors"));
+        var raw = EdgeMapReader.Read(Path.Combine(dir, "raw.edges.safetensors"), scale: EdgeScale.MinMax);
+        // by default a float map is read as refine reads it (soft ternary), whichever entry point is used
+        Assert.Equal(EdgeMapReader.Load(dir, "raw", EdgeScale.Soft).Map.Values, EdgeMapReader.Read(Path.Combine(dir, "raw.edges.safetensors")).Values);
+        Assert.Equal(EdgeMapReader.Load(dir, "raw", EdgeScale.Ternary).Map.Values, EdgeMapReader.Read(Path.Combine(dir, "raw.edges.safetensors")).Values);
         Assert.Equal(new[] { 0f, 1f, 0.5f, 0f }, raw.Values.Select(x => MathF.Round(x, 5)).ToArray());
         // a ternary PNG is preferred over the float map of the same stem
         File.Copy(Path.Combine(dir, "t.ternary.png"), Path.Combine(dir, "raw.ternary.png"));
