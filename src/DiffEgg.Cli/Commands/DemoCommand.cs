@@ -41,7 +41,7 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
             if (Adapter is not null && NoAdapter) return ValidationResult.Error("--no-adapter: cannot be combined with --adapter");
             if (Threads is < 1) return ValidationResult.Error($"--threads {Threads}: must be ≥ 1");
             if (EdgesCommand.ParseTimesteps(Timesteps) is null) return ValidationResult.Error($"--timesteps {Timesteps}: expected a comma-separated list of integers");
-            try { ToCoarse().Validate(); } catch (ArgumentException e) { return ValidationResult.Error(e.Message); }   // the simulator's option check, before any work
+            try { ToCoarse().Validate(); } catch (Common.InvalidOptionException e) { return ValidationResult.Error(OptionFlags.Message(e)); }
             return ValidationResult.Success();
         }
 

@@ -1,3 +1,4 @@
+using DiffEgg.Common;
 using DiffEgg.Data.Synthetic;
 
 namespace DiffEgg.Demo;
@@ -25,11 +26,11 @@ public sealed record CoarseSimulationOptions
     /// <summary>Checks the rates; throws <see cref="ArgumentException"/> naming the field.</summary>
     public void Validate()
     {
-        if (!(MergeRate >= 0 && MergeRate <= 1)) throw new ArgumentException($"merge rate must be in [0,1], got {MergeRate}");
-        if (!(FragmentRate >= 0 && FragmentRate <= 1)) throw new ArgumentException($"fragment rate must be in [0,1], got {FragmentRate}");
-        if (!(BoundaryNoise >= 0 && BoundaryNoise <= 1)) throw new ArgumentException($"boundary noise must be in [0,1], got {BoundaryNoise}");
-        if (MinContact < 1) throw new ArgumentException($"min contact must be ≥ 1, got {MinContact}");
-        if (MinFragmentArea < 1) throw new ArgumentException($"min fragment area must be ≥ 1, got {MinFragmentArea}");
+        if (!(MergeRate >= 0 && MergeRate <= 1)) throw new InvalidOptionException(nameof(MergeRate), $"must be in [0,1], got {MergeRate}");
+        if (!(FragmentRate >= 0 && FragmentRate <= 1)) throw new InvalidOptionException(nameof(FragmentRate), $"must be in [0,1], got {FragmentRate}");
+        if (!(BoundaryNoise >= 0 && BoundaryNoise <= 1)) throw new InvalidOptionException(nameof(BoundaryNoise), $"must be in [0,1], got {BoundaryNoise}");
+        if (MinContact < 1) throw new InvalidOptionException(nameof(MinContact), $"must be ≥ 1, got {MinContact}");
+        if (MinFragmentArea < 1) throw new InvalidOptionException(nameof(MinFragmentArea), $"must be ≥ 1, got {MinFragmentArea}");
     }
 }
 

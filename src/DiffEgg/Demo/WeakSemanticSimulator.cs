@@ -1,3 +1,4 @@
+using DiffEgg.Common;
 using DiffEgg.Data.Synthetic;
 
 namespace DiffEgg.Demo;
@@ -13,8 +14,8 @@ public sealed record WeakSemanticOptions
     /// <summary>Checks the fields; throws <see cref="ArgumentException"/> naming the field.</summary>
     public void Validate()
     {
-        if (!(BoundaryNoise >= 0 && BoundaryNoise <= 1)) throw new ArgumentException($"semantic boundary noise must be in [0,1], got {BoundaryNoise}");
-        if (Passes < 0 || Passes > 16) throw new ArgumentException($"semantic noise passes must be in 0..16, got {Passes}");
+        if (!(BoundaryNoise >= 0 && BoundaryNoise <= 1)) throw new InvalidOptionException(nameof(BoundaryNoise), $"must be in [0,1], got {BoundaryNoise}");
+        if (Passes < 0 || Passes > 16) throw new InvalidOptionException(nameof(Passes), $"must be in 0..16, got {Passes}");
     }
 }
 

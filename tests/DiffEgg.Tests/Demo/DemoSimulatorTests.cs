@@ -1,3 +1,4 @@
+using DiffEgg.Common;
 using DiffEgg.Demo;
 using DiffEgg.Refinement;
 
@@ -104,8 +105,8 @@ public sealed class DemoSimulatorTests
     [Fact]
     public void BadRatesAreRejected()
     {
-        Assert.Throws<ArgumentException>(() => CoarseMaskSimulator.Simulate(Map(), W, H, Instances, 0, new CoarseSimulationOptions { MergeRate = 1.5 }));
-        Assert.Throws<ArgumentException>(() => WeakSemanticSimulator.Simulate(new byte[W * H], W, H, 0, new WeakSemanticOptions { BoundaryNoise = -0.1 }));
+        Assert.Throws<InvalidOptionException>(() => CoarseMaskSimulator.Simulate(Map(), W, H, Instances, 0, new CoarseSimulationOptions { MergeRate = 1.5 }));
+        Assert.Throws<InvalidOptionException>(() => WeakSemanticSimulator.Simulate(new byte[W * H], W, H, 0, new WeakSemanticOptions { BoundaryNoise = -0.1 }));
         Assert.Throws<ArgumentException>(() => WeakSemanticSimulator.Simulate(new byte[10], W, H, 0));
     }
 
