@@ -68,7 +68,7 @@ public sealed class SegmentCommand : Command<SegmentCommand.Settings>
         if (method is not null)
         {
             try { segmenter = new BaselineSegmenter(model, s.ToOptions(native, method.Value)); }
-            catch (ArgumentException e) { throw new DiffEggException($"--timestep {s.Timestep}: {e.Message}"); }
+            catch (ArgumentException e) { throw new DiffEggException($"--timestep {s.Timestep}: {e.Message}"); }   // the segmenter checks the timestep against the model
         }
         using var _ = segmenter;
         Console.WriteLine($"segment: {entries.Count} image(s); coarse masks: {(segmenter is null ? s.Baseline : $"{s.Baseline} on {segmenter.LayerName} at t = {s.Timestep}")}; " +

@@ -382,7 +382,7 @@ public static class CocoEvaluator
             {
                 if (a.Segmentation == null) throw new DiffEggException($"{gtName}: annotation id {a.Id}: field 'segmentation': missing (needed for --iou-type segm)");
                 try { gg.Mask = a.Segmentation.ToRle(h, w); }
-                catch (ArgumentException e) { throw new DiffEggException($"{gtName}: annotation id {a.Id}: field 'segmentation': {e.Message}"); }
+                catch (ArgumentException e) { throw new DiffEggException($"{gtName}: annotation id {a.Id}: field 'segmentation': {e.Message}"); }   // Rle refuses malformed counts or sizes of the file's segmentation
                 gg.Box = gg.Mask.ToBbox();
             }
             else gg.Box = a.Bbox ?? throw new DiffEggException($"{gtName}: annotation id {a.Id}: field 'bbox': missing (needed for --iou-type bbox)");
@@ -405,7 +405,7 @@ public static class CocoEvaluator
             {
                 var seg = r.Segmentation ?? CocoSegmentation.FromPolygons(new[] { BoxPolygon(r.Bbox!) });
                 try { mask = seg.ToRle(h, w); }
-                catch (ArgumentException e) { throw new DiffEggException($"{resultsName}: result [{index}]: field 'segmentation': {e.Message}"); }
+                catch (ArgumentException e) { throw new DiffEggException($"{resultsName}: result [{index}]: field 'segmentation': {e.Message}"); }   // Rle refuses malformed counts or sizes of the file's segmentation
             }
             dd.Area = boxMode ? r.Bbox![2] * r.Bbox[3] : mask!.Area;
             if (iouType == CocoIouType.Segm) { dd.Mask = mask; dd.Box = mask!.ToBbox(); }
