@@ -158,8 +158,8 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
 
     /// <summary>
     /// Images processed at the same time when --workers is not given: 2 on a machine with 2 or more cores for processing sizes of 128 px
-    /// or less, else 1. Measured on 2 cores, 200 synthetic scenes at 64 px (docs/edge-quality.md): one worker on 2 threads 19.2–21.0 s,
-    /// two workers on one thread each about 15 s.
+    /// or less (a small image keeps two threads of one forward pass poorly busy; measured in docs/edge-quality.md, "Folders of small
+    /// images"), else 1.
     /// </summary>
     internal static int DefaultWorkers(int size) => Environment.ProcessorCount >= 2 && size <= 128 ? 2 : 1;
 

@@ -70,7 +70,7 @@ public enum StressMaskKind { Jittered, Merged, Fragment }
 public sealed record StressMask(byte[] Pixels, int[] Objects, StressMaskKind Kind, double Score);
 
 /// <summary>One stress scene: ground-truth instance labels (0 = background, 1..N), the edge map as 8-bit grey values, and coarse masks.</summary>
-public sealed record StressScene(int Width, int Height, int[] Labels, int ObjectCount, byte[] EdgeGray, IReadOnlyList<StressMask> Masks, IReadOnlyList<(int A, int B)> TouchingPairs, StressEdgeKind EdgeKind = StressEdgeKind.Soft);
+public sealed record StressScene(int Width, int Height, int[] Labels, int ObjectCount, byte[] EdgeGray, IReadOnlyList<StressMask> Masks, IReadOnlyList<(int A, int B)> TouchingPairs, StressEdgeKind EdgeKind);
 
 /// <summary>
 /// Refinement stress scenes (the <c>refine-stress</c> benchmark and the robustness tests): touching blob-shaped objects of one class,
