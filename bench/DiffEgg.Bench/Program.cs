@@ -29,6 +29,7 @@ if (args.Length > 0 && args[0] == "panoptic-gen") return PanopticGen.Run(args[1.
 if (args.Length > 0 && args[0] == "photo-reference") return PhotoReference.Run(args);
 if (args.Length > 0 && args[0] == "photo-pairs") return PhotoReference.Pairs(args);
 if (args.Length > 0 && args[0] == "mask-iou") return MaskIou.Run(args);
+if (args.Length > 0 && args[0] == "unet-split") return UNetSplitProbe.Run(args);
 if (args.Length > 1 && args[0] == "onestep-profile") return OneStepProfile.Run(args);
 if (args.Length > 1 && args[0] == "baseline-probe") return BaselineProbe.Run(args);
 if (args.Length > 2 && args[0] == "edges-stages") return EdgeStages.Run(args);

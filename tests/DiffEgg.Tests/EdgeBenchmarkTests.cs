@@ -126,7 +126,10 @@ public sealed class EdgeBenchmarkTests : IClassFixture<EdgeBenchmarkFixture>
         CliRun.Fails(2, new[] { "bench-edges", "--data", _f.Data, "--model", _f.Model, "--metrics", "kl,euclid" }, new[] { "--metrics" });
         CliRun.Fails(2, new[] { "bench-edges", "--data", _f.Data, "--model", _f.Model, "--fixed-timesteps", "10,x" }, new[] { "--fixed-timesteps" });
         // timesteps must strictly decrease (checked by the pipeline): a one-line user error, exit 1
-        CliRun.Fails(1, new[] { "bench-edges", "--data", _f.Data, "--model", _f.Model, "--timesteps", "100,500", "--limit", "1" }, new[] { "100" });
+        var err = CliRun.Fails(1, new[] { "bench-edges", "--data", _f.Data, "--model", _f.Model, "--timesteps", "100,500", "--limit", "1" }, new[] { "100" }).Err;
+        Assert.StartsWith("error: --timesteps: timesteps must strictly decrease", err.Trim());   // the library's option named by this command's flag
+        err = CliRun.Fails(1, new[] { "bench-edges", "--data", _f.Data, "--model", _f.Model, "--fixed-timesteps", "5000", "--limit", "1" }, new[] { "5000" }).Err;
+        Assert.StartsWith("error: --fixed-timesteps: timestep 5000 is outside the model's schedule", err.Trim());
         CliRun.Fails(1, new[] { "bench-edges", "--data", _f.Data, "--model", Path.Combine(_f.Root, "missing"), "--limit", "1" }, new[] { Path.Combine(_f.Root, "missing") });
     }
 

@@ -39,8 +39,7 @@ public sealed class BaselineCommand : Command<BaselineCommand.Settings>
         using var model = DiffusionModelFolder.Load(modelDir, TorchRuntime.ResolveDevice(s.Device));
         int native = model.Unet.Config.SampleSize * (model.Vae?.DownFactor ?? 1);
         BaselineSegmenter segmenter;
-        try { segmenter = new BaselineSegmenter(model, s.ToOptions(native, BaselineOptions.Parse(s.Method)!.Value)); }
-        catch (ArgumentException e) { throw new DiffEggException($"--timestep {s.Timestep}: {e.Message}"); }   // the only option the segmenter checks against the model
+        segmenter = OptionFlags.Check(() => new BaselineSegmenter(model, s.ToOptions(native, BaselineOptions.Parse(s.Method)!.Value)), CoarseMaskSettings.Flags);
         using var _ = segmenter;
         Console.WriteLine($"baseline: {BaselineOptions.Name(segmenter.Options.Method)} on the output of {segmenter.LayerName} at t = {s.Timestep}, images processed at {segmenter.Options.Size} px (long side)");
 
@@ -113,12 +112,17 @@ public class CoarseMaskSettings : ShardSettings
     {
         if (string.IsNullOrWhiteSpace(Images)) return ValidationResult.Error("--images: must not be empty");
         if (Size is < 8) return ValidationResult.Error($"--size {Size}: must be at least 8");
-        if (!(Tau > -1 && Tau < 1)) return ValidationResult.Error($"--tau {Tau}: must lie in (-1, 1)");
-        if (Cuts < 1) return ValidationResult.Error($"--cuts {Cuts}: must be at least 1");
-        if (!(Alpha > 0)) return ValidationResult.Error($"--alpha {Alpha}: must be positive");
-        if (!(NcutThreshold > 0)) return ValidationResult.Error($"--ncut-threshold {NcutThreshold}: must be positive");
+        try   // the library's own checks of the MaskCut / DiffCut options, reported by flag
+        {
+            new MaskCutOptions { Tau = Tau, Cuts = Cuts }.Validate();
+            new DiffCutOptions { Alpha = Alpha, Threshold = NcutThreshold }.Validate();
+        }
+        catch (InvalidOptionException e) { return ValidationResult.Error(OptionFlags.Message(e, Flags)); }
         return ValidationResult.Success();
     }
+
+    /// <summary>The flags whose names differ from the baseline options' (InvalidOptionException.Option → flag).</summary>
+    public static readonly IReadOnlyDictionary<string, string> Flags = new Dictionary<string, string> { ["Threshold"] = "--ncut-threshold" };
 
     /// <summary>The library options (the processing size resolved against the model).</summary>
     public BaselineOptions ToOptions(int nativeSize, BaselineMethod method) => new()

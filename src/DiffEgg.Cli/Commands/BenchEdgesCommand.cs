@@ -121,8 +121,7 @@ public sealed class BenchEdgesCommand : Command<BenchEdgesCommand.Settings>
             if (model is not null && !string.IsNullOrWhiteSpace(s.Adapter))
             {
                 adapter = EdgeAdapter.Load(s.Adapter!, model.Unet);
-                try { oneStep = new OneStepEdgePipeline(model, adapter, new EdgePipelineOptions { Seed = s.Seed, Size = s.Size }); }
-                catch (ArgumentException e) { throw new DiffEggException("bench-edges: " + e.Message); }   // the pipeline's check of the options against this adapter
+                oneStep = OptionFlags.Check(() => new OneStepEdgePipeline(model, adapter, new EdgePipelineOptions { Seed = s.Seed, Size = s.Size > 0 ? s.Size : adapter.Size ?? 0 }));
             }
             report = null!;
             AnsiConsole.Progress().Start(ctx =>
@@ -133,11 +132,9 @@ public sealed class BenchEdgesCommand : Command<BenchEdgesCommand.Settings>
                     if (error is not null) failed.Add((name, error));
                     task.Increment(1);
                 }
-                try
-                {
-                    report = model is null ? EdgeBenchmark.RunSobel(items, options, Progress) : EdgeBenchmark.RunDiffEgg(model, items, options, Progress, oneStep);
-                }
-                catch (ArgumentException e) { throw new DiffEggException("bench-edges: " + e.Message); }   // EdgePipeline's constructor checks the timesteps against the model's schedule
+                // EdgePipeline's constructor checks the timesteps against the model's schedule (InvalidOptionException: a flag of this command)
+                report = OptionFlags.Check(() => model is null ? EdgeBenchmark.RunSobel(items, options, Progress) : EdgeBenchmark.RunDiffEgg(model, items, options, Progress, oneStep),
+                    new Dictionary<string, string> { ["FixedTimestep"] = "--fixed-timesteps" });   // EdgePipeline's name for one of them
             });
         }
         finally

@@ -75,14 +75,14 @@ public sealed class DemoCommand : Command<DemoCommand.Settings>
         AnsiConsole.Progress().AutoClear(false).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn()).Start(ctx =>
         {
             var tasks = labels.Select(l => ctx.AddTask(l, autoStart: false)).ToArray();
-            result = DemoRunner.Run(options, (stage, done, total) =>
+            result = OptionFlags.Check(() => DemoRunner.Run(options, (stage, done, total) =>
             {
                 var t = tasks[(int)stage];
                 if (!t.IsStarted) t.StartTask();
                 t.MaxValue = total;
                 t.Value = done;
                 if (done >= total) t.StopTask();
-            });
+            }));
             foreach (var t in tasks) { t.Value = t.MaxValue; t.StopTask(); }
         });
         var r = result!;

@@ -207,37 +207,31 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
         var device = TorchRuntime.ResolveDevice(s.Device);
         using var model = DiffusionModelFolder.Load(modelDir, device);
         int nativeSize = model.Unet.Config.SampleSize * (model.Vae?.DownFactor ?? 1);
+        EdgeAdapter? adapter = string.IsNullOrWhiteSpace(s.Adapter) ? null : EdgeAdapter.Load(s.Adapter!, model.Unet);
+        using var adapterOwner = adapter;
         var options = new EdgePipelineOptions
         {
             Timesteps = ParseTimesteps(s.Timesteps)!,
             FixedTimestep = s.FixedTimestep,
             Metric = ParseMetric(s.Metric)!.Value,
-            Size = s.Size ?? nativeSize,
+            Size = s.Size ?? adapter?.Size ?? nativeSize,
             Seed = s.Seed,
             Ternary = TernaryRule.TryParse(s.Ternary)!,
             ChunkBytes = EdgeMemory.ChunkBytesFor(budget),
         };
-        EdgeAdapter? adapter = string.IsNullOrWhiteSpace(s.Adapter) ? null : EdgeAdapter.Load(s.Adapter!, model.Unet);
-        using var adapterOwner = adapter;
         EdgePipeline? pipeline = null;
         OneStepEdgePipeline? oneStep = null;
-        try
+        // the pipelines' constructors check the timesteps and size against the model (InvalidOptionException: this command's flags)
+        if (adapter is null) pipeline = OptionFlags.Check(() => new EdgePipeline(model, options));
+        else
         {
-            if (adapter is null) pipeline = new EdgePipeline(model, options);
-            else
-            {
-                oneStep = new OneStepEdgePipeline(model, adapter, options);
-                adapter.Lora.Merge();   // this command uses the UNet only with the adapter: fold LoRA into the weights once
-            }
-        }
-        catch (ArgumentException e)   // the pipelines' constructors check the timesteps / adapter against the model: the options' fault
-        {
-            string option = adapter is not null ? "--adapter " + s.Adapter : s.FixedTimestep is null ? "--timesteps " + s.Timesteps : "--fixed-timestep " + s.FixedTimestep;
-            throw new DiffEggException(option + ": " + e.Message);
+            oneStep = OptionFlags.Check(() => new OneStepEdgePipeline(model, adapter, options));
+            adapter.Lora.Merge();   // this command uses the UNet only with the adapter: fold LoRA into the weights once
         }
         using var _ = pipeline;
         using var __ = oneStep;
-        string sizeReason = s.Size is null ? $"model native size {nativeSize}; --size to change" : $"--size {s.Size}";
+        string sizeReason = s.Size is not null ? $"--size {s.Size}"
+            : adapter?.Size is int adapterSize ? $"the adapter's size {adapterSize}; --size to change" : $"model native size {nativeSize}; --size to change";
 
         var failures = new List<(string Path, string Message)>();
         int passes = pipeline?.Passes ?? 1;

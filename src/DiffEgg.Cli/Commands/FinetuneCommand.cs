@@ -34,6 +34,7 @@ public sealed class FinetuneCommand : Command<FinetuneCommand.Settings>
         [CommandOption("--lora-targets <LIST>")] [DefaultValue("attn")] [Description("attn (to_q, to_k, to_v, to_out.0 of attn1 and attn2), optionally with proj (proj_in/proj_out) and ff (feed-forward): e.g. attn,proj,ff.")] public string LoraTargets { get; init; } = "attn";
         [CommandOption("--fpn-channels <N>")] [DefaultValue(32)] [Description("Width of the edge generator's FPN.")] public int FpnChannels { get; init; } = 32;
         [CommandOption("--timestep <T>")] [DefaultValue(0)] [Description("τ of the UNet pass (Alg 3: 0).")] public int Timestep { get; init; }
+        [CommandOption("--edge-threshold <P>")] [DefaultValue(EdgeAdapter.DefaultEdgeThreshold)] [Description("Written to the adapter's config.json: one-step edges mark the one-pixel skeleton of p ≥ P as edge (does not change training).")] public double EdgeThreshold { get; init; } = EdgeAdapter.DefaultEdgeThreshold;
         [CommandOption("--rec-weight <W>")] [DefaultValue(1.0)] [Description("Weight of the reconstruction term ‖I − Î‖² (Eq 3-4).")] public double RecWeight { get; init; } = 1.0;
         [CommandOption("--dice-weight <W>")] [DefaultValue(1.0)] [Description("Weight of the masked Dice term (Eq 7-8).")] public double DiceWeight { get; init; } = 1.0;
         [CommandOption("--rec-space <S>")] [DefaultValue("image")] [Description("Latent models: image (decode Î with the VAE) or latent (compare latents). Pixel-space models compare pixels.")] public string RecSpace { get; init; } = "image";
@@ -59,7 +60,7 @@ public sealed class FinetuneCommand : Command<FinetuneCommand.Settings>
             ModelDir = string.IsNullOrWhiteSpace(s.Model) ? EmbeddedModel.DefaultPath : s.Model!, DataDir = s.Data!, EdgesDir = s.Edges!, OutDir = s.Out!,
             CheckpointDir = s.CheckpointDir, Steps = s.Steps, Batch = s.Batch, Accumulate = s.Accumulate, LearningRate = s.Lr, WarmupSteps = s.Warmup,
             Schedule = s.Schedule, WeightDecay = s.WeightDecay, ClipGradNorm = s.Clip, Size = s.Size, Seed = s.Seed, Threads = s.Threads,
-            Rank = s.Rank, Alpha = s.Alpha, Dropout = s.Dropout, Targets = s.LoraTargets, FpnChannels = s.FpnChannels, Timestep = s.Timestep,
+            Rank = s.Rank, Alpha = s.Alpha, Dropout = s.Dropout, Targets = s.LoraTargets, FpnChannels = s.FpnChannels, Timestep = s.Timestep, EdgeThreshold = s.EdgeThreshold,
             RecWeight = s.RecWeight, DiceWeight = s.DiceWeight, RecSpace = s.RecSpace, CheckpointEvery = s.CheckpointEvery, Fp16 = !s.Fp32,
             Resume = s.Resume, MaxMinutes = s.MaxMinutes,
         };

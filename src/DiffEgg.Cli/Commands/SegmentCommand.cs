@@ -61,14 +61,13 @@ public sealed class SegmentCommand : Command<SegmentCommand.Settings>
         using var model = DiffusionModelFolder.Load(modelDir, TorchRuntime.ResolveDevice(s.Device));
         int native = model.Unet.Config.SampleSize * (model.Vae?.DownFactor ?? 1);
         using var adapter = adapterDir is null ? null : EdgeAdapter.Load(adapterDir, model.Unet);
-        var edgeOptions = new EdgePipelineOptions { Size = s.Size ?? native, Seed = s.Seed };
+        var edgeOptions = new EdgePipelineOptions { Size = s.Size ?? adapter?.Size ?? native, Seed = s.Seed };
         using var oneStep = adapter is null ? null : new OneStepEdgePipeline(model, adapter, edgeOptions);
         using var pseudo = adapter is null ? new EdgePipeline(model, edgeOptions) : null;
         BaselineSegmenter? segmenter = null;
         if (method is not null)
         {
-            try { segmenter = new BaselineSegmenter(model, s.ToOptions(native, method.Value)); }
-            catch (ArgumentException e) { throw new DiffEggException($"--timestep {s.Timestep}: {e.Message}"); }   // the segmenter checks the timestep against the model
+            segmenter = OptionFlags.Check(() => new BaselineSegmenter(model, s.ToOptions(native, method.Value)), CoarseMaskSettings.Flags);
         }
         using var _ = segmenter;
         Console.WriteLine($"segment: {entries.Count} image(s); coarse masks: {(segmenter is null ? s.Baseline : $"{s.Baseline} on {segmenter.LayerName} at t = {s.Timestep}")}; " +

@@ -72,7 +72,7 @@ public sealed class BaselineSegmenter : IDisposable
         options.MaskCut.Validate();
         options.DiffCut.Validate();
         if (options.Timestep < 0 || options.Timestep >= model.Scheduler.NumTrainTimesteps)
-            throw new ArgumentException($"timestep {options.Timestep} is outside [0, {model.Scheduler.NumTrainTimesteps})");
+            throw new InvalidOptionException(nameof(options.Timestep), $"{options.Timestep} is outside the model's schedule [0, {model.Scheduler.NumTrainTimesteps})");
         (LayerName, _level) = ChooseLayer(model.Unet);
         _layer = model.Unet.named_modules().Where(x => x.name == LayerName).Select(x => x.module).OfType<Models.Layers.Attention>().Single();
         _prepare = new EdgePipeline(model, new EdgePipelineOptions { Size = options.Size, Seed = options.Seed });

@@ -1,3 +1,4 @@
+using DiffEgg.Common;
 using System.Runtime.InteropServices;
 using DiffEgg.Refinement;
 using TorchSharp;
@@ -18,8 +19,8 @@ public sealed record MaskCutOptions
 
     public void Validate()
     {
-        if (!(Tau > -1 && Tau < 1)) throw new ArgumentException($"MaskCut tau {Tau} must lie in (-1, 1)");
-        if (Cuts < 1) throw new ArgumentException($"MaskCut cuts {Cuts} must be at least 1");
+        if (!(Tau > -1 && Tau < 1)) throw new InvalidOptionException(nameof(Tau), $"must lie in (-1, 1), got {Tau}");
+        if (Cuts < 1) throw new InvalidOptionException(nameof(Cuts), $"must be at least 1, got {Cuts}");
     }
 }
 
@@ -37,10 +38,10 @@ public sealed record DiffCutOptions
 
     public void Validate()
     {
-        if (!(Alpha > 0)) throw new ArgumentException($"DiffCut alpha {Alpha} must be positive");
-        if (!(Threshold > 0)) throw new ArgumentException($"DiffCut Ncut threshold {Threshold} must be positive");
-        if (Candidates < 2) throw new ArgumentException($"DiffCut candidates {Candidates} must be at least 2");
-        if (!(MinAreaFraction >= 0 && MinAreaFraction < 1)) throw new ArgumentException($"DiffCut min area fraction {MinAreaFraction} must lie in [0, 1)");
+        if (!(Alpha > 0)) throw new InvalidOptionException(nameof(Alpha), $"must be positive, got {Alpha}");
+        if (!(Threshold > 0)) throw new InvalidOptionException(nameof(Threshold), $"must be positive, got {Threshold}");
+        if (Candidates < 2) throw new InvalidOptionException(nameof(Candidates), $"must be at least 2, got {Candidates}");
+        if (!(MinAreaFraction >= 0 && MinAreaFraction < 1)) throw new InvalidOptionException(nameof(MinAreaFraction), $"must lie in [0, 1), got {MinAreaFraction}");
     }
 }
 

@@ -237,18 +237,9 @@ public static class DemoRunner
         using var model = DiffusionModelFolder.Load(modelPath, CPU);
         string modelFacts = ModelFacts(modelPath, model);
         var pipelineOptions = new EdgePipelineOptions { Timesteps = options.Timesteps, Size = options.Size, Seed = options.Seed, Ternary = options.Ternary };
-        EdgePipeline pipeline;
-        try { pipeline = new EdgePipeline(model, pipelineOptions); }
-        catch (ArgumentException e) { throw new DiffEggException($"demo edges ({modelPath}): {e.Message}"); }
-        using var _ = pipeline;
+        using var pipeline = new EdgePipeline(model, pipelineOptions);   // checks Timesteps and Size against the model (InvalidOptionException)
         using var adapter = options.AdapterPath is null ? null : FineTuning.EdgeAdapter.Load(options.AdapterPath, model.Unet);
-        FineTuning.OneStepEdgePipeline? oneStep = null;
-        if (adapter is not null)
-        {
-            try { oneStep = new FineTuning.OneStepEdgePipeline(model, adapter, pipelineOptions); }
-            catch (ArgumentException e) { throw new DiffEggException($"demo one-step edges ({options.AdapterPath}): {e.Message}"); }
-        }
-        using var __ = oneStep;
+        using var oneStep = adapter is null ? null : new FineTuning.OneStepEdgePipeline(model, adapter, pipelineOptions with { Size = adapter.Size ?? options.Size });
         for (int i = 0; i < scenes.Count; i++)
         {
             var (stem, id, scene) = scenes[i];

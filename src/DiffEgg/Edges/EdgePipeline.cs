@@ -95,14 +95,15 @@ public sealed class EdgePipeline : IDisposable
         _model = model;
         Options = options;
         var ts = options.FixedTimestep is int f ? new[] { f } : options.Timesteps;
-        if (ts.Length == 0) throw new ArgumentException("at least one timestep is needed");
+        string option = options.FixedTimestep is null ? nameof(options.Timesteps) : nameof(options.FixedTimestep);
+        if (ts.Length == 0) throw new InvalidOptionException(option, "at least one timestep is needed");
         for (int i = 0; i < ts.Length; i++)
         {
             if (ts[i] < 0 || ts[i] >= model.Scheduler.NumTrainTimesteps)
-                throw new ArgumentException($"timestep {ts[i]} is outside [0, {model.Scheduler.NumTrainTimesteps})");
-            if (i > 0 && ts[i] >= ts[i - 1]) throw new ArgumentException($"timesteps must strictly decrease, got {ts[i - 1]} then {ts[i]}");
+                throw new InvalidOptionException(option, $"timestep {ts[i]} is outside the model's schedule [0, {model.Scheduler.NumTrainTimesteps})");
+            if (i > 0 && ts[i] >= ts[i - 1]) throw new InvalidOptionException(option, $"timesteps must strictly decrease, got {ts[i - 1]} then {ts[i]}");
         }
-        if (options.Size < 0) throw new ArgumentException($"size {options.Size} must be positive (or 0 = the image's own size)");
+        if (options.Size < 0) throw new InvalidOptionException(nameof(options.Size), $"must be positive (or 0 = the image's own size), got {options.Size}");
         if (model.Vae is null && model.Unet.Config.InChannels != 3)
             throw new DiffEggException($"{model.Path}: no vae/ folder, so the UNet must take 3-channel pixels, but its in_channels is {model.Unet.Config.InChannels}");
         _cond = model.EncodeEmptyPrompt().DetachFromDisposeScope();

@@ -83,9 +83,10 @@ public static partial class EdgeBenchmark
             throw new ArgumentException("metrics were given but neither PeakKL timesteps nor fixed timesteps");
         int T = model.Scheduler.NumTrainTimesteps;
         foreach (int t in o.FixedTimesteps)
-            if (t < 0 || t >= T) throw new ArgumentException($"fixed timestep {t} is outside [0, {T})");
-        if (o.FixedTimesteps.Distinct().Count() != o.FixedTimesteps.Length) throw new ArgumentException($"fixed timesteps {string.Join(",", o.FixedTimesteps)} contain a duplicate");
-        if (o.EdgeSize < 0) throw new ArgumentException($"edge size {o.EdgeSize} must be >= 0");
+            if (t < 0 || t >= T) throw new InvalidOptionException(nameof(o.FixedTimesteps), $"timestep {t} is outside the model's schedule [0, {T})");
+        if (o.FixedTimesteps.Distinct().Count() != o.FixedTimesteps.Length)
+            throw new InvalidOptionException(nameof(o.FixedTimesteps), $"{string.Join(",", o.FixedTimesteps)} contain a duplicate");
+        if (o.EdgeSize < 0) throw new InvalidOptionException(nameof(o.EdgeSize), $"must be >= 0, got {o.EdgeSize}");
         CheckRules(o);
         bool peakRows = o.Timesteps.Length > 0 && o.Metrics.Length > 0;
 

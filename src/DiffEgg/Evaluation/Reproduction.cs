@@ -73,7 +73,7 @@ public static class Reproduction
         int native = model.Unet.Config.SampleSize * (model.Vae?.DownFactor ?? 1);
         var fixedPipes = Metrics.Select(m => new EdgePipeline(model, new EdgePipelineOptions { FixedTimestep = o.FixedTimestep, Metric = m, Size = native, Seed = o.Seed })).ToArray();
         using var peak = new EdgePipeline(model, new EdgePipelineOptions { Timesteps = o.PeakTimesteps, Size = native, Seed = o.Seed });
-        using var oneStep = adapter is null ? null : new OneStepEdgePipeline(model, adapter, new EdgePipelineOptions { Size = native, Seed = o.Seed });
+        using var oneStep = adapter is null ? null : new OneStepEdgePipeline(model, adapter, new EdgePipelineOptions { Size = adapter.Size ?? native, Seed = o.Seed });
         using var diffcut = new BaselineSegmenter(model, new BaselineOptions { Method = BaselineMethod.DiffCut, Size = native, Seed = o.Seed });
         using var maskcut = new BaselineSegmenter(model, new BaselineOptions { Method = BaselineMethod.MaskCut, Size = native, Seed = o.Seed });
 

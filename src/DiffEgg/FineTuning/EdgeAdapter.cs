@@ -16,7 +16,7 @@ namespace DiffEgg.FineTuning;
 /// pytorch_lora_weights.safetensors   LoRA of the UNet in the diffusers/PEFT layout (LoraFile; pipe.load_lora_weights(DIR) reads it)
 /// edge_generator.safetensors         G_φ weights (EdgeGenerator parameter names)
 /// config.json                        {"_class_name": "DiffEggEdgeAdapter", "timestep": τ, "up_blocks": [...], "in_channels": [...],
-///                                     "fpn_channels": D, "norm_num_groups": G, "edge_threshold": 0.5, ...}
+///                                     "fpn_channels": D, "norm_num_groups": G, "edge_threshold": 0.5, "size": S, ...}
 /// training/                          loss.csv, loss.png (written by the trainer; not needed to use the adapter)
 /// </code>
 /// </summary>
@@ -34,6 +34,11 @@ public sealed class EdgeAdapter : IDisposable
     /// <summary>τ of the one UNet pass (0 in the paper's Alg 3).</summary>
     public int Timestep { get; }
     public double EdgeThreshold { get; }
+    /// <summary>
+    /// Long side of the processed image the adapter was trained at (config key <c>size</c>): the one-step commands process images at this
+    /// size unless told otherwise. Null for adapters written without the key: the model's native size.
+    /// </summary>
+    public int? Size { get; init; }
     /// <summary>The folder this adapter was loaded from (null for a fresh one).</summary>
     public string? Path { get; private init; }
 
@@ -46,7 +51,8 @@ public sealed class EdgeAdapter : IDisposable
     /// A fresh adapter for <paramref name="unet"/>: LoRA layers with B = 0 (the UNet is unchanged) and G_φ initialised from
     /// <paramref name="seed"/> (torch's global generator is seeded here).
     /// </summary>
-    public static EdgeAdapter Create(UNet2DConditionModel unet, LoraOptions lora, int fpnChannels, int timestep, long seed)
+    public static EdgeAdapter Create(UNet2DConditionModel unet, LoraOptions lora, int fpnChannels, int timestep, long seed, int? size = null,
+        double edgeThreshold = DefaultEdgeThreshold)
     {
         TorchRuntime.EnsureLoaded();
         var l = UNetLora.Attach(unet, lora with { Seed = seed });
@@ -61,7 +67,7 @@ public sealed class EdgeAdapter : IDisposable
                         g.Dispose();
                         throw new DiffEggException($"freshly built edge generator: parameter '{name}' is not finite (uninitialised memory?)");
                     }
-            return new EdgeAdapter(l, g, timestep, DefaultEdgeThreshold);
+            return new EdgeAdapter(l, g, timestep, edgeThreshold) { Size = size };
         }
         catch { l.Dispose(); throw; }
     }
@@ -137,6 +143,7 @@ public sealed class EdgeAdapter : IDisposable
             w.WriteNumber("fpn_channels", c.FpnChannels);
             w.WriteNumber("norm_num_groups", c.NormGroups);
             w.WriteNumber("edge_threshold", EdgeThreshold);
+            if (Size is int size) w.WriteNumber("size", size);
             if (extra is not null)
             {
                 w.WriteStartObject("training");
@@ -164,6 +171,8 @@ public sealed class EdgeAdapter : IDisposable
         int timestep = cfg.Int("timestep", 0);
         double threshold = cfg.Double("edge_threshold", DefaultEdgeThreshold);
         if (!(threshold > 0 && threshold < 1)) throw cfg.Error("edge_threshold", $"{threshold} must lie in (0, 1)");
+        int? size = cfg.Has("size") ? cfg.Int("size") : null;
+        if (size is < 8) throw cfg.Error("size", $"{size} must be at least 8 (the long side of the processed image, in pixels)");
         var gc = new EdgeGeneratorConfig
         {
             UpBlocks = cfg.IntArray("up_blocks"),
@@ -171,8 +180,7 @@ public sealed class EdgeAdapter : IDisposable
             FpnChannels = cfg.Int("fpn_channels"),
             NormGroups = cfg.Int("norm_num_groups"),
         };
-        try { gc.Validate(); }
-        catch (ArgumentException e) { throw new DiffEggException($"{cfgPath}: {e.Message}"); }
+        gc.Validate(cfgPath);
         gc.CheckAgainst(unet, cfgPath);
         string loraPath = System.IO.Path.Combine(dir, cfg.String("lora_weights", LoraFile.FileName)!);
         string genPath = System.IO.Path.Combine(dir, cfg.String("edge_generator_weights", GeneratorFile)!);
@@ -189,7 +197,7 @@ public sealed class EdgeAdapter : IDisposable
                 foreach (var (name, p) in gen.named_parameters())
                     if (!p.isfinite().all().item<bool>()) throw new DiffEggException($"{genPath}: key '{name}' contains NaN or infinite values");
             gen.eval();
-            return new EdgeAdapter(lora, gen, timestep, threshold) { Path = dir };
+            return new EdgeAdapter(lora, gen, timestep, threshold) { Path = dir, Size = size };
         }
         catch
         {

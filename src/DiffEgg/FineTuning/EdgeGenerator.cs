@@ -29,16 +29,19 @@ public sealed record EdgeGeneratorConfig
         return new EdgeGeneratorConfig { UpBlocks = Enumerable.Range(0, ch.Length).ToArray(), InChannels = ch, FpnChannels = fpnChannels, NormGroups = normGroups };
     }
 
-    /// <summary>Throws <see cref="ArgumentException"/> naming the first inconsistent value.</summary>
-    public void Validate()
+    /// <summary>Throws a <see cref="DiffEggException"/> naming <paramref name="source"/> (e.g. the adapter's config.json) and the first inconsistent key.</summary>
+    public void Validate(string source = "edge generator")
     {
-        if (UpBlocks.Length == 0) throw new ArgumentException("edge generator: at least one up block is needed");
-        if (UpBlocks.Length != InChannels.Length) throw new ArgumentException($"edge generator: {UpBlocks.Length} up blocks but {InChannels.Length} channel counts");
+        string L(int[] v) => "[" + string.Join(",", v) + "]";
+        if (UpBlocks.Length == 0) throw new DiffEggException($"{source}: key 'up_blocks': at least one up block is needed");
+        if (UpBlocks.Length != InChannels.Length)
+            throw new DiffEggException($"{source}: key 'in_channels' = {L(InChannels)} has {InChannels.Length} entries, 'up_blocks' = {L(UpBlocks)} {UpBlocks.Length}");
         if (UpBlocks.Distinct().Count() != UpBlocks.Length || UpBlocks.Zip(UpBlocks.Skip(1)).Any(p => p.Second <= p.First))
-            throw new ArgumentException($"edge generator: up blocks [{string.Join(",", UpBlocks)}] must increase strictly (coarsest first)");
-        if (InChannels.Any(c => c < 1)) throw new ArgumentException($"edge generator: channels [{string.Join(",", InChannels)}] must be positive");
-        if (FpnChannels < 1) throw new ArgumentException($"edge generator: fpn_channels {FpnChannels} must be positive");
-        if (NormGroups < 1 || FpnChannels % NormGroups != 0) throw new ArgumentException($"edge generator: norm_num_groups {NormGroups} must divide fpn_channels {FpnChannels}");
+            throw new DiffEggException($"{source}: key 'up_blocks' = {L(UpBlocks)} must increase strictly (coarsest first)");
+        if (InChannels.Any(c => c < 1)) throw new DiffEggException($"{source}: key 'in_channels' = {L(InChannels)} must be positive");
+        if (FpnChannels < 1) throw new DiffEggException($"{source}: key 'fpn_channels' = {FpnChannels} must be positive");
+        if (NormGroups < 1 || FpnChannels % NormGroups != 0)
+            throw new DiffEggException($"{source}: key 'norm_num_groups' = {NormGroups} must divide fpn_channels {FpnChannels}");
     }
 
     /// <summary>Checks the config against the UNet the features come from; the message names the config key.</summary>

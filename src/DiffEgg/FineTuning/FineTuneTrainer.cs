@@ -46,6 +46,8 @@ public sealed record FineTuneOptions
     public int FpnChannels { get; init; } = 32;
     /// <summary>τ of the UNet pass (Alg 3: 0).</summary>
     public int Timestep { get; init; }
+    /// <summary>Written to the adapter: one-step edges mark the skeleton of p ≥ this as edge (does not change training).</summary>
+    public double EdgeThreshold { get; init; } = EdgeAdapter.DefaultEdgeThreshold;
     /// <summary>Weight of the reconstruction term ‖I − Î‖².</summary>
     public double RecWeight { get; init; } = 1.0;
     /// <summary>Weight of the masked Dice term.</summary>
@@ -81,6 +83,7 @@ public sealed record FineTuneOptions
         _ = LoraOptions.ParseTargets(Targets);
         if (FpnChannels < 1) throw new InvalidOptionException(nameof(FpnChannels), $"must be ≥ 1, got {FpnChannels}");
         if (Timestep < 0) throw new InvalidOptionException(nameof(Timestep), $"must be ≥ 0, got {Timestep}");
+        if (!(EdgeThreshold > 0 && EdgeThreshold < 1)) throw new InvalidOptionException(nameof(EdgeThreshold), $"must lie in (0, 1), got {EdgeThreshold}");
         if (!(RecWeight >= 0) || !(DiceWeight >= 0) || RecWeight + DiceWeight == 0)
             throw new InvalidOptionException(nameof(RecWeight), $"{RecWeight} and DiceWeight {DiceWeight} must be ≥ 0 and not both 0");
         if (RecSpace is not ("image" or "latent")) throw new InvalidOptionException(nameof(RecSpace), $"must be image or latent, got '{RecSpace}'");
@@ -152,9 +155,7 @@ public static class FineTuneTrainer
         vae?.eval();
         using var cond = model.EncodeEmptyPrompt().detach();
         var loraOptions = new LoraOptions { Rank = o.Rank, Alpha = o.Alpha, Dropout = o.Dropout, Targets = LoraOptions.ParseTargets(o.Targets) };
-        EdgeAdapter adapter;
-        try { adapter = EdgeAdapter.Create(unet, loraOptions, o.FpnChannels, o.Timestep, o.Seed); }
-        catch (ArgumentException e) { throw new DiffEggException(e.Message); }   // LoRA / G_φ construction refuses a rank or width this UNet cannot take: the caller's options
+        var adapter = EdgeAdapter.Create(unet, loraOptions, o.FpnChannels, o.Timestep, o.Seed, size, o.EdgeThreshold);   // an explicit rank too large for a layer: InvalidOptionException (Rank)
         using var adapterOwner = adapter;
         adapter.Lora.Train(true);
         adapter.Generator.train();

@@ -1,3 +1,4 @@
+using DiffEgg.Common;
 using DiffEgg.Baseline;
 using TorchSharp;
 
@@ -124,6 +125,7 @@ public class NormalizedCutTests
     {
         Assert.Throws<ArgumentException>(() => NormalizedCut.MaskCut(new float[10], 2, 2, 2));
         Assert.Throws<ArgumentException>(() => NormalizedCut.MaskCut(new[] { 1f, float.NaN, 0, 1, 1, 0, 0, 1 }, 2, 2, 2));
-        Assert.Throws<ArgumentException>(() => NormalizedCut.DiffCut(new float[8], 2, 2, 2, new DiffCutOptions { Alpha = 0 }));
+        var e = Assert.Throws<InvalidOptionException>(() => NormalizedCut.DiffCut(new float[8], 2, 2, 2, new DiffCutOptions { Alpha = 0 }));   // an option: bad input
+        Assert.Equal(nameof(DiffCutOptions.Alpha), e.Option);
     }
 }

@@ -36,7 +36,8 @@ public class EdgeGeneratorTests
         using var y2 = g.forward(feats, 40, 24);
         Assert.True((y2 - y).abs().max().item<float>() > 1e-4);
         foreach (var f in feats) f.Dispose();
-        Assert.Throws<ArgumentException>(() => new EdgeGeneratorConfig { UpBlocks = new[] { 0 }, InChannels = new[] { 8 }, FpnChannels = 12, NormGroups = 8 }.Validate());
+        var e = Assert.Throws<DiffEggException>(() => new EdgeGeneratorConfig { UpBlocks = new[] { 0 }, InChannels = new[] { 8 }, FpnChannels = 12, NormGroups = 8 }.Validate("cfg.json"));
+        Assert.Equal("cfg.json: key 'norm_num_groups' = 8 must divide fpn_channels 12", e.Message);
     }
 
     [Fact]

@@ -129,7 +129,8 @@ public class FineTuneTrainerTests : IClassFixture<FineTuneTrainerTests.TinyModel
         Assert.Contains("not a ternary map", e3.Message);
 
         File.WriteAllBytes(first, good);
-        var e4 = Assert.Throws<DiffEggException>(() => FineTuneTrainer.Run(Tiny(data, edges, outDir, 2) with { Rank = 40 }));
+        var e4 = Assert.Throws<InvalidOptionException>(() => FineTuneTrainer.Run(Tiny(data, edges, outDir, 2) with { Rank = 40 }));
+        Assert.Equal("Rank", e4.Option);
         Assert.Contains("attn", e4.Message);
         Assert.False(Directory.Exists(outDir));
     }

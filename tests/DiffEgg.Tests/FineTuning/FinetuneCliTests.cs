@@ -102,7 +102,7 @@ public class FinetuneCliTests
         // the one-step pipeline reproduces the adapter's edges when loaded in-process (merge vs side path, ≤ 1e-5)
         using (var m = DiffusionModelFolder.Load(model))
         using (var a = EdgeAdapter.Load(adapter, m.Unet))
-        using (var p = new OneStepEdgePipeline(m, a, new DiffEgg.Edges.EdgePipelineOptions { Size = m.Unet.Config.SampleSize }))   // the CLI default: the native size
+        using (var p = new OneStepEdgePipeline(m, a, new DiffEgg.Edges.EdgePipelineOptions { Size = a.Size ?? m.Unet.Config.SampleSize }))   // the CLI default: the adapter's size
         using (var r = p.Run(ImageIO.ReadRgb(Path.Combine(data, "images", "s000.png"))))
         using (var f = SafeTensorsFile.Open(Path.Combine(one, "s000.edges.safetensors")))
         using (var written = f.Read("edges"))
@@ -118,6 +118,42 @@ public class FinetuneCliTests
         Assert.Equal(0, Cli("finetune", "--model", model, "--data", data, "--edges", edges, "--out", adapter, "--steps", "4", "--batch", "2",
             "--size", "16", "--threads", "1", "--fpn-channels", "8", "--resume").Rc);
         Assert.Equal(4, File.ReadLines(Path.Combine(adapter, "training", "loss.csv")).Count() - 1);
+    }
+
+    [Fact]
+    public void AdapterRecordsItsTrainingSizeAndOneStepEdgesProcessAtIt()
+    {
+        using var model = FineTuneTestUtil.TinyModel();
+        using var dataSet = FineTuneTestUtil.MakeSet(1, 16);
+        var (data, edges) = dataSet;
+        using var root = new TempDir("diffegg-ft-size");
+        string adapter = Path.Combine(root, "adapter");
+        Assert.Equal(0, Cli("finetune", "--model", model, "--data", data, "--edges", edges, "--out", adapter, "--steps", "1", "--batch", "1",
+            "--size", "8", "--threads", "1", "--fpn-channels", "8", "--edge-threshold", "0.7").Rc);
+        string cfgPath = Path.Combine(adapter, EdgeAdapter.ConfigFile);
+        using (var cfg = JsonDocument.Parse(File.ReadAllText(cfgPath)))
+        {
+            Assert.Equal(8, cfg.RootElement.GetProperty("size").GetInt32());
+            Assert.Equal(0.7, cfg.RootElement.GetProperty("edge_threshold").GetDouble());
+        }
+        CliRun.Fails(1, new[] { "finetune", "--model", model, "--data", data, "--edges", edges, "--out", Path.Combine(root, "x"), "--steps", "1",
+            "--edge-threshold", "1" }, new[] { "--edge-threshold" });
+        int Processed(string outDir)
+        {
+            using var j = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "s000.json")));
+            Assert.Equal(16, j.RootElement.GetProperty("width").GetInt32());   // the maps are written at the image size either way
+            return j.RootElement.GetProperty("processed_width").GetInt32();
+        }
+        // without --size the one-step pass runs at the adapter's size, --size overrides it
+        string byAdapter = Path.Combine(root, "a"), bySize = Path.Combine(root, "b");
+        Assert.Equal(0, Cli("edges", "--model", model, "--adapter", adapter, "--input", Path.Combine(data, "images"), "--out", byAdapter).Rc);
+        Assert.Equal(8, Processed(byAdapter));
+        Assert.Equal(0, Cli("edges", "--model", model, "--adapter", adapter, "--size", "16", "--input", Path.Combine(data, "images"), "--out", bySize).Rc);
+        Assert.Equal(16, Processed(bySize));
+        // the key is validated like the others
+        File.WriteAllText(cfgPath, File.ReadAllText(cfgPath).Replace("\"size\": 8", "\"size\": 4"));
+        CliRun.Fails(1, new[] { "edges", "--model", model, "--adapter", adapter, "--input", Path.Combine(data, "images"), "--out", Path.Combine(root, "c") },
+            new[] { cfgPath, "'size'" }, new[] { Path.Combine(root, "c") });
     }
 
     [Fact]

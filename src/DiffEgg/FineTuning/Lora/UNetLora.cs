@@ -1,3 +1,4 @@
+using DiffEgg.Common;
 using System.Globalization;
 using DiffEgg.Models.Layers;
 using DiffEgg.Models.UNet;
@@ -41,7 +42,7 @@ public sealed record LoraOptions
                 "attn" or "attention" => LoraTargets.Attention,
                 "proj" => LoraTargets.Projections,
                 "ff" => LoraTargets.FeedForward,
-                _ => throw new ArgumentException($"--lora-targets '{s}': unknown target '{part}' (use attn, proj, ff)"),
+                _ => throw new InvalidOptionException(nameof(LoraOptions.Targets), $"'{s}': unknown target '{part}' (use attn, proj, ff)"),
             };
         return t;
     }
@@ -98,18 +99,18 @@ public sealed class UNetLora : IDisposable
 
     /// <summary>
     /// Attaches fresh LoRA layers (B = 0: the UNet's outputs are unchanged) to the projections chosen by <paramref name="o"/>. An explicit rank
-    /// larger than a layer allows is an <see cref="ArgumentException"/> naming the layer.
+    /// larger than a layer allows is an <see cref="InvalidOptionException"/> (option <c>Rank</c>) naming the layer.
     /// </summary>
     public static UNetLora Attach(UNet2DConditionModel unet, LoraOptions o)
     {
         var sites = Sites(unet, o.Targets);
-        if (sites.Count == 0) throw new ArgumentException($"the UNet has no projections for LoRA targets '{LoraOptions.TargetsName(o.Targets)}'");
+        if (sites.Count == 0) throw new InvalidOptionException(nameof(o.Targets), $"'{LoraOptions.TargetsName(o.Targets)}': the UNet has no projections of these kinds");
         foreach (var s in sites)
         {
             var (w, _) = LoraLayer.BaseWeightOf(s.Path, s.Projection);
             long maxRank = Math.Min(w.shape[0], w.shape[1]);
             if (o.Rank is int r && r > maxRank)
-                throw new ArgumentException($"--rank {r} is too large for layer '{s.Path}' ({w.shape[1]} → {w.shape[0]}; at most min(in, out) = {maxRank}); use a smaller --rank or the default (min(64, min(in, out)/2) per layer)");
+                throw new InvalidOptionException(nameof(o.Rank), $"{r} is too large for layer '{s.Path}' ({w.shape[1]} → {w.shape[0]}; at most min(in, out) = {maxRank}); use a smaller rank or the default (min(64, min(in, out)/2) per layer)");
         }
         var lora = new UNetLora(unet, o.Targets, o.Dropout);
         using var gen = new Generator((ulong)o.Seed);
