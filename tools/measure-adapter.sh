@@ -1,5 +1,5 @@
 #!/bin/bash
-# Measurements of docs/finetuning.md ("The shipped adapter"): pseudo-edges (PeakKL + EdgeKL, `edges` defaults) vs one-step
+# Measurements of docs/finetuning.md ("The shipped adapters"): pseudo-edges (PeakKL + EdgeKL, `edges` defaults) vs one-step
 # edges of an adapter on held-out scenes, the time of both `edges` commands, and refinement AP in the demo.
 # Usage (after `dotnet build DiffEgg.sln -c Release`, from the repository root):
 #   tools/measure-adapter.sh ADAPTER_DIR WORK_DIR

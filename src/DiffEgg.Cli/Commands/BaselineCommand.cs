@@ -93,7 +93,7 @@ public class CoarseMaskSettings : ShardSettings
     public string Model { get; init; } = "";
     [CommandOption("--timestep <T>")] [DefaultValue(10)] [Description("Timestep of the single UNet pass whose features are cut.")]
     public int Timestep { get; init; } = 10;
-    [CommandOption("--size <N>")] [Description("Long side of the processed image (as edges --size). Default: the model's native size.")]
+    [CommandOption("--size <N>")] [Description("Long side of the processed image (as edges --size). Default: the model's native size (segment's one-step edges: the adapter's size, config.json 'size').")]
     public int? Size { get; init; }
     [CommandOption("--seed <S>")] [DefaultValue(0L)] [Description("Seed of the noise.")]
     public long Seed { get; init; }

@@ -40,7 +40,7 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
         public string Metric { get; set; } = "kl";
 
         [CommandOption("--size <N>")]
-        [Description("long side of the processed image; sides are rounded to a multiple of VAE factor × UNet factor (64 for SD 1.5). Default: the model's native size, sample_size × VAE factor (512 for SD 1.5, 64 for the embedded model). Memory grows with the pixels, time with their square (docs/edge-quality.md)")]
+        [Description("long side of the processed image; sides are rounded to a multiple of VAE factor × UNet factor (64 for SD 1.5). Default: the model's native size, sample_size × VAE factor (512 for SD 1.5, 64 for the embedded model); with --adapter the size the adapter was trained at (its config.json 'size'; 32 for the shipped edge-adapter-fast). Memory grows with the pixels, time with their square (docs/edge-quality.md)")]
         public int? Size { get; set; }
 
         [CommandOption("--max-memory <SIZE>")]

@@ -25,7 +25,7 @@ public sealed class FinetuneCommand : Command<FinetuneCommand.Settings>
         [CommandOption("--schedule <S>")] [DefaultValue("constant")] [Description("Learning rate after warm-up: constant or cosine (to 0 at --steps).")] public string Schedule { get; init; } = "constant";
         [CommandOption("--weight-decay <W>")] [DefaultValue(0.01)] [Description("AdamW weight decay.")] public double WeightDecay { get; init; } = 0.01;
         [CommandOption("--clip <N>")] [DefaultValue(1.0)] [Description("Gradient norm clip (0 = off).")] public double Clip { get; init; } = 1.0;
-        [CommandOption("--size <PX>")] [DefaultValue(0)] [Description("Training resolution: images and pseudo-edges are centre-cropped to a square and resized to PX×PX (default: the model's native size).")] public int Size { get; init; }
+        [CommandOption("--size <PX>")] [DefaultValue(0)] [Description("Training resolution: images and pseudo-edges are centre-cropped to a square and resized to PX×PX (default: the model's native size). Written to the adapter's config.json as 'size': one-step edges run at it unless given --size.")] public int Size { get; init; }
         [CommandOption("--seed <S>")] [DefaultValue(0L)] [Description("Seed of the initialisation and of every random draw.")] public long Seed { get; init; }
         [CommandOption("--threads <N>")] [DefaultValue(2)] [Description("torch CPU threads.")] public int Threads { get; init; } = 2;
         [CommandOption("--rank <R>")] [Description("LoRA rank of every layer (default: min(64, min(in, out)/2) per layer); a rank larger than a layer allows is an error naming it.")] public int? Rank { get; init; }

@@ -3,6 +3,7 @@ using System.Text.Json;
 using DiffEgg.Cli;
 using DiffEgg.Common;
 using DiffEgg.Data;
+using DiffEgg.Data.Synthetic;
 using DiffEgg.FineTuning;
 using DiffEgg.FineTuning.Lora;
 using DiffEgg.Models;
@@ -154,6 +155,26 @@ public class FinetuneCliTests
         File.WriteAllText(cfgPath, File.ReadAllText(cfgPath).Replace("\"size\": 8", "\"size\": 4"));
         CliRun.Fails(1, new[] { "edges", "--model", model, "--adapter", adapter, "--input", Path.Combine(data, "images"), "--out", Path.Combine(root, "c") },
             new[] { cfgPath, "'size'" }, new[] { Path.Combine(root, "c") });
+    }
+
+    [Fact]
+    public void ShippedFastAdapterRunsAtItsTrainingSize()
+    {
+        // models/embedded/edge-adapter-fast: trained at 32 px (config.json size 32, threshold 0.7); a 64-px image is processed at 32×32
+        string adapter = Path.Combine(EmbeddedModel.DefaultPath, "edge-adapter-fast");
+        using var root = new TempDir("diffegg-fast-adapter");
+        string images = Path.Combine(root, "images"), outDir = Path.Combine(root, "out");
+        Directory.CreateDirectory(images);
+        var scene = new SceneGenerator(new SceneOptions()).Generate(0, SyntheticSplit.Test, 0);
+        ImageIO.WriteRgbPng(Path.Combine(images, "s.png"), scene.Image);
+        Assert.Equal(0, Cli("edges", "--adapter", adapter, "--input", images, "--out", outDir).Rc);
+        using var j = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "s.json")));
+        Assert.Equal(64, j.RootElement.GetProperty("width").GetInt32());
+        Assert.Equal(32, j.RootElement.GetProperty("processed_width").GetInt32());
+        Assert.Equal(0.7, j.RootElement.GetProperty("edge_threshold").GetDouble());
+        var png = ImageIO.ReadGray(Path.Combine(outDir, "s.ternary.png"), out int w, out int h, out _);
+        Assert.Equal((64, 64), (w, h));
+        Assert.Contains(png, v => v == 255);   // a scene with objects has edges
     }
 
     [Fact]
