@@ -121,6 +121,15 @@ public class FinetuneCliTests
         Assert.Equal(4, File.ReadLines(Path.Combine(adapter, "training", "loss.csv")).Count() - 1);
     }
 
+    /// <summary>A one-step fine-tuning run (batch 1, one thread, FPN width 8) into ROOT/adapter; returns the adapter folder.</summary>
+    string TrainOneStep(string model, string data, string edges, string root, params string[] extra)
+    {
+        string adapter = Path.Combine(root, "adapter");
+        Assert.Equal(0, Cli(new[] { "finetune", "--model", model, "--data", data, "--edges", edges, "--out", adapter, "--steps", "1", "--batch", "1",
+            "--threads", "1", "--fpn-channels", "8" }.Concat(extra).ToArray()).Rc);
+        return adapter;
+    }
+
     [Fact]
     public void AdapterRecordsItsTrainingSizeAndOneStepEdgesProcessAtIt()
     {
@@ -128,9 +137,7 @@ public class FinetuneCliTests
         using var dataSet = FineTuneTestUtil.MakeSet(1, 16);
         var (data, edges) = dataSet;
         using var root = new TempDir("diffegg-ft-size");
-        string adapter = Path.Combine(root, "adapter");
-        Assert.Equal(0, Cli("finetune", "--model", model, "--data", data, "--edges", edges, "--out", adapter, "--steps", "1", "--batch", "1",
-            "--size", "8", "--threads", "1", "--fpn-channels", "8", "--edge-threshold", "0.7").Rc);
+        string adapter = TrainOneStep(model, data, edges, root, "--size", "8", "--edge-threshold", "0.7");
         string cfgPath = Path.Combine(adapter, EdgeAdapter.ConfigFile);
         using (var cfg = JsonDocument.Parse(File.ReadAllText(cfgPath)))
         {
@@ -184,9 +191,7 @@ public class FinetuneCliTests
         using var dataSet = FineTuneTestUtil.MakeSet(1, 16);
         var (data, edges) = dataSet;
         using var root = new TempDir("diffegg-ft-bad-adapter");
-        string adapter = Path.Combine(root, "adapter");
-        Assert.Equal(0, Cli("finetune", "--model", model, "--data", data, "--edges", edges, "--out", adapter, "--steps", "1", "--batch", "1",
-            "--size", "16", "--threads", "1", "--fpn-channels", "8").Rc);
+        string adapter = TrainOneStep(model, data, edges, root, "--size", "16");
         string gen = Path.Combine(adapter, EdgeAdapter.GeneratorFile);
         var good = File.ReadAllBytes(gen);
         var tensors = new Dictionary<string, Tensor>();
