@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 
 namespace DiffEgg.Bench;
 
-/// <summary>`unet-split [THREADS] [BATCH]`: embedded UNet at 64 px, ms per image until each up block's output arrives and to the end.</summary>
+/// <summary>`unet-split [THREADS] [BATCH] [PX]`: the embedded UNet on random PX×PX inputs (default 2 threads, batch 4, 64 px): ms per image until each up block's output arrives, and to the end.</summary>
 public static class UNetSplitProbe
 {
     sealed class Clock : IDecoderFeatureSink
@@ -19,9 +19,9 @@ public static class UNetSplitProbe
     {
         int threads = args.Length > 1 ? int.Parse(args[1]) : 2;
         int b = args.Length > 2 ? int.Parse(args[2]) : 4;
+        int px = args.Length > 3 ? int.Parse(args[3]) : 64;
         torch.set_num_threads(threads);
         using var model = DiffusionModelFolder.Load(EmbeddedModel.DefaultPath, CPU);
-        int px = args.Length > 3 ? int.Parse(args[3]) : 64;
         using var x = torch.randn(b, 3, px, px);
         using var t = torch.tensor(new long[] { 0 });
         using var cond = model.EncodeEmptyPrompt();
@@ -38,7 +38,7 @@ public static class UNetSplitProbe
             total += clock.Sw.Elapsed.TotalMilliseconds;
         }
         double per = reps * b;
-        Console.WriteLine($"threads {threads} batch {b}: up0 {clock.At[0] / per:F2}  up1 {clock.At[1] / per:F2}  up2 {clock.At[2] / per:F2}  end {total / per:F2} ms/image");
+        Console.WriteLine($"{px} px, threads {threads} batch {b}: up0 {clock.At[0] / per:F2}  up1 {clock.At[1] / per:F2}  up2 {clock.At[2] / per:F2}  end {total / per:F2} ms/image");
         return 0;
     }
 }
