@@ -189,6 +189,22 @@ public class EdgesCommandTests
     }
 
     [Fact]
+    public void EdgesCommand_NamesTheFirstTenResizedImagesThenCountsTheRest()
+    {
+        using var dir = new TempDir();
+        var (_, a, _) = PhotoFolder(dir);
+        string many = dir.File("many");
+        Directory.CreateDirectory(many);
+        for (int i = 0; i < 12; i++) File.Copy(a, Path.Combine(many, $"p{i:00}.png"));
+        var r = CliRun.Capture("edges", "--model", TestPaths.Sd15Tiny, "--input", many, "--out", dir.File("out"), "--fixed-timestep", "100", "--size", "32");
+        Assert.True(r.Code == 0, r.Err);
+        var lines = r.Out.Replace("\r\n", "\n").Split('\n');
+        Assert.Equal(10, lines.Count(l => l.Contains(": 40×24 → processed at 32×16 (--size 32)")));
+        Assert.Contains("… and 2 more image(s) processed at another size than their own (--size 32)", lines);
+        Assert.Equal(12, Directory.GetFiles(dir.File("out"), "*.ternary.png").Length);
+    }
+
+    [Fact]
     public void EdgesCommand_NativeSizeMessage_AndNothingWrittenWhenEveryImageFails()
     {
         using var dir = new TempDir();

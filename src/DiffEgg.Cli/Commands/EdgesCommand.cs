@@ -106,7 +106,7 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
     /// One-step edges of a folder: consecutive images of one processed size go through the UNet together, up to --batch (one pass
     /// without attention capture: no (h·w)² maps, so no refusal by the capture estimate).
     /// </summary>
-    static void RunOneStep(OneStepEdgePipeline oneStep, Settings s, IReadOnlyList<string> images, string sizeReason, ProgressTask task,
+    static void RunOneStep(OneStepEdgePipeline oneStep, Settings s, IReadOnlyList<string> images, ResizeNotes resized, ProgressTask task,
         List<(string Path, string Message)> failures, CancellationToken cancellationToken)
     {
         var batch = new List<(string Path, RgbImage Image)>();
@@ -146,8 +146,7 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
                 continue;
             }
             var size = oneStep.ProcessedSizeOf(img.Width, img.Height);
-            if (size.Width != img.Width || size.Height != img.Height)
-                AnsiConsole.WriteLine($"{Path.GetFileName(path)}: {img.Width}×{img.Height} → processed at {size.Width}×{size.Height} ({sizeReason})");
+            resized.Note(Path.GetFileName(path), img.Width, img.Height, size.Width, size.Height);
             if (batch.Count > 0 && size != batchSize) Flush();
             if (batch.Count == 0) { batchSize = size; limit = s.Batch ?? OneStepEdgePipeline.DefaultBatch(size.Width, size.Height); }
             batch.Add((path, img));
@@ -232,6 +231,7 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
         using var __ = oneStep;
         string sizeReason = s.Size is not null ? $"--size {s.Size}"
             : adapter?.Size is int adapterSize ? $"the adapter's size {adapterSize}; --size to change" : $"model native size {nativeSize}; --size to change";
+        var resized = new ResizeNotes(sizeReason);
 
         var failures = new List<(string Path, string Message)>();
         int passes = pipeline?.Passes ?? 1;
@@ -240,7 +240,7 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
             .Start(ctx =>
             {
                 var task = ctx.AddTask("edges", maxValue: images.Count * passes);
-                if (oneStep is not null) { RunOneStep(oneStep, s, images, sizeReason, task, failures, cancellationToken); return; }
+                if (oneStep is not null) { RunOneStep(oneStep, s, images, resized, task, failures, cancellationToken); return; }
                 int workers = s.Workers ?? DefaultWorkers(options.Size);
                 int next = -1, done = 0;
                 System.Runtime.ExceptionServices.ExceptionDispatchInfo? bug = null;   // a worker's unexpected exception stops the others
@@ -254,8 +254,7 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
                         {
                             var img = ReadImage(path);
                             var (pw, ph) = pipeline!.ProcessedSizeOf(img.Width, img.Height);
-                            if (pw != img.Width || ph != img.Height)
-                                lock (failures) AnsiConsole.WriteLine($"{name}: {img.Width}×{img.Height} → processed at {pw}×{ph} ({sizeReason})");
+                            resized.Note(name, img.Width, img.Height, pw, ph);
                             CheckMemory(model, path, img.Width, img.Height, pw, ph, passes, pipeline.SizeMultiple, budget);
                             using var r = pipeline.Run(img, (passDone, _) => { task.Increment(passDone - reported); reported = passDone; });
                             pipeline.Write(r, s.Out, stem, path);
@@ -285,6 +284,7 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
             });
         var order = images.Select((p, k) => (p, k)).ToDictionary(x => x.p, x => x.k);
         failures.Sort((a, b) => order[a.Path].CompareTo(order[b.Path]));   // workers finish in any order: report in the images' order
+        resized.Summary();
         foreach (var (path, message) in failures) CliOutput.Failure(path, message);
         if (cancellationToken.IsCancellationRequested)
         {
@@ -350,5 +350,27 @@ public sealed class EdgesCommand : Command<EdgesCommand.Settings>
         int fits = room > 0 ? EdgeMemory.LargestSizeWithin(model, w, h, multiple, passes, room) : 0;
         string advice = fits > 0 ? $"; --size {fits} or smaller fits" : "";
         throw new DiffEggException($"{path}: processing at {pw}×{ph} needs about {EdgeMemory.Format(need)} (estimated peak), more than {limit}{advice}");
+    }
+
+    /// <summary>
+    /// "a.png: 40×24 → processed at 32×16 (reason)" for the first <see cref="Shown"/> images processed at another size than their own, then
+    /// one summary line with the count of the rest (a folder of thousands resized by default, e.g. by an adapter's size, is not one line each).
+    /// </summary>
+    sealed class ResizeNotes(string reason)
+    {
+        public const int Shown = 10;
+        int _count;
+
+        public void Note(string name, int width, int height, int processedWidth, int processedHeight)
+        {
+            if (processedWidth == width && processedHeight == height) return;
+            if (Interlocked.Increment(ref _count) <= Shown)
+                AnsiConsole.WriteLine($"{name}: {width}×{height} → processed at {processedWidth}×{processedHeight} ({reason})");
+        }
+
+        public void Summary()
+        {
+            if (_count > Shown) AnsiConsole.WriteLine($"… and {_count - Shown} more image(s) processed at another size than their own ({reason})");
+        }
     }
 }
