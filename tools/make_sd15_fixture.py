@@ -177,20 +177,29 @@ def make_text_encoder(out, reuse):
     st_save(io, os.path.join(out, "io.safetensors"), {"format": "pt"})
 
 
+def diffusers_model(cls, config, reuse, sub, out):
+    """A diffusers model with the classic AttnProcessor: weights from REUSE/SUB, or randomize()d (drawing from the global
+    generator before the caller draws the inputs); its config.json and weights are written to OUT."""
+    from diffusers.models.attention_processor import AttnProcessor
+    model = cls(**config).eval()
+    model.set_attn_processor(AttnProcessor())
+    if reuse:
+        load_weights(model, os.path.join(reuse, sub, "diffusion_pytorch_model.safetensors"))
+    else:
+        randomize(model)
+    model.save_config(out)
+    st_save(dict(model.state_dict()), os.path.join(out, "diffusion_pytorch_model.safetensors"), {"format": "pt"})
+    return model
+
+
 def make_vae(out, reuse):
     import torch
     from diffusers import AutoencoderKL
-    from diffusers.models.attention_processor import AttnProcessor
-    vae = AutoencoderKL(**VAE).eval()
-    vae.set_attn_processor(AttnProcessor())
+    vae = diffusers_model(AutoencoderKL, VAE, reuse, "vae", out)
     if reuse:
-        load_weights(vae, os.path.join(reuse, "vae", "diffusion_pytorch_model.safetensors"))
         image = st_load(os.path.join(reuse, "vae", "io.safetensors"))["image"]
     else:
-        randomize(vae)
         image = torch.rand(1, 3, 64, 64) * 2 - 1
-    vae.save_config(out)
-    st_save(dict(vae.state_dict()), os.path.join(out, "diffusion_pytorch_model.safetensors"), {"format": "pt"})
     with torch.no_grad():
         dist = vae.encode(image).latent_dist
         decoded = vae.decode(dist.mean).sample
@@ -201,20 +210,14 @@ def make_vae(out, reuse):
 def make_unet(out, reuse):
     import torch
     from diffusers import UNet2DConditionModel
-    from diffusers.models.attention_processor import AttnProcessor
-    unet = UNet2DConditionModel(**UNET).eval()
-    unet.set_attn_processor(AttnProcessor())
+    unet = diffusers_model(UNet2DConditionModel, UNET, reuse, "unet", out)
     if reuse:
-        load_weights(unet, os.path.join(reuse, "unet", "diffusion_pytorch_model.safetensors"))
         io_in = st_load(os.path.join(reuse, "unet", "io.safetensors"))
         sample, ehs = io_in["sample"], io_in["encoder_hidden_states"]
         uncond, attn_sample = io_in["cfg.encoder_hidden_states"][:1], io_in["attn.sample"]
     else:
-        randomize(unet)
         sample, ehs = torch.randn(1, 4, 16, 16), torch.randn(1, 77, 32)
         uncond, attn_sample = torch.randn(1, 77, 32), torch.randn(1, 4, 16, 8)
-    unet.save_config(out)
-    st_save(dict(unet.state_dict()), os.path.join(out, "diffusion_pytorch_model.safetensors"), {"format": "pt"})
 
     io = {"sample": sample, "encoder_hidden_states": ehs}
     captured = {}
